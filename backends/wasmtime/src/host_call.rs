@@ -1,0 +1,111 @@
+//! Host functions on wasmtime: the trampoline that turns a wasmtime host call into a core [`Function`] call.
+
+use anyhow::{Error, anyhow};
+use extism_core::backend::KernelAccess;
+use extism_core::{CurrentPlugin, Function, PluginState, Val};
+use wasmtime::{Caller, Linker};
+
+use crate::errors::{HostFailure, to_anyhow};
+use crate::store::{StoreData, kernel_call, memory_and_state};
+use crate::types::{from_wasmtime, to_wasmtime, to_wasmtime_type};
+
+/// Arguments of most host functions fit here without a heap allocation.
+const INLINE_VALUES: usize = 8;
+
+/// Define `function` as `namespace::name` in `linker`.
+pub(crate) fn define(
+    linker: &mut Linker<StoreData>,
+    namespace: &str,
+    name: &str,
+    function: &Function,
+) -> Result<(), Error> {
+    let ty = wasmtime::FuncType::new(
+        linker.engine(),
+        function.params().iter().map(|t| to_wasmtime_type(*t)),
+        function.results().iter().map(|t| to_wasmtime_type(*t)),
+    );
+    let function = function.clone();
+    linker
+        .func_new(namespace, name, ty, move |mut caller, params, results| {
+            invoke(&function, &mut caller, params, results).map_err(|e| wasmtime::Error::new(HostFailure(e)))
+        })
+        .map_err(to_anyhow)?;
+    Ok(())
+}
+
+fn invoke(
+    function: &Function,
+    caller: &mut Caller<'_, StoreData>,
+    params: &[wasmtime::Val],
+    results: &mut [wasmtime::Val],
+) -> Result<(), Error> {
+    let mut inline_args = [Val::I32(0); INLINE_VALUES];
+    let mut heap_args = Vec::new();
+    let args: &[Val] = if params.len() <= INLINE_VALUES {
+        for (slot, p) in inline_args.iter_mut().zip(params) {
+            *slot = from_wasmtime(p);
+        }
+        &inline_args[..params.len()]
+    } else {
+        heap_args.extend(params.iter().map(from_wasmtime));
+        &heap_args
+    };
+
+    let mut inline_out = [Val::I32(0); INLINE_VALUES];
+    let mut heap_out = Vec::new();
+    let outs: &mut [Val] = if results.len() <= INLINE_VALUES {
+        &mut inline_out[..results.len()]
+    } else {
+        heap_out.resize(results.len(), Val::I32(0));
+        &mut heap_out
+    };
+    for (slot, ty) in outs.iter_mut().zip(function.results()) {
+        *slot = Val::default_for(*ty).unwrap_or(Val::I32(0));
+    }
+
+    let mut view = CallerView { caller };
+    function.invoke(&mut CurrentPlugin::new(&mut view), args, outs)?;
+
+    for ((slot, out), ty) in results.iter_mut().zip(outs.iter()).zip(function.results()) {
+        if out.ty() != *ty {
+            return Err(anyhow!(
+                "host function `{}` returned a {:?} where its signature declares {ty:?}",
+                function.name(),
+                out.ty()
+            ));
+        }
+        *slot = to_wasmtime(*out);
+    }
+    Ok(())
+}
+
+/// The kernel as seen from inside a host call.
+struct CallerView<'a, 'b> {
+    caller: &'a mut Caller<'b, StoreData>,
+}
+
+impl KernelAccess for CallerView<'_, '_> {
+    fn memory_and_state(&mut self) -> (&mut [u8], &mut PluginState) {
+        memory_and_state(self.caller)
+    }
+
+    fn kernel_alloc(&mut self, n: u64) -> Result<u64, Error> {
+        kernel_call(&mut *self.caller, |k| &k.alloc, n)
+    }
+
+    fn kernel_free(&mut self, p: u64) -> Result<(), Error> {
+        kernel_call(&mut *self.caller, |k| &k.free, p)
+    }
+
+    fn kernel_length(&mut self, p: u64) -> Result<u64, Error> {
+        kernel_call(&mut *self.caller, |k| &k.length, p)
+    }
+
+    fn kernel_error_set(&mut self, p: u64) -> Result<(), Error> {
+        kernel_call(&mut *self.caller, |k| &k.error_set, p)
+    }
+
+    fn kernel_reset(&mut self) -> Result<(), Error> {
+        kernel_call(&mut *self.caller, |k| &k.reset, ())
+    }
+}

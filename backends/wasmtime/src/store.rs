@@ -1,0 +1,222 @@
+//! One plug-in's wasmtime store: the linker, the kernel instance and typed handles to the kernel exports.
+
+use anyhow::{Error, anyhow};
+use extism_core::backend::{CallError, ExportShape, KernelAccess, PluginStore};
+use extism_core::{EXTISM_ENV_MODULE, Function, PluginState, Val};
+use wasmtime::{AsContextMut, Instance, Linker, Memory, Module, Store, TypedFunc};
+
+use crate::Wasmtime;
+use crate::errors::{classify, to_anyhow};
+use crate::types::{from_wasmtime, to_wasmtime};
+
+/// Typed handles to the kernel exports the host calls.
+#[derive(Clone)]
+pub(crate) struct KernelExports {
+    pub memory: Memory,
+    pub alloc: TypedFunc<u64, u64>,
+    pub free: TypedFunc<u64, ()>,
+    pub length: TypedFunc<u64, u64>,
+    pub error_set: TypedFunc<u64, ()>,
+    pub reset: TypedFunc<(), ()>,
+    pub begin: TypedFunc<u64, u64>,
+    pub end: TypedFunc<(), u64>,
+}
+
+impl KernelExports {
+    fn new(store: &mut Store<StoreData>, kernel: &Instance) -> Result<KernelExports, Error> {
+        let memory = kernel
+            .get_memory(&mut *store, "memory")
+            .ok_or_else(|| anyhow!("the Extism kernel exports no memory"))?;
+        macro_rules! typed {
+            ($name:literal) => {
+                kernel
+                    .get_typed_func(&mut *store, $name)
+                    .map_err(|e| to_anyhow(e).context(concat!("the Extism kernel export `", $name, "`")))?
+            };
+        }
+        Ok(KernelExports {
+            memory,
+            alloc: typed!("alloc"),
+            free: typed!("free"),
+            length: typed!("length"),
+            error_set: typed!("error_set"),
+            reset: typed!("reset"),
+            begin: typed!("extism_host_call_begin"),
+            end: typed!("extism_host_call_end"),
+        })
+    }
+}
+
+/// The data of a wasmtime store: the core's state plus the kernel handles host functions need.
+pub(crate) struct StoreData {
+    pub state: PluginState,
+    /// Set by [`WasmtimeStore::new`] right after the kernel is instantiated, before the store is handed out.
+    kernel: Option<KernelExports>,
+}
+
+impl StoreData {
+    pub(crate) fn kernel(&self) -> &KernelExports {
+        self.kernel
+            .as_ref()
+            .expect("WasmtimeStore::new instantiates the kernel before the store is used")
+    }
+}
+
+/// A wasmtime store and linker for one plug-in.
+pub struct WasmtimeStore {
+    pub(crate) store: Store<StoreData>,
+    pub(crate) linker: Linker<StoreData>,
+    kernel_instance: Instance,
+}
+
+impl WasmtimeStore {
+    pub(crate) fn new(engine: &wasmtime::Engine, kernel: &Module, state: PluginState) -> Result<WasmtimeStore, Error> {
+        let mut store = Store::new(engine, StoreData { state, kernel: None });
+        // The kernel imports nothing, so it needs no linker.
+        let instance = Instance::new(&mut store, kernel, &[]).map_err(to_anyhow)?;
+        let exports = KernelExports::new(&mut store, &instance)?;
+        store.data_mut().kernel = Some(exports);
+        let mut linker = Linker::new(engine);
+        // Users may shadow built-in host functions (upstream allows overriding e.g. `http_request`).
+        linker.allow_shadowing(true);
+        linker
+            .instance(&mut store, EXTISM_ENV_MODULE, instance)
+            .map_err(to_anyhow)?;
+        Ok(WasmtimeStore {
+            store,
+            linker,
+            kernel_instance: instance,
+        })
+    }
+
+    fn kernel(&self) -> KernelExports {
+        self.store.data().kernel().clone()
+    }
+}
+
+/// The kernel, reached through anything that gives mutable access to the store (the store itself, or a `Caller`
+/// inside a host function).
+pub(crate) fn kernel_call<C: AsContextMut<Data = StoreData>, P: wasmtime::WasmParams, R: wasmtime::WasmResults>(
+    mut ctx: C,
+    pick: impl FnOnce(&KernelExports) -> &TypedFunc<P, R>,
+    args: P,
+) -> Result<R, Error> {
+    let f = pick(ctx.as_context_mut().data().kernel()).clone();
+    f.call(&mut ctx, args).map_err(|e| classify(e).into_error())
+}
+
+pub(crate) fn memory_and_state<C: AsContextMut<Data = StoreData>>(ctx: &mut C) -> (&mut [u8], &mut PluginState) {
+    let memory = ctx.as_context_mut().data().kernel().memory;
+    let (bytes, data) = memory.data_and_store_mut(ctx);
+    (bytes, &mut data.state)
+}
+
+impl KernelAccess for WasmtimeStore {
+    fn memory_and_state(&mut self) -> (&mut [u8], &mut PluginState) {
+        memory_and_state(&mut self.store)
+    }
+
+    fn kernel_alloc(&mut self, n: u64) -> Result<u64, Error> {
+        kernel_call(&mut self.store, |k| &k.alloc, n)
+    }
+
+    fn kernel_free(&mut self, p: u64) -> Result<(), Error> {
+        kernel_call(&mut self.store, |k| &k.free, p)
+    }
+
+    fn kernel_length(&mut self, p: u64) -> Result<u64, Error> {
+        kernel_call(&mut self.store, |k| &k.length, p)
+    }
+
+    fn kernel_error_set(&mut self, p: u64) -> Result<(), Error> {
+        kernel_call(&mut self.store, |k| &k.error_set, p)
+    }
+
+    fn kernel_reset(&mut self) -> Result<(), Error> {
+        kernel_call(&mut self.store, |k| &k.reset, ())
+    }
+}
+
+/// A callable plug-in export.
+#[derive(Clone)]
+pub enum WasmtimeExport {
+    /// `() -> ()`
+    NoResult(TypedFunc<(), ()>),
+    /// `() -> i32`
+    I32Result(TypedFunc<(), i32>),
+}
+
+impl PluginStore<Wasmtime> for WasmtimeStore {
+    fn state(&self) -> &PluginState {
+        &self.store.data().state
+    }
+
+    fn state_mut(&mut self) -> &mut PluginState {
+        &mut self.store.data_mut().state
+    }
+
+    fn define_function(&mut self, namespace: &str, name: &str, function: &Function) -> Result<(), Error> {
+        crate::host_call::define(&mut self.linker, namespace, name, function)
+    }
+
+    fn instantiate(&mut self, module: &Module) -> Result<Instance, CallError> {
+        self.linker.instantiate(&mut self.store, module).map_err(classify)
+    }
+
+    fn register(&mut self, name: &str, instance: &Instance) -> Result<(), Error> {
+        self.linker
+            .instance(&mut self.store, name, *instance)
+            .map_err(to_anyhow)?;
+        Ok(())
+    }
+
+    fn export(&mut self, instance: &Instance, name: &str, shape: ExportShape) -> Option<WasmtimeExport> {
+        match shape {
+            ExportShape::NoResult => instance
+                .get_typed_func(&mut self.store, name)
+                .ok()
+                .map(WasmtimeExport::NoResult),
+            ExportShape::I32Result => instance
+                .get_typed_func(&mut self.store, name)
+                .ok()
+                .map(WasmtimeExport::I32Result),
+        }
+    }
+
+    fn call(&mut self, export: &WasmtimeExport) -> Result<i32, CallError> {
+        match export {
+            WasmtimeExport::NoResult(f) => f.call(&mut self.store, ()).map(|()| 0),
+            WasmtimeExport::I32Result(f) => f.call(&mut self.store, ()),
+        }
+        .map_err(classify)
+    }
+
+    fn kernel_instance(&self) -> Instance {
+        self.kernel_instance
+    }
+
+    fn call_function(&mut self, instance: &Instance, name: &str, args: &[Val]) -> Result<Vec<Val>, CallError> {
+        let func = instance
+            .get_func(&mut self.store, name)
+            .ok_or_else(|| CallError::Other(anyhow!("no function export named `{name}`")))?;
+        let ty = func.ty(&self.store);
+        let args: Vec<wasmtime::Val> = args.iter().map(|a| to_wasmtime(*a)).collect();
+        let mut results: Vec<wasmtime::Val> = ty.results().map(|_| wasmtime::Val::I32(0)).collect();
+        func.call(&mut self.store, &args, &mut results).map_err(classify)?;
+        Ok(results.iter().map(from_wasmtime).collect())
+    }
+
+    fn begin_call(&mut self, input_len: u64) -> Result<u64, CallError> {
+        let begin = self.kernel().begin;
+        begin.call(&mut self.store, input_len).map_err(classify)
+    }
+
+    fn end_call(&mut self) -> Result<u64, CallError> {
+        let end = self.kernel().end;
+        end.call(&mut self.store, ()).map_err(classify)
+    }
+
+    fn kernel_memory(&self) -> &[u8] {
+        self.store.data().kernel().memory.data(&self.store)
+    }
+}

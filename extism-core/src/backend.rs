@@ -1,0 +1,217 @@
+//! The seam between the engine-neutral core and a WebAssembly engine.
+//!
+//! A backend crate implements [`Backend`] (engine objects as associated types) and [`PluginStore`] (one plug-in's
+//! store: its linker, its instances, the kernel). The core is generic over `B: Backend` and calls it with static
+//! dispatch. A backend translates the core's needs into its engine's API and implements no Extism semantics: vars,
+//! config, the call protocol, error mapping and manifest rules all live in the core.
+
+use std::sync::Arc;
+
+use anyhow::Error;
+
+use crate::function::Function;
+use crate::state::PluginState;
+use crate::val::{FuncType, Val};
+
+/// Knobs that configure an engine. Fields are added as the core learns to use them.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct EngineOptions {}
+
+/// A WebAssembly engine the core can run plug-ins on.
+pub trait Backend: Sized + Send + Sync + 'static {
+    /// Lowercase engine name, used in error messages and in the run-time choice (`"wasmtime"`).
+    const NAME: &'static str;
+    /// Shared compilation context; cheap to clone.
+    type Engine: Clone + Send + Sync + 'static;
+    /// A compiled module; cheap to clone.
+    type Module: Clone + Send + Sync + 'static;
+    /// One plug-in's store: host state, linker, instances, the kernel instance.
+    type Store: PluginStore<Self>;
+    /// A module instance inside a store.
+    type Instance: Clone + Send + 'static;
+    /// A callable plug-in export (`() -> ()` or `() -> i32`) inside a store.
+    type Export: Clone + Send + 'static;
+
+    /// Create an engine.
+    fn new_engine(options: &EngineOptions) -> Result<Self::Engine, Error>;
+
+    /// Compile binary wasm (the core has already turned WAT into binary).
+    fn compile(engine: &Self::Engine, wasm: &[u8]) -> Result<Self::Module, Error>;
+
+    /// The imports of a module, in declaration order.
+    fn imports(module: &Self::Module) -> Vec<ImportInfo>;
+
+    /// The exports of a module.
+    fn exports(module: &Self::Module) -> Vec<ExportInfo>;
+
+    /// A new store holding `state`, with the kernel (which imports nothing) instantiated and its function exports
+    /// defined under `extism:host/env` in the store's linker. The store keeps handles to the kernel exports the core
+    /// calls ([`KernelAccess`], [`PluginStore::begin_call`], [`PluginStore::end_call`]).
+    fn new_store(engine: &Self::Engine, kernel: &Self::Module, state: PluginState) -> Result<Self::Store, Error>;
+}
+
+/// One plug-in's store.
+///
+/// Also gives the core access to the kernel between calls through [`KernelAccess`].
+pub trait PluginStore<B: Backend>: KernelAccess + Send + 'static {
+    /// The host state.
+    fn state(&self) -> &PluginState;
+
+    /// The host state, mutable.
+    fn state_mut(&mut self) -> &mut PluginState;
+
+    /// Define a host function as `namespace::name` in this store's linker. A later definition of the same name
+    /// replaces an earlier one (users may shadow built-ins).
+    fn define_function(&mut self, namespace: &str, name: &str, function: &Function) -> Result<(), Error>;
+
+    /// Instantiate a module against the linker (its start function, if any, runs).
+    fn instantiate(&mut self, module: &B::Module) -> Result<B::Instance, CallError>;
+
+    /// Define every export of `instance` under module name `name` in the linker.
+    fn register(&mut self, name: &str, instance: &B::Instance) -> Result<(), Error>;
+
+    /// Look up a function export by name; the core has checked that its type is `() -> ()` or `() -> i32`.
+    fn export(&mut self, instance: &B::Instance, name: &str, shape: ExportShape) -> Option<B::Export>;
+
+    /// Call an export with no arguments. Returns its `i32` result, or 0 for a `() -> ()` export.
+    fn call(&mut self, export: &B::Export) -> Result<i32, CallError>;
+
+    /// The kernel's instance (for [`PluginStore::call_function`]).
+    fn kernel_instance(&self) -> B::Instance;
+
+    /// Call any function export with any arguments. The slow, general path: for guest-runtime initialisers such as
+    /// `hs_init(argc, argv)` and for tests, never for the per-call hot path.
+    fn call_function(&mut self, instance: &B::Instance, name: &str, args: &[Val]) -> Result<Vec<Val>, CallError>;
+
+    /// Kernel `extism_host_call_begin(len)`: reset, allocate the input, record it. Returns the input offset.
+    fn begin_call(&mut self, input_len: u64) -> Result<u64, CallError>;
+
+    /// Kernel `extism_host_call_end()`: the address of the 32-byte call record (see [`crate::kernel::CallRecord`]).
+    fn end_call(&mut self) -> Result<u64, CallError>;
+
+    /// The kernel's linear memory, for reading output between calls.
+    fn kernel_memory(&self) -> &[u8];
+}
+
+/// What the core needs of the kernel, from outside a call and from inside a host function alike.
+///
+/// Memory returned here is the **kernel's** linear memory: every Extism handle is an offset into it.
+pub trait KernelAccess {
+    /// Kernel memory and the host state, borrowed together.
+    fn memory_and_state(&mut self) -> (&mut [u8], &mut PluginState);
+    /// Kernel `alloc(n)`.
+    fn kernel_alloc(&mut self, n: u64) -> Result<u64, Error>;
+    /// Kernel `free(p)`.
+    fn kernel_free(&mut self, p: u64) -> Result<(), Error>;
+    /// Kernel `length(p)`.
+    fn kernel_length(&mut self, p: u64) -> Result<u64, Error>;
+    /// Kernel `error_set(p)`.
+    fn kernel_error_set(&mut self, p: u64) -> Result<(), Error>;
+    /// Kernel `reset()`.
+    fn kernel_reset(&mut self) -> Result<(), Error>;
+}
+
+/// The shape of a callable plug-in export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportShape {
+    /// `() -> ()`
+    NoResult,
+    /// `() -> i32`
+    I32Result,
+}
+
+/// The kind of an import or export.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExternKind {
+    /// A function with its signature.
+    Func(FuncType),
+    /// A linear memory.
+    Memory,
+    /// A table.
+    Table,
+    /// A global.
+    Global,
+    /// Anything else (tags, …).
+    Other,
+}
+
+impl std::fmt::Display for ExternKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExternKind::Func(_) => f.write_str("function"),
+            ExternKind::Memory => f.write_str("memory"),
+            ExternKind::Table => f.write_str("table"),
+            ExternKind::Global => f.write_str("global"),
+            ExternKind::Other => f.write_str("extern"),
+        }
+    }
+}
+
+/// An import of a module.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportInfo {
+    /// Module name (namespace).
+    pub module: String,
+    /// Item name.
+    pub name: String,
+    /// What is imported.
+    pub kind: ExternKind,
+}
+
+/// An export of a module.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportInfo {
+    /// Export name.
+    pub name: String,
+    /// What is exported.
+    pub kind: ExternKind,
+}
+
+/// Why a wasm call failed, as classified by the backend.
+#[derive(Debug)]
+pub enum CallError {
+    /// The engine trapped (unreachable, out-of-bounds access, stack overflow, …); the engine's message.
+    Trap(String),
+    /// The call was interrupted (timeout or cancel).
+    Interrupted,
+    /// The call ran out of fuel.
+    OutOfFuel,
+    /// A memory grew past the plug-in's budget.
+    MemoryLimit,
+    /// WASI `proc_exit(code)`.
+    Exit(i32),
+    /// A host function failed; its error, unchanged.
+    Host(Error),
+    /// Anything else the engine reports (link errors, …).
+    Other(Error),
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallError::Trap(msg) => f.write_str(msg),
+            CallError::Interrupted => f.write_str("timeout"),
+            CallError::OutOfFuel => f.write_str("plugin ran out of fuel"),
+            CallError::MemoryLimit => f.write_str("oom"),
+            CallError::Exit(code) => write!(f, "exit with invalid exit status: {code}"),
+            CallError::Host(e) | CallError::Other(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for CallError {}
+
+impl CallError {
+    /// Convert into the public error type, keeping host-function errors as they were.
+    pub fn into_error(self) -> Error {
+        match self {
+            CallError::Host(e) | CallError::Other(e) => e,
+            other => Error::new(other),
+        }
+    }
+}
+
+/// A shared, type-erased host function implementation (see [`crate::Function`]).
+pub type HostFunctionImpl =
+    Arc<dyn Fn(&mut crate::CurrentPlugin<'_>, &[crate::Val], &mut [crate::Val]) -> Result<(), Error> + Send + Sync>;

@@ -1,0 +1,201 @@
+//! Host functions: functions the host gives a plug-in to import, with user data.
+
+use std::ffi::c_void;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Error;
+
+use crate::backend::HostFunctionImpl;
+use crate::current_plugin::CurrentPlugin;
+use crate::val::{FuncType, Val, ValType};
+
+/// The namespace host functions are defined in unless another is set.
+pub const EXTISM_USER_MODULE: &str = "extism:host/user";
+
+/// Data shared between a host function and the host: Rust data behind a mutex, or a C pointer with a destructor.
+///
+/// Clones share the same data. A C pointer's free callback runs once, when the last clone is dropped.
+pub enum UserData<T> {
+    /// Data owned by C code (used by the C API).
+    C(Arc<CPtr>),
+    /// Rust data.
+    Rust(Arc<Mutex<T>>),
+}
+
+/// A pointer owned by C code and the function that frees it.
+pub struct CPtr {
+    ptr: *mut c_void,
+    free: Option<extern "C" fn(*mut c_void)>,
+}
+
+// SAFETY: a `CPtr` is only a pointer value plus a destructor; the C caller that hands it over promises (as upstream's
+// C API documents) that the pointee may be used and freed from any thread. Rust code never dereferences it.
+unsafe impl Send for CPtr {}
+// SAFETY: as above; shared references only read the pointer value.
+unsafe impl Sync for CPtr {}
+
+impl CPtr {
+    /// The raw pointer.
+    pub fn as_ptr(&self) -> *mut c_void {
+        self.ptr
+    }
+}
+
+impl Drop for CPtr {
+    fn drop(&mut self) {
+        if let Some(free) = self.free.take()
+            && !self.ptr.is_null()
+        {
+            free(self.ptr);
+        }
+    }
+}
+
+impl<T> UserData<T> {
+    /// Wrap Rust data.
+    pub fn new(x: T) -> Self {
+        UserData::Rust(Arc::new(Mutex::new(x)))
+    }
+
+    /// Wrap a C pointer; `free` (if any) runs when the last clone is dropped.
+    pub fn new_pointer(ptr: *mut c_void, free: Option<extern "C" fn(*mut c_void)>) -> Self {
+        UserData::C(Arc::new(CPtr { ptr, free }))
+    }
+
+    /// The Rust data. Fails for C data.
+    pub fn get(&self) -> Result<Arc<Mutex<T>>, Error> {
+        match self {
+            UserData::Rust(data) => Ok(data.clone()),
+            UserData::C(_) => anyhow::bail!("C UserData should not be used from Rust"),
+        }
+    }
+
+    /// The C pointer, or null for Rust data.
+    pub fn as_ptr(&self) -> *mut c_void {
+        match self {
+            UserData::C(c) => c.as_ptr(),
+            UserData::Rust(_) => std::ptr::null_mut(),
+        }
+    }
+}
+
+impl<T> Clone for UserData<T> {
+    fn clone(&self) -> Self {
+        match self {
+            UserData::C(c) => UserData::C(c.clone()),
+            UserData::Rust(r) => UserData::Rust(r.clone()),
+        }
+    }
+}
+
+impl<T: Default> Default for UserData<T> {
+    fn default() -> Self {
+        UserData::new(T::default())
+    }
+}
+
+impl<T> std::fmt::Debug for UserData<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UserData::C(c) => write!(f, "UserData::C({:p})", c.ptr),
+            UserData::Rust(_) => f.write_str("UserData::Rust(..)"),
+        }
+    }
+}
+
+/// A host function a plug-in can import: a name, a namespace, a signature and the code.
+#[derive(Clone)]
+pub struct Function {
+    name: String,
+    namespace: Option<String>,
+    ty: FuncType,
+    f: HostFunctionImpl,
+}
+
+impl Function {
+    /// A host function `name` with the given signature. `f` receives the plug-in, the arguments, the result slots
+    /// (pre-filled with zeros of the declared types) and a clone of `user_data`. Returning `Err` fails the call.
+    ///
+    /// Unlike upstream, `T` must be `Send`: plug-ins (and so their host functions) move between threads, and the
+    /// data is reached from whichever thread runs the call.
+    pub fn new<T: Send + 'static, F>(
+        name: impl Into<String>,
+        params: impl IntoIterator<Item = ValType>,
+        results: impl IntoIterator<Item = ValType>,
+        user_data: UserData<T>,
+        f: F,
+    ) -> Function
+    where
+        F: Fn(&mut CurrentPlugin, &[Val], &mut [Val], UserData<T>) -> Result<(), Error> + Send + Sync + 'static,
+    {
+        // The closure owns `user_data`: dropping the last `Function` drops it (and runs a C free callback).
+        Function {
+            name: name.into(),
+            namespace: None,
+            ty: FuncType::new(params, results),
+            f: Arc::new(move |plugin, params, results| f(plugin, params, results, user_data.clone())),
+        }
+    }
+
+    /// The function name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The namespace, if one was set (otherwise [`EXTISM_USER_MODULE`]).
+    pub fn namespace(&self) -> Option<&str> {
+        self.namespace.as_deref()
+    }
+
+    /// The namespace the function is defined in.
+    pub fn effective_namespace(&self) -> &str {
+        self.namespace.as_deref().unwrap_or(EXTISM_USER_MODULE)
+    }
+
+    /// Set the namespace.
+    pub fn set_namespace(&mut self, namespace: impl Into<String>) {
+        self.namespace = Some(namespace.into());
+    }
+
+    /// Set the namespace, builder style.
+    pub fn with_namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.set_namespace(namespace);
+        self
+    }
+
+    /// Parameter types.
+    pub fn params(&self) -> &[ValType] {
+        &self.ty.params
+    }
+
+    /// Result types.
+    pub fn results(&self) -> &[ValType] {
+        &self.ty.results
+    }
+
+    /// The signature.
+    pub fn ty(&self) -> &FuncType {
+        &self.ty
+    }
+
+    /// Run the function. Backends call this from their engine's host-call trampoline.
+    pub fn invoke(&self, plugin: &mut CurrentPlugin, params: &[Val], results: &mut [Val]) -> Result<(), Error> {
+        (self.f)(plugin, params, results)
+    }
+
+    /// A function from a shared implementation (for built-in host functions).
+    pub(crate) fn from_impl(namespace: &str, name: &str, ty: FuncType, f: HostFunctionImpl) -> Function {
+        Function {
+            name: name.to_string(),
+            namespace: Some(namespace.to_string()),
+            ty,
+            f,
+        }
+    }
+}
+
+impl std::fmt::Debug for Function {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Function({}::{} {})", self.effective_namespace(), self.name, self.ty)
+    }
+}

@@ -1,0 +1,39 @@
+//! The engine-neutral core of an Extism-compatible plug-in runtime.
+//!
+//! This crate holds everything that makes a runtime *Extism*: the manifest, the kernel protocol, the built-in host
+//! functions (config, vars, logging), user host functions and [`CurrentPlugin`], the call protocol with upstream's
+//! return codes and errors, and conversions. It never names a WebAssembly engine: engines plug in through the
+//! [`backend::Backend`] trait, implemented by the `extism-wasmtime` (and later wasmer and wasmi) crates.
+//!
+//! Applications use the `extism` facade crate, which picks a backend and re-exports this crate's public types.
+
+pub mod backend;
+pub mod convert;
+mod current_plugin;
+mod function;
+mod input;
+pub mod kernel;
+mod link;
+mod manifest;
+mod modules;
+mod pdk;
+mod plugin;
+mod state;
+mod val;
+
+pub use anyhow::Error;
+pub use convert::{FromBytes, FromBytesOwned, Json, MemoryHandle, ToBytes};
+pub use current_plugin::CurrentPlugin;
+pub use function::{CPtr, EXTISM_USER_MODULE, Function, UserData};
+pub use input::WasmInput;
+pub use manifest::{DEFAULT_MAX_VAR_BYTES, HttpRequest, Manifest, MemoryOptions, Wasm, WasmMetadata};
+pub use plugin::{Compiled, Plugin, TRAP_RETURN_CODE};
+pub use state::PluginState;
+pub use uuid::Uuid;
+pub use val::{FuncType, PTR, Val, ValType};
+
+/// The module name of the kernel and the built-in host functions.
+pub const EXTISM_ENV_MODULE: &str = "extism:host/env";
+
+/// The name of a plug-in's main module.
+pub const MAIN_MODULE: &str = "main";

@@ -1,0 +1,154 @@
+//! Turning a manifest's `wasm` entries into named module bytes: reading files, downloading URLs, checking hashes,
+//! converting WAT, and applying the naming rules (one module is `main`; a module named `extism:host/env` would collide
+//! with the kernel; duplicate names are errors).
+
+use std::collections::HashSet;
+
+use anyhow::{Context, Error, bail};
+use sha2::{Digest, Sha256};
+
+use crate::manifest::{Manifest, Wasm};
+use crate::{EXTISM_ENV_MODULE, MAIN_MODULE};
+
+/// One module of a plug-in, ready to compile.
+#[derive(Debug, Clone)]
+pub struct NamedModule {
+    /// The name other modules import it by (`main` for the main module).
+    pub name: String,
+    /// Binary wasm.
+    pub wasm: Vec<u8>,
+}
+
+/// Load every module of `manifest` and name it. The main module is last in the result.
+pub fn load_modules(manifest: &Manifest) -> Result<Vec<NamedModule>, Error> {
+    if manifest.wasm.is_empty() {
+        bail!("No wasm files specified in Extism manifest");
+    }
+    let count = manifest.wasm.len();
+    let mut seen = HashSet::new();
+    seen.insert(EXTISM_ENV_MODULE.to_string());
+    let mut modules = Vec::with_capacity(count);
+    for (index, entry) in manifest.wasm.iter().enumerate() {
+        let is_last = index + 1 == count;
+        let name = if count == 1 || (is_last && !seen.contains(MAIN_MODULE)) {
+            MAIN_MODULE.to_string()
+        } else {
+            entry.meta().name.clone().unwrap_or_else(|| MAIN_MODULE.to_string())
+        };
+        if !seen.insert(name.clone()) {
+            bail!("Duplicate module name found in Extism manifest: {name}");
+        }
+        let bytes = fetch(entry)?;
+        if let Some(expected) = &entry.meta().hash {
+            let actual = format!("{:x}", Sha256::digest(&bytes));
+            if &actual != expected {
+                bail!("Hash mismatch, found {actual} but expected {expected}");
+            }
+        }
+        let wasm = to_binary(bytes).with_context(|| format!("invalid module `{name}`"))?;
+        modules.push(NamedModule { name, wasm });
+    }
+    // Dependencies are linked before the main module, so keep `main` last.
+    let main = modules
+        .iter()
+        .position(|m| m.name == MAIN_MODULE)
+        .expect("naming always yields a main module");
+    let main = modules.remove(main);
+    modules.push(main);
+    Ok(modules)
+}
+
+/// WAT text becomes binary wasm; everything else is handed to the engine as it is.
+fn to_binary(bytes: Vec<u8>) -> Result<Vec<u8>, Error> {
+    if crate::input::looks_like_wat(&bytes) {
+        let text = std::str::from_utf8(&bytes).expect("looks_like_wat checked UTF-8");
+        return wat::parse_str(text).map_err(|e| Error::msg(format!("invalid WAT: {e}")));
+    }
+    Ok(bytes)
+}
+
+fn fetch(entry: &Wasm) -> Result<Vec<u8>, Error> {
+    match entry {
+        Wasm::Data { data, .. } => Ok(data.clone()),
+        Wasm::File { path, .. } => std::fs::read(path)
+            .map_err(|e| Error::msg(format!("Unable to load Wasm file \"{}\": {}", path.display(), e.kind()))),
+        Wasm::Url { req, .. } => download(req),
+    }
+}
+
+#[cfg(feature = "register-http")]
+fn download(req: &crate::manifest::HttpRequest) -> Result<Vec<u8>, Error> {
+    let method = req.method.as_deref().unwrap_or("GET").to_ascii_uppercase();
+    let mut request = ureq::http::Request::builder().method(method.as_str()).uri(&req.url);
+    for (k, v) in &req.headers {
+        request = request.header(k, v);
+    }
+    let request = request
+        .body(())
+        .with_context(|| format!("invalid request for wasm module at {}", req.url))?;
+    let response = ureq::run(request).with_context(|| format!("unable to download wasm module from {}", req.url))?;
+    let mut body = response.into_body();
+    body.with_config()
+        .limit(MAX_MODULE_DOWNLOAD_BYTES)
+        .read_to_vec()
+        .with_context(|| format!("unable to read wasm module from {}", req.url))
+}
+
+/// Largest module accepted from a URL (1 GiB), so that a misbehaving server cannot exhaust host memory.
+#[cfg(feature = "register-http")]
+const MAX_MODULE_DOWNLOAD_BYTES: u64 = 1 << 30;
+
+#[cfg(not(feature = "register-http"))]
+fn download(_req: &crate::manifest::HttpRequest) -> Result<Vec<u8>, Error> {
+    bail!("HTTP registration is disabled")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EMPTY: &[u8] = b"\0asm\x01\0\0\0";
+
+    fn names(m: &Manifest) -> Result<Vec<String>, String> {
+        load_modules(m)
+            .map(|v| v.into_iter().map(|m| m.name).collect())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn naming_rules() {
+        let one = Manifest::new([Wasm::data(EMPTY).with_name("x")]);
+        assert_eq!(names(&one).unwrap(), ["main"]);
+        let two = Manifest::new([Wasm::data(EMPTY).with_name("a"), Wasm::data(EMPTY).with_name("b")]);
+        assert_eq!(names(&two).unwrap(), ["a", "main"]);
+        let named_main = Manifest::new([Wasm::data(EMPTY).with_name("main"), Wasm::data(EMPTY).with_name("b")]);
+        assert_eq!(names(&named_main).unwrap(), ["b", "main"]);
+        let two_unnamed = Manifest::new([Wasm::data(EMPTY), Wasm::data(EMPTY)]);
+        assert_eq!(
+            names(&two_unnamed).unwrap_err(),
+            "Duplicate module name found in Extism manifest: main"
+        );
+        let kernel = Manifest::new([Wasm::data(EMPTY).with_name(EXTISM_ENV_MODULE), Wasm::data(EMPTY)]);
+        assert_eq!(
+            names(&kernel).unwrap_err(),
+            "Duplicate module name found in Extism manifest: extism:host/env"
+        );
+        assert_eq!(
+            names(&Manifest::default()).unwrap_err(),
+            "No wasm files specified in Extism manifest"
+        );
+    }
+
+    #[test]
+    fn hashes_and_files() {
+        let hash = format!("{:x}", Sha256::digest(EMPTY));
+        assert!(load_modules(&Manifest::new([Wasm::data(EMPTY).with_hash(hash.clone())])).is_ok());
+        let err = load_modules(&Manifest::new([Wasm::data(EMPTY).with_hash("00")])).unwrap_err();
+        assert_eq!(err.to_string(), format!("Hash mismatch, found {hash} but expected 00"));
+        let err = load_modules(&Manifest::new([Wasm::file("/definitely/not/here.wasm")])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Unable to load Wasm file \"/definitely/not/here.wasm\": entity not found"
+        );
+    }
+}

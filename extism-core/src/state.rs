@@ -1,0 +1,42 @@
+//! The host-side state of one plug-in, kept in its engine store and reachable from every host function.
+
+use std::collections::BTreeMap;
+
+use uuid::Uuid;
+
+use crate::manifest::Manifest;
+
+/// Host-side state of one plug-in instance.
+///
+/// The manifest kept here has no `wasm` entries (the module bytes are compiled once and not copied into every
+/// plug-in); its config may be edited between calls.
+#[derive(Debug)]
+pub struct PluginState {
+    pub(crate) id: Uuid,
+    pub(crate) manifest: Manifest,
+    pub(crate) vars: BTreeMap<String, Vec<u8>>,
+}
+
+impl PluginState {
+    /// State for a plug-in with this id and manifest (module bytes are not kept).
+    pub fn new(id: Uuid, manifest: &Manifest) -> PluginState {
+        PluginState {
+            id,
+            manifest: Manifest {
+                wasm: Vec::new(),
+                ..manifest.clone()
+            },
+            vars: BTreeMap::new(),
+        }
+    }
+
+    /// The plug-in's id.
+    pub fn id(&self) -> Uuid {
+        self.id
+    }
+
+    /// The plug-in's manifest (without module bytes).
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+}

@@ -1,0 +1,96 @@
+//! [`Plugin`]: a loaded plug-in instance and its calls.
+
+use extism_core::{FromBytes, Function, ToBytes, Uuid, WasmInput};
+
+use crate::Error;
+use crate::builder::PluginBuilder;
+use crate::dispatch::{AnyPlugin, with_plugin};
+
+/// A loaded plug-in: call its exports with bytes in and bytes out.
+///
+/// Globals and memory of the plug-in survive between calls; a failed call (trap, guest error, host-function error)
+/// leaves it usable.
+pub struct Plugin {
+    /// A random (v4) id, unique to this instance; also the `plugin` field of its log events.
+    pub id: Uuid,
+    inner: AnyPlugin,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Plugin({})", self.id)
+    }
+}
+
+impl Plugin {
+    pub(crate) fn from_parts(id: Uuid, inner: AnyPlugin) -> Plugin {
+        Plugin { id, inner }
+    }
+
+    /// Create a plug-in from wasm bytes, WAT, a JSON/TOML manifest or a [`crate::Manifest`], with host functions.
+    pub fn new<'a>(
+        wasm: impl Into<WasmInput<'a>>,
+        imports: impl IntoIterator<Item = Function>,
+        with_wasi: bool,
+    ) -> Result<Plugin, Error> {
+        PluginBuilder::new(wasm)
+            .with_functions(imports)
+            .with_wasi(with_wasi)
+            .build()
+    }
+
+    /// Call the export `name` with `input` and decode its output, which may borrow from plug-in memory until the
+    /// next call. Fails on any error, and on a non-zero return code without an error
+    /// (`"Returned non-zero exit code: {rc}"`).
+    pub fn call<'a, 'b, T: ToBytes<'a>, U: FromBytes<'b>>(
+        &'b mut self,
+        name: impl AsRef<str>,
+        input: T,
+    ) -> Result<U, Error> {
+        let input = input.to_bytes()?;
+        let rc = with_plugin!(&mut self.inner, p => p.call(name.as_ref(), input.as_ref())).map_err(|(e, _)| e)?;
+        if rc != 0 {
+            anyhow::bail!("Returned non-zero exit code: {rc}");
+        }
+        U::from_bytes(self.output())
+    }
+
+    /// Like [`Plugin::call`], but an error comes with the return code upstream Extism gives for it (the export's own
+    /// code, -1, or 134 for traps). A non-zero code without an error is not an error here.
+    pub fn call_get_error_code<'a, 'b, T: ToBytes<'a>, U: FromBytes<'b>>(
+        &'b mut self,
+        name: impl AsRef<str>,
+        input: T,
+    ) -> Result<U, (Error, i32)> {
+        let input = input.to_bytes().map_err(|e| (e, -1))?;
+        with_plugin!(&mut self.inner, p => p.call(name.as_ref(), input.as_ref()))?;
+        U::from_bytes(self.output()).map_err(|e| (e, -1))
+    }
+
+    fn output(&self) -> &[u8] {
+        with_plugin!(&self.inner, p => p.output())
+    }
+
+    /// True if the main module exports `name` with a signature Extism can call (no parameters, no result or `i32`).
+    pub fn function_exists(&self, name: impl AsRef<str>) -> bool {
+        with_plugin!(&self.inner, p => p.function_exists(name.as_ref()))
+    }
+
+    /// Reset the kernel, freeing every allocation made by the last call.
+    pub fn reset(&mut self) -> Result<(), Error> {
+        with_plugin!(&mut self.inner, p => p.reset())
+    }
+
+    /// True if the plug-in was created with WASI.
+    pub fn has_wasi(&self) -> bool {
+        false
+    }
+
+    /// The engine running this plug-in.
+    pub fn backend(&self) -> crate::Backend {
+        match &self.inner {
+            #[cfg(feature = "wasmtime")]
+            AnyPlugin::Wasmtime(_) => crate::Backend::Wasmtime,
+        }
+    }
+}

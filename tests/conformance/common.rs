@@ -1,0 +1,33 @@
+//! Helpers shared by the conformance tests.
+
+use extism::{Backend, Plugin, PluginBuilder};
+
+/// Declare a test that runs once for each backend compiled into this build, as separate rstest cases named after
+/// the engine (`echo::case_1_wasmtime`, …). Add a line here when a backend is added.
+macro_rules! backend_test {
+    ($(#[$meta:meta])* fn $name:ident($backend:ident) $body:block) => {
+        $(#[$meta])*
+        #[rstest::rstest]
+        #[cfg_attr(feature = "wasmtime", case::wasmtime(extism::Backend::Wasmtime))]
+        fn $name(#[case] $backend: extism::Backend) $body
+    };
+}
+
+/// The bytes of a committed test plug-in (`tests/wasm/{name}.wasm`).
+pub fn wasm(name: &str) -> Vec<u8> {
+    let path = format!("{}/tests/wasm/{name}.wasm", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {path}: {e} (run tests/plugins/build.sh)"))
+}
+
+/// A plug-in from a committed test wasm, without host functions.
+pub fn plugin(backend: Backend, name: &str) -> Plugin {
+    PluginBuilder::new(wasm(name))
+        .with_backend(backend)
+        .build()
+        .unwrap_or_else(|e| panic!("creating {name} on {backend}: {e:#}"))
+}
+
+/// The innermost cause of an error, as text: what upstream's tests compare.
+pub fn root_cause(e: &extism::Error) -> String {
+    e.root_cause().to_string()
+}

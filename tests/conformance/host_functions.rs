@@ -1,0 +1,161 @@
+//! User host functions: namespaces, user data, memory access from the host, errors, linking checks.
+
+use std::sync::{Arc, Mutex};
+
+use crate::common::{root_cause, wasm};
+use extism::{CurrentPlugin, Error, Function, PTR, PluginBuilder, UserData, Val, ValType};
+
+/// `greet`: prefixes its argument with the prefix in its user data, and counts its calls there.
+fn greet(
+    plugin: &mut CurrentPlugin,
+    inputs: &[Val],
+    outputs: &mut [Val],
+    data: UserData<(String, u32)>,
+) -> Result<(), Error> {
+    let name: String = plugin.memory_get_val(&inputs[0])?;
+    let data = data.get()?;
+    let mut data = data.lock().unwrap();
+    data.1 += 1;
+    let greeting = format!("{}{name}", data.0);
+    plugin.memory_set_val(&mut outputs[0], greeting.as_str())
+}
+
+backend_test! {
+    /// Two host functions with the same name in two namespaces, each with its own user data.
+    fn same_name_in_two_namespaces_with_user_data(backend) {
+        let user = UserData::new(("Hello, ".to_string(), 0u32));
+        let custom = UserData::new(("Hi from my:ns, ".to_string(), 0u32));
+        let mut p = PluginBuilder::new(wasm("host_functions"))
+            .with_backend(backend)
+            .with_function("greet", [PTR], [PTR], user.clone(), greet)
+            .with_function_in_namespace("my:ns", "greet", [PTR], [PTR], custom.clone(), greet)
+            .build()
+            .unwrap();
+        let out: String = p.call("greet_both", "Ada").unwrap();
+        assert_eq!(out, "Hello, Ada|Hi from my:ns, Ada");
+        let out: String = p.call("greet_user", "Grace").unwrap();
+        assert_eq!(out, "Hello, Grace");
+        // The host sees the user data the functions changed.
+        assert_eq!(user.get().unwrap().lock().unwrap().1, 2);
+        assert_eq!(custom.get().unwrap().lock().unwrap().1, 1);
+    }
+}
+
+backend_test! {
+    /// A host function's error fails the call with that error as root cause; the plug-in stays usable.
+    fn host_function_error_fails_the_call(backend) {
+        let calls = Arc::new(Mutex::new(0));
+        let counter = calls.clone();
+        let failing = Function::new("greet", [PTR], [PTR], UserData::new(()), move |_, _, _, _| {
+            *counter.lock().unwrap() += 1;
+            anyhow::bail!("the host says no")
+        });
+        let ok = Function::new("greet", [PTR], [PTR], UserData::new(("ok ".to_string(), 0)), greet).with_namespace("my:ns");
+        let mut p = PluginBuilder::new(wasm("host_functions"))
+            .with_backend(backend)
+            .with_functions([failing, ok])
+            .build()
+            .unwrap();
+        let (err, rc) = p.call_get_error_code::<&str, &[u8]>("greet_user", "x").unwrap_err();
+        assert_eq!(root_cause(&err), "the host says no");
+        assert_eq!(rc, -1);
+        let (err, _) = p.call_get_error_code::<&str, &[u8]>("greet_user", "x").unwrap_err();
+        assert_eq!(root_cause(&err), "the host says no");
+        assert_eq!(*calls.lock().unwrap(), 2);
+    }
+}
+
+backend_test! {
+    /// A plug-in importing a function nobody provides fails at creation, naming the import.
+    fn missing_import_fails_at_creation(backend) {
+        let err = PluginBuilder::new(wasm("host_functions")).with_backend(backend).build().unwrap_err();
+        assert!(
+            err.to_string().contains("unknown import: `extism:host/user::greet` has not been defined")
+                || err.to_string().contains("unknown import: `my:ns::greet` has not been defined"),
+            "{err}"
+        );
+        let wat = r#"(module (import "nowhere" "nothing" (func)) (func (export "f")))"#;
+        let err = PluginBuilder::new(wat).with_backend(backend).build().unwrap_err();
+        assert_eq!(err.to_string(), "unknown import: `nowhere::nothing` has not been defined");
+    }
+}
+
+backend_test! {
+    /// A host function whose signature does not match the import is a creation error.
+    fn signature_mismatch_fails_at_creation(backend) {
+        let wrong = Function::new("greet", [ValType::I32], [], UserData::new(()), |_, _, _, _| Ok(()));
+        let right = Function::new("greet", [PTR], [PTR], UserData::new(("".to_string(), 0)), greet).with_namespace("my:ns");
+        let err = PluginBuilder::new(wasm("host_functions"))
+            .with_backend(backend)
+            .with_functions([wrong, right])
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().starts_with("incompatible import type for `extism:host/user::greet`"), "{err}");
+    }
+}
+
+backend_test! {
+    /// Unknown names in `extism:host/env` are rejected with upstream's message.
+    fn invalid_env_import(backend) {
+        let wat = r#"(module (import "extism:host/env" "not_a_kernel_function" (func (param i64))) (func (export "f")))"#;
+        let err = PluginBuilder::new(wat).with_backend(backend).build().unwrap_err();
+        assert!(err.to_string().starts_with("Invalid function import from extism:host/env: not_a_kernel_function"), "{err}");
+        // The host-only kernel entry points are not importable.
+        let wat = r#"(module (import "extism:host/env" "extism_host_call_begin" (func (param i64) (result i64))) (func (export "f")))"#;
+        assert!(PluginBuilder::new(wat).with_backend(backend).build().is_err());
+        let wat = r#"(module (import "extism:host/env" "memory" (memory 1)) (func (export "f")))"#;
+        let err = PluginBuilder::new(wat).with_backend(backend).build().unwrap_err();
+        assert!(err.to_string().starts_with("Invalid memory import from extism:host/env: memory"), "{err}");
+    }
+}
+
+backend_test! {
+    /// Host functions can allocate, read, measure and free kernel memory, and see the plug-in's vars and manifest.
+    fn current_plugin_memory_api(backend) {
+        let wat = r#"(module
+            (import "extism:host/user" "inspect" (func $inspect (param i64) (result i64)))
+            (import "extism:host/env" "input_offset" (func $input_offset (result i64)))
+            (import "extism:host/env" "length" (func $length (param i64) (result i64)))
+            (import "extism:host/env" "output_set" (func $output_set (param i64 i64)))
+            (func (export "run") (result i32) (local $h i64)
+                (local.set $h (call $inspect (call $input_offset)))
+                (call $output_set (local.get $h) (call $length (local.get $h)))
+                i32.const 0))"#;
+        let inspect = Function::new("inspect", [PTR], [PTR], UserData::new(()), |plugin, inputs, outputs, _| {
+            let handle = plugin.memory_from_val(&inputs[0]).expect("the input is a live handle");
+            let text = plugin.memory_str(handle)?.to_string();
+            assert_eq!(plugin.memory_length(handle.offset)?, text.len() as u64);
+            assert!(plugin.memory_handle(handle.offset + 1).is_none(), "interior offsets are not handles");
+            assert_eq!(plugin.memory_handle(0), Some(extism::MemoryHandle::null()));
+            let scratch = plugin.memory_alloc(100)?;
+            assert_eq!(plugin.memory_length(scratch.offset)?, 100);
+            plugin.memory_free(scratch)?;
+            assert_eq!(plugin.memory_length(scratch.offset)?, 0);
+            assert!(plugin.memory_bytes(unsafe { extism::MemoryHandle::new(u64::MAX - 4, 10) }).is_err());
+            plugin.vars_mut().insert("seen".into(), text.clone().into_bytes());
+            let config = plugin.manifest().config.get("suffix").cloned().unwrap_or_default();
+            let id = plugin.id();
+            let out = plugin.memory_new(format!("{text}{config} from {}", id.as_hyphenated()))?;
+            outputs[0] = plugin.memory_to_val(out);
+            Ok(())
+        });
+        let manifest = extism::Manifest::new([extism::Wasm::data(wat.as_bytes().to_vec())]).with_config_key("suffix", "!");
+        let mut p = PluginBuilder::new(manifest).with_backend(backend).with_functions([inspect]).build().unwrap();
+        let out: String = p.call("run", "hello").unwrap();
+        assert_eq!(out, format!("hello! from {}", p.id.as_hyphenated()));
+    }
+}
+
+backend_test! {
+    /// A host function that writes a result of the wrong type is an error, not a silent conversion.
+    fn wrong_result_type_is_an_error(backend) {
+        let wat = r#"(module (import "extism:host/user" "f" (func $f (result i64))) (func (export "run") (drop (call $f))))"#;
+        let f = Function::new("f", [], [ValType::I64], UserData::new(()), |_, _, outputs, _| {
+            outputs[0] = Val::I32(1);
+            Ok(())
+        });
+        let mut p = PluginBuilder::new(wat).with_backend(backend).with_functions([f]).build().unwrap();
+        let err = p.call::<&str, &[u8]>("run", "").unwrap_err();
+        assert!(err.to_string().contains("returned a I32 where its signature declares I64"), "{err}");
+    }
+}
