@@ -1,6 +1,5 @@
 //! A plug-in on one backend: compile once ([`Compiled`]), instantiate many times ([`Plugin`]), and the call protocol.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::{Context, Error, anyhow, bail};
@@ -123,7 +122,9 @@ pub struct Plugin<B: Backend> {
     store: B::Store,
     /// The main module's instance, created on the first call so that no guest code runs outside a call.
     main: Option<B::Instance>,
-    exports: HashMap<Box<str>, B::Export>,
+    /// Exports called so far, found by a linear scan: plug-ins call few distinct exports, and comparing a short name
+    /// is cheaper than hashing it.
+    exports: Vec<(Box<str>, B::Export)>,
     /// Output of the last call, already checked against kernel memory.
     output: (usize, usize),
 }
@@ -152,7 +153,7 @@ impl<B: Backend> Plugin<B> {
             compiled,
             store,
             main: None,
-            exports: HashMap::new(),
+            exports: Vec::new(),
             output: (0, 0),
         })
     }
@@ -195,7 +196,7 @@ impl<B: Backend> Plugin<B> {
     /// (see the contract §3.6: guest errors keep the export's code or -1, traps and timeouts 134, others -1).
     pub fn call(&mut self, name: &str, input: &[u8]) -> Result<i32, (Error, i32)> {
         self.output = (0, 0);
-        let export = self.export(name).map_err(|e| (e, -1))?;
+        let export = self.export_index(name).map_err(|e| (e, -1))?;
 
         let input_offset = self
             .store
@@ -215,7 +216,7 @@ impl<B: Backend> Plugin<B> {
             }
         }
 
-        let result = self.store.call(&export);
+        let result = self.store.call(&self.exports[export].1);
 
         let record = self.store.end_call().map_err(|e| (e.into_error(), -1))?;
         let memory = self.store.kernel_memory();
@@ -261,10 +262,11 @@ impl<B: Backend> Plugin<B> {
         }
     }
 
-    /// The export `name`, instantiating the main module first if this is the first call.
-    fn export(&mut self, name: &str) -> Result<B::Export, Error> {
-        if let Some(export) = self.exports.get(name) {
-            return Ok(export.clone());
+    /// The index in `self.exports` of the export `name`, instantiating the main module first if this is the first
+    /// call.
+    fn export_index(&mut self, name: &str) -> Result<usize, Error> {
+        if let Some(index) = self.exports.iter().position(|(n, _)| **n == *name) {
+            return Ok(index);
         }
         let shape = export_shape(self.compiled.main(), name)?;
         let instance = match &self.main {
@@ -281,8 +283,8 @@ impl<B: Backend> Plugin<B> {
             .store
             .export(&instance, name, shape)
             .ok_or_else(|| anyhow!("Function not found: {name}"))?;
-        self.exports.insert(name.into(), export.clone());
-        Ok(export)
+        self.exports.push((name.into(), export));
+        Ok(self.exports.len() - 1)
     }
 }
 

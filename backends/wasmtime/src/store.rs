@@ -1,5 +1,7 @@
 //! One plug-in's wasmtime store: the linker, the kernel instance and typed handles to the kernel exports.
 
+use std::sync::Arc;
+
 use anyhow::{Error, anyhow};
 use extism_core::backend::{CallError, ExportShape, KernelAccess, PluginStore};
 use extism_core::{EXTISM_ENV_MODULE, Function, PluginState, Val};
@@ -10,7 +12,6 @@ use crate::errors::{classify, to_anyhow};
 use crate::types::{from_wasmtime, to_wasmtime};
 
 /// Typed handles to the kernel exports the host calls.
-#[derive(Clone)]
 pub(crate) struct KernelExports {
     pub memory: Memory,
     pub alloc: TypedFunc<u64, u64>,
@@ -51,13 +52,20 @@ impl KernelExports {
 pub(crate) struct StoreData {
     pub state: PluginState,
     /// Set by [`WasmtimeStore::new`] right after the kernel is instantiated, before the store is handed out.
-    kernel: Option<KernelExports>,
+    /// Shared (not cloned) because cloning a `TypedFunc` bumps wasmtime's type-registry reference counts.
+    kernel: Option<Arc<KernelExports>>,
 }
 
 impl StoreData {
     pub(crate) fn kernel(&self) -> &KernelExports {
         self.kernel
             .as_ref()
+            .expect("WasmtimeStore::new instantiates the kernel before the store is used")
+    }
+
+    fn kernel_arc(&self) -> Arc<KernelExports> {
+        self.kernel
+            .clone()
             .expect("WasmtimeStore::new instantiates the kernel before the store is used")
     }
 }
@@ -67,6 +75,8 @@ pub struct WasmtimeStore {
     pub(crate) store: Store<StoreData>,
     pub(crate) linker: Linker<StoreData>,
     kernel_instance: Instance,
+    /// The same handles as in the store data, held here too so that the call path borrows them beside the store.
+    kernel: Arc<KernelExports>,
 }
 
 impl WasmtimeStore {
@@ -74,8 +84,8 @@ impl WasmtimeStore {
         let mut store = Store::new(engine, StoreData { state, kernel: None });
         // The kernel imports nothing, so it needs no linker.
         let instance = Instance::new(&mut store, kernel, &[]).map_err(to_anyhow)?;
-        let exports = KernelExports::new(&mut store, &instance)?;
-        store.data_mut().kernel = Some(exports);
+        let exports = Arc::new(KernelExports::new(&mut store, &instance)?);
+        store.data_mut().kernel = Some(exports.clone());
         let mut linker = Linker::new(engine);
         // Users may shadow built-in host functions (upstream allows overriding e.g. `http_request`).
         linker.allow_shadowing(true);
@@ -86,11 +96,8 @@ impl WasmtimeStore {
             store,
             linker,
             kernel_instance: instance,
+            kernel: exports,
         })
-    }
-
-    fn kernel(&self) -> KernelExports {
-        self.store.data().kernel().clone()
     }
 }
 
@@ -101,8 +108,8 @@ pub(crate) fn kernel_call<C: AsContextMut<Data = StoreData>, P: wasmtime::WasmPa
     pick: impl FnOnce(&KernelExports) -> &TypedFunc<P, R>,
     args: P,
 ) -> Result<R, Error> {
-    let f = pick(ctx.as_context_mut().data().kernel()).clone();
-    f.call(&mut ctx, args).map_err(|e| classify(e).into_error())
+    let kernel = ctx.as_context_mut().data().kernel_arc();
+    pick(&kernel).call(&mut ctx, args).map_err(|e| classify(e).into_error())
 }
 
 pub(crate) fn memory_and_state<C: AsContextMut<Data = StoreData>>(ctx: &mut C) -> (&mut [u8], &mut PluginState) {
@@ -117,23 +124,38 @@ impl KernelAccess for WasmtimeStore {
     }
 
     fn kernel_alloc(&mut self, n: u64) -> Result<u64, Error> {
-        kernel_call(&mut self.store, |k| &k.alloc, n)
+        self.kernel
+            .alloc
+            .call(&mut self.store, n)
+            .map_err(|e| classify(e).into_error())
     }
 
     fn kernel_free(&mut self, p: u64) -> Result<(), Error> {
-        kernel_call(&mut self.store, |k| &k.free, p)
+        self.kernel
+            .free
+            .call(&mut self.store, p)
+            .map_err(|e| classify(e).into_error())
     }
 
     fn kernel_length(&mut self, p: u64) -> Result<u64, Error> {
-        kernel_call(&mut self.store, |k| &k.length, p)
+        self.kernel
+            .length
+            .call(&mut self.store, p)
+            .map_err(|e| classify(e).into_error())
     }
 
     fn kernel_error_set(&mut self, p: u64) -> Result<(), Error> {
-        kernel_call(&mut self.store, |k| &k.error_set, p)
+        self.kernel
+            .error_set
+            .call(&mut self.store, p)
+            .map_err(|e| classify(e).into_error())
     }
 
     fn kernel_reset(&mut self) -> Result<(), Error> {
-        kernel_call(&mut self.store, |k| &k.reset, ())
+        self.kernel
+            .reset
+            .call(&mut self.store, ())
+            .map_err(|e| classify(e).into_error())
     }
 }
 
@@ -207,16 +229,14 @@ impl PluginStore<Wasmtime> for WasmtimeStore {
     }
 
     fn begin_call(&mut self, input_len: u64) -> Result<u64, CallError> {
-        let begin = self.kernel().begin;
-        begin.call(&mut self.store, input_len).map_err(classify)
+        self.kernel.begin.call(&mut self.store, input_len).map_err(classify)
     }
 
     fn end_call(&mut self) -> Result<u64, CallError> {
-        let end = self.kernel().end;
-        end.call(&mut self.store, ()).map_err(classify)
+        self.kernel.end.call(&mut self.store, ()).map_err(classify)
     }
 
     fn kernel_memory(&self) -> &[u8] {
-        self.store.data().kernel().memory.data(&self.store)
+        self.kernel.memory.data(&self.store)
     }
 }
