@@ -13,10 +13,19 @@ use crate::function::Function;
 use crate::state::PluginState;
 use crate::val::{FuncType, Val};
 
-/// Knobs that configure an engine. Fields are added as the core learns to use them.
+/// Knobs that configure an engine.
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
-pub struct EngineOptions {}
+pub struct EngineOptions {
+    /// Meter fuel, so that [`PluginStore::set_fuel`] can limit calls. Engines that need metering compiled into the
+    /// code (wasmtime, wasmer) pay for it only when this is set.
+    pub fuel: bool,
+}
+
+/// The error a backend returns for something its engine cannot do: it names the engine and the capability.
+pub fn unsupported(engine: &str, capability: &str) -> Error {
+    anyhow::anyhow!("the {engine} backend does not support {capability}")
+}
 
 /// A WebAssembly engine the core can run plug-ins on.
 pub trait Backend: Sized + Send + Sync + 'static {
@@ -92,6 +101,35 @@ pub trait PluginStore<B: Backend>: KernelAccess + Send + 'static {
 
     /// The kernel's linear memory, for reading output between calls.
     fn kernel_memory(&self) -> &[u8];
+
+    /// Set the fuel available to the next call. Only called when the engine was created with
+    /// [`EngineOptions::fuel`]; running out fails the call with [`CallError::OutOfFuel`].
+    fn set_fuel(&mut self, fuel: u64) -> Result<(), Error> {
+        let _ = fuel;
+        Err(unsupported(B::NAME, "fuel limits"))
+    }
+
+    /// Fuel left after the last call, when fuel is metered.
+    fn fuel_remaining(&mut self) -> Option<u64> {
+        None
+    }
+
+    /// From now on, let all memories of this store together grow by at most `bytes` more (`None`: no limit).
+    /// Creating a memory counts as growing it from 0 to its initial size. Growth past the budget fails the running
+    /// call with [`CallError::MemoryLimit`] (a trap, not `memory.grow = -1`).
+    fn set_memory_budget(&mut self, bytes: Option<u64>) -> Result<(), Error> {
+        match bytes {
+            None => Ok(()),
+            Some(_) => Err(unsupported(B::NAME, "memory limits")),
+        }
+    }
+
+    /// Make calls in this store stop with [`CallError::Interrupted`] soon after `interrupt` is requested from any
+    /// thread. The backend installs a waker on `interrupt` if its engine needs one to notice the flag.
+    fn enable_interrupts(&mut self, interrupt: Arc<crate::Interrupt>) -> Result<(), Error> {
+        let _ = interrupt;
+        Err(unsupported(B::NAME, "timeouts and cancellation"))
+    }
 }
 
 /// What the core needs of the kernel, from outside a call and from inside a host function alike.
@@ -110,6 +148,13 @@ pub trait KernelAccess {
     fn kernel_error_set(&mut self, p: u64) -> Result<(), Error>;
     /// Kernel `reset()`.
     fn kernel_reset(&mut self) -> Result<(), Error>;
+
+    /// Inside a host call: the calling instance's own exported `memory` (not the kernel's) with the host state, for
+    /// host functions that take pointers into the guest, such as WASI. `None` outside a host call or when the caller
+    /// exports no memory.
+    fn guest_memory_and_state(&mut self) -> Option<(&mut [u8], &mut PluginState)> {
+        None
+    }
 }
 
 /// The shape of a callable plug-in export.
