@@ -20,6 +20,7 @@ mod modules;
 mod pdk;
 mod plugin;
 mod state;
+mod timer;
 mod val;
 
 pub use anyhow::Error;
@@ -29,7 +30,7 @@ pub use function::{CPtr, EXTISM_USER_MODULE, Function, UserData};
 pub use input::WasmInput;
 pub use interrupt::Interrupt;
 pub use manifest::{DEFAULT_MAX_VAR_BYTES, HttpRequest, Manifest, MemoryOptions, Wasm, WasmMetadata};
-pub use plugin::{Compiled, Plugin, TRAP_RETURN_CODE};
+pub use plugin::{CancelHandle, Compiled, Plugin, PluginOptions, TRAP_RETURN_CODE};
 pub use state::PluginState;
 pub use uuid::Uuid;
 pub use val::{FuncType, PTR, Val, ValType};

@@ -1,5 +1,6 @@
 //! The host-side state of one plug-in, kept in its engine store and reachable from every host function.
 
+use std::any::Any;
 use std::collections::BTreeMap;
 
 use uuid::Uuid;
@@ -10,11 +11,12 @@ use crate::manifest::Manifest;
 ///
 /// The manifest kept here has no `wasm` entries (the module bytes are compiled once and not copied into every
 /// plug-in); its config may be edited between calls.
-#[derive(Debug)]
 pub struct PluginState {
     pub(crate) id: Uuid,
     pub(crate) manifest: Manifest,
     pub(crate) vars: BTreeMap<String, Vec<u8>>,
+    /// The host context of the running call (`call_with_host_context`), if any.
+    pub(crate) host_context: Option<Box<dyn Any + Send + Sync>>,
 }
 
 impl PluginState {
@@ -27,6 +29,7 @@ impl PluginState {
                 ..manifest.clone()
             },
             vars: BTreeMap::new(),
+            host_context: None,
         }
     }
 
@@ -38,5 +41,14 @@ impl PluginState {
     /// The plug-in's manifest (without module bytes).
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
+    }
+}
+
+impl std::fmt::Debug for PluginState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginState")
+            .field("id", &self.id)
+            .field("vars", &self.vars.len())
+            .finish_non_exhaustive()
     }
 }

@@ -8,4 +8,6 @@ mod config_vars;
 mod errors;
 mod host_functions;
 mod kernel;
+mod lifecycle;
+mod limits;
 mod manifest;
