@@ -50,7 +50,9 @@ mod backend;
 mod builder;
 mod compiled;
 mod dispatch;
+mod macros;
 mod plugin;
+mod pool;
 
 pub use anyhow::Error;
 pub use backend::Backend;
@@ -63,6 +65,7 @@ pub use extism_core::{
     MemoryHandle, MemoryOptions, PTR, ToBytes, UserData, Val, ValType, Wasm, WasmInput, WasmMetadata,
 };
 pub use plugin::Plugin;
+pub use pool::{Pool, PoolBuilder, PoolPlugin};
 
 /// The version of this runtime (the crate version).
 pub fn extism_version() -> &'static str {

@@ -24,7 +24,9 @@ mod timer;
 mod val;
 
 pub use anyhow::Error;
-pub use convert::{FromBytes, FromBytesOwned, Json, MemoryHandle, ToBytes};
+#[cfg(feature = "msgpack")]
+pub use convert::Msgpack;
+pub use convert::{Base64, FromBytes, FromBytesOwned, Json, MemoryHandle, ToBytes};
 pub use current_plugin::CurrentPlugin;
 pub use function::{CPtr, EXTISM_USER_MODULE, Function, UserData};
 pub use input::WasmInput;

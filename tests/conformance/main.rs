@@ -3,6 +3,7 @@
 #[macro_use]
 mod common;
 
+mod api;
 mod calls;
 mod config_vars;
 mod errors;
