@@ -220,6 +220,15 @@ impl<B: Backend> Plugin<B> {
         )?;
         for &index in &compiled.link_order {
             let module = &compiled.modules[index];
+            if module
+                .exports
+                .iter()
+                .any(|e| e.name == "_start" && matches!(e.kind, ExternKind::Func(_)))
+            {
+                // A command module: each call into it from another module runs on a fresh instance.
+                store.register_command(&module.name, &module.module)?;
+                continue;
+            }
             let instance = store
                 .instantiate(&module.module)
                 .map_err(CallError::into_error)
