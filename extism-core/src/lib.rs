@@ -21,6 +21,7 @@ mod pdk;
 mod plugin;
 mod state;
 mod val;
+mod wasi;
 
 pub use anyhow::Error;
 pub use convert::{FromBytes, FromBytesOwned, Json, MemoryHandle, ToBytes};
@@ -33,6 +34,7 @@ pub use plugin::{Compiled, Plugin, TRAP_RETURN_CODE};
 pub use state::PluginState;
 pub use uuid::Uuid;
 pub use val::{FuncType, PTR, Val, ValType};
+pub use wasi::{ENABLE_WASI_OUTPUT, WASI_MODULE};
 
 /// The module name of the kernel and the built-in host functions.
 pub const EXTISM_ENV_MODULE: &str = "extism:host/env";

@@ -27,6 +27,8 @@ pub struct Compiled<B: Backend> {
     link_order: Vec<usize>,
     functions: Vec<Function>,
     manifest: Manifest,
+    /// Give each instance WASI preview 1.
+    wasi: bool,
 }
 
 impl<B: Backend> Compiled<B> {
@@ -37,9 +39,6 @@ impl<B: Backend> Compiled<B> {
         with_wasi: bool,
         options: &EngineOptions,
     ) -> Result<Compiled<B>, Error> {
-        if with_wasi {
-            bail!("WASI is not available in this build of the runtime yet: create the plug-in with WASI disabled");
-        }
         let functions: Vec<Function> = functions.into_iter().collect();
         for f in &functions {
             if let Some(bad) = f
@@ -68,7 +67,8 @@ impl<B: Backend> Compiled<B> {
                 module,
             });
         }
-        let link_order = check_imports(&modules, &functions, crate::pdk::builtins())?;
+        let wasi = with_wasi.then(crate::wasi::functions);
+        let link_order = check_imports(&modules, &functions, crate::pdk::builtins(), wasi)?;
         Ok(Compiled {
             engine,
             kernel,
@@ -79,7 +79,13 @@ impl<B: Backend> Compiled<B> {
                 wasm: Vec::new(),
                 ..manifest.clone()
             },
+            wasi: with_wasi,
         })
+    }
+
+    /// True if instances get WASI preview 1.
+    pub fn has_wasi(&self) -> bool {
+        self.wasi
     }
 
     fn main(&self) -> &ModuleInfo<B::Module> {
@@ -95,6 +101,37 @@ impl<B: Backend> Compiled<B> {
     pub fn engine(&self) -> &B::Engine {
         &self.engine
     }
+}
+
+/// A store for `state` with the host functions (PDK, WASI if enabled, the user's) defined and the non-main modules
+/// linked.
+fn new_store<B: Backend>(compiled: &Compiled<B>, mut state: PluginState) -> Result<B::Store, Error> {
+    if compiled.wasi {
+        state.wasi = Some(crate::wasi::WasiState::new(state.manifest())?);
+    }
+    let mut store = B::new_store(&compiled.engine, &compiled.kernel, state)?;
+    for f in crate::pdk::builtins() {
+        store.define_function(EXTISM_ENV_MODULE, f.name(), f)?;
+    }
+    if compiled.wasi {
+        for f in crate::wasi::functions() {
+            store.define_function(crate::WASI_MODULE, f.name(), f)?;
+        }
+    }
+    // User functions come last so that they may shadow built-ins.
+    for f in &compiled.functions {
+        store.define_function(f.effective_namespace(), f.name(), f)?;
+    }
+    for &index in &compiled.link_order {
+        let module = &compiled.modules[index];
+        let instance = store
+            .instantiate(&module.module)
+            .map_err(CallError::into_error)
+            .with_context(|| format!("unable to instantiate module `{}`", module.name))?;
+        run_guest_init::<B>(&mut store, &instance, module).map_err(CallError::into_error)?;
+        store.register(&module.name, &instance)?;
+    }
+    Ok(store)
 }
 
 /// Check that `name` is a callable export of `module`.
@@ -133,22 +170,7 @@ impl<B: Backend> Plugin<B> {
     /// Create an instance: a store with the host functions, the kernel and the non-main modules linked.
     pub fn new(compiled: Arc<Compiled<B>>, id: Uuid) -> Result<Plugin<B>, Error> {
         let state = PluginState::new(id, &compiled.manifest);
-        let mut store = B::new_store(&compiled.engine, &compiled.kernel, state)?;
-        for f in crate::pdk::builtins() {
-            store.define_function(EXTISM_ENV_MODULE, f.name(), f)?;
-        }
-        for f in &compiled.functions {
-            store.define_function(f.effective_namespace(), f.name(), f)?;
-        }
-        for &index in &compiled.link_order {
-            let module = &compiled.modules[index];
-            let instance = store
-                .instantiate(&module.module)
-                .map_err(CallError::into_error)
-                .with_context(|| format!("unable to instantiate module `{}`", module.name))?;
-            run_guest_init::<B>(&mut store, &instance, module).map_err(CallError::into_error)?;
-            store.register(&module.name, &instance)?;
-        }
+        let store = new_store(&compiled, state)?;
         Ok(Plugin {
             compiled,
             store,
@@ -171,6 +193,11 @@ impl<B: Backend> Plugin<B> {
     /// True if `name` is a callable export of the main module.
     pub fn function_exists(&self, name: &str) -> bool {
         self.compiled.function_exists(name)
+    }
+
+    /// True if the plug-in has WASI preview 1.
+    pub fn has_wasi(&self) -> bool {
+        self.compiled.has_wasi()
     }
 
     /// Host-side state (vars, manifest).
@@ -216,7 +243,14 @@ impl<B: Backend> Plugin<B> {
             }
         }
 
-        let result = self.store.call(&self.exports[export].1);
+        let result = match self.store.call(&self.exports[export].1) {
+            // WASI `proc_exit` leaves the guest as a host-function error.
+            Err(CallError::Host(e)) => match crate::wasi::exit_code(&e) {
+                Some(code) => Err(CallError::Exit(code)),
+                None => Err(CallError::Host(e)),
+            },
+            other => other,
+        };
 
         let record = self.store.end_call().map_err(|e| (e.into_error(), -1))?;
         let memory = self.store.kernel_memory();
@@ -239,7 +273,8 @@ impl<B: Backend> Plugin<B> {
         }
 
         match result {
-            Ok(rc) => {
+            // Exit 0 without a guest error is a success whose output counts (contract §3.5).
+            Ok(rc) | Err(CallError::Exit(rc @ 0)) => {
                 if record.output_length != 0 {
                     if read_region(memory, record.output_offset, record.output_length).is_none() {
                         return Err((
@@ -255,7 +290,6 @@ impl<B: Backend> Plugin<B> {
                 }
                 Ok(rc)
             }
-            Err(CallError::Exit(0)) => Ok(0),
             Err(CallError::Exit(code)) => Err((CallError::Exit(code).into_error(), code)),
             Err(e @ (CallError::Trap(_) | CallError::Interrupted)) => Err((e.into_error(), TRAP_RETURN_CODE)),
             Err(e) => Err((e.into_error(), -1)),

@@ -15,6 +15,8 @@ pub struct PluginState {
     pub(crate) id: Uuid,
     pub(crate) manifest: Manifest,
     pub(crate) vars: BTreeMap<String, Vec<u8>>,
+    /// The WASI context, for plug-ins created with WASI.
+    pub(crate) wasi: Option<crate::wasi::WasiState>,
 }
 
 impl PluginState {
@@ -27,6 +29,7 @@ impl PluginState {
                 ..manifest.clone()
             },
             vars: BTreeMap::new(),
+            wasi: None,
         }
     }
 
