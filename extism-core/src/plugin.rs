@@ -104,7 +104,7 @@ impl<B: Backend> Compiled<B> {
 }
 
 /// A store for `state` with the host functions (PDK, WASI if enabled, the user's) defined and the non-main modules
-/// linked.
+/// linked: for a new plug-in, and again after a call to `_start`.
 fn new_store<B: Backend>(compiled: &Compiled<B>, mut state: PluginState) -> Result<B::Store, Error> {
     if compiled.wasi {
         state.wasi = Some(crate::wasi::WasiState::new(state.manifest())?);
@@ -164,6 +164,8 @@ pub struct Plugin<B: Backend> {
     exports: Vec<(Box<str>, B::Export)>,
     /// Output of the last call, already checked against kernel memory.
     output: (usize, usize),
+    /// The last call was to `_start`: the next one rebuilds the store first (contract §3.5).
+    start_called: bool,
 }
 
 impl<B: Backend> Plugin<B> {
@@ -177,7 +179,18 @@ impl<B: Backend> Plugin<B> {
             main: None,
             exports: Vec::new(),
             output: (0, 0),
+            start_called: false,
         })
+    }
+
+    /// Replace the store with a fresh one, as after a call to `_start`: vars, WASI state and the main instance are
+    /// lost; the id and the manifest (with its config edits) are kept.
+    fn rebuild(&mut self) -> Result<(), Error> {
+        let state = PluginState::new(self.id(), self.store.state().manifest());
+        self.store = new_store(&self.compiled, state)?;
+        self.main = None;
+        self.exports.clear();
+        Ok(())
     }
 
     /// The plug-in's id.
@@ -223,6 +236,10 @@ impl<B: Backend> Plugin<B> {
     /// (see the contract §3.6: guest errors keep the export's code or -1, traps and timeouts 134, others -1).
     pub fn call(&mut self, name: &str, input: &[u8]) -> Result<i32, (Error, i32)> {
         self.output = (0, 0);
+        if self.start_called {
+            self.rebuild().map_err(|e| (e, -1))?;
+            self.start_called = false;
+        }
         let export = self.export_index(name).map_err(|e| (e, -1))?;
 
         let input_offset = self
@@ -251,6 +268,7 @@ impl<B: Backend> Plugin<B> {
             },
             other => other,
         };
+        self.start_called = name == "_start";
 
         let record = self.store.end_call().map_err(|e| (e.into_error(), -1))?;
         let memory = self.store.kernel_memory();
