@@ -20,9 +20,11 @@
 //! - **sandboxing we did not write**: `cap-std` resolves every path beneath a preopened directory handle, so `..`,
 //!   absolute paths and symlinks that point outside a preopen fail in the kernel's own path walk (`openat2` with
 //!   `RESOLVE_BENEATH` where Linux has it), not in a string check of ours.
-//! - **cost**: it adds about 30 crates and ~40 s of CPU time to a clean debug build (measured on this machine:
-//!   34 s user + 6 s system for `cargo build -p extism-core`, all of it in new crates; nothing is added to a
-//!   rebuild of the runtime itself). A clean build of the engines takes ~10 minutes, so this is a few percent.
+//! - **cost**: it adds 30 crates to the workspace (`cap-std` and friends, `wiggle`, `witx`) and about 40 s of CPU
+//!   time to a clean build, measured on this machine: debug, 34 s user + 6 s system for the new crates in
+//!   `cargo build -p extism-core`; release, 39 s user + 5 s system for `wasi-common` alone from scratch. Against
+//!   the ~10 minutes of a clean build of the engines that is a few percent, and an incremental rebuild of the
+//!   runtime pays nothing.
 //! - **synchronous**: the generated functions are `async`, but with the `sync` implementations every future is
 //!   ready on its first poll (wasmtime's own synchronous linker relies on that); [`imports`] polls each once with a
 //!   no-op waker and reports a clear error if one ever is not ready, instead of blocking or spinning.
