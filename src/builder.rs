@@ -30,7 +30,9 @@ impl<'a> PluginBuilder<'a> {
         }
     }
 
-    /// Give the plug-in WASI preview 1 (not available in this version yet: building fails with a clear error).
+    /// Give the plug-in WASI preview 1: no arguments or environment, empty stdin, stdout and stderr discarded unless
+    /// the environment variable `EXTISM_ENABLE_WASI_OUTPUT` is set, and the manifest's `allowed_paths` as preopened
+    /// directories (a host path prefixed `ro:` is read-only). The same implementation runs on every engine.
     pub fn with_wasi(mut self, wasi: bool) -> Self {
         self.options.wasi = wasi;
         self

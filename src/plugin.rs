@@ -113,7 +113,7 @@ impl Plugin {
 
     /// True if the plug-in was created with WASI.
     pub fn has_wasi(&self) -> bool {
-        false
+        with_plugin!(&self.inner, p => p.has_wasi())
     }
 
     /// The engine running this plug-in.

@@ -265,7 +265,8 @@ impl std::fmt::Display for CallError {
             CallError::Interrupted => f.write_str("timeout"),
             CallError::OutOfFuel => f.write_str("plugin ran out of fuel"),
             CallError::MemoryLimit => f.write_str("oom"),
-            CallError::Exit(code) => write!(f, "exit with invalid exit status: {code}"),
+            // The text wasmtime and wasi-common give, which upstream Extism reports.
+            CallError::Exit(code) => write!(f, "Exited with i32 exit status {code}"),
             CallError::Host(e) | CallError::Other(e) => write!(f, "{e}"),
         }
     }

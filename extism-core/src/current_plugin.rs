@@ -8,6 +8,7 @@ use uuid::Uuid;
 use crate::backend::KernelAccess;
 use crate::convert::{FromBytes, MemoryHandle, ToBytes};
 use crate::manifest::Manifest;
+use crate::state::PluginState;
 use crate::val::Val;
 
 /// The plug-in a host function was called from: its kernel memory, vars and manifest.
@@ -82,6 +83,18 @@ impl<'a> CurrentPlugin<'a> {
     /// The whole kernel memory: handles are offsets into this slice. Invalid after the next allocation.
     pub fn kernel_memory(&mut self) -> &mut [u8] {
         self.kernel.memory_and_state().0
+    }
+
+    /// The calling module's own linear memory (its export named `memory`), not the kernel's: for host functions that
+    /// take raw pointers into the guest, as WASI's do. `None` if the caller exports no memory or the engine cannot
+    /// reach it from a host call.
+    pub fn guest_memory(&mut self) -> Option<&mut [u8]> {
+        self.kernel.guest_memory_and_state().map(|(memory, _)| memory)
+    }
+
+    /// The calling module's memory together with the host state (see [`CurrentPlugin::guest_memory`]).
+    pub(crate) fn guest_memory_and_state(&mut self) -> Option<(&mut [u8], &mut PluginState)> {
+        self.kernel.guest_memory_and_state()
     }
 
     /// The handle of the live allocation at `offset`: `Some(null)` for 0, `None` if `offset` is not a live block.

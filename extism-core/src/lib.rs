@@ -22,6 +22,7 @@ mod plugin;
 mod state;
 mod timer;
 mod val;
+mod wasi;
 
 pub use anyhow::Error;
 #[cfg(feature = "msgpack")]
@@ -36,6 +37,7 @@ pub use plugin::{CancelHandle, Compiled, Plugin, PluginOptions, TRAP_RETURN_CODE
 pub use state::PluginState;
 pub use uuid::Uuid;
 pub use val::{FuncType, PTR, Val, ValType};
+pub use wasi::{ENABLE_WASI_OUTPUT, WASI_MODULE};
 
 /// The module name of the kernel and the built-in host functions.
 pub const EXTISM_ENV_MODULE: &str = "extism:host/env";

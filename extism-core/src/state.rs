@@ -17,6 +17,8 @@ pub struct PluginState {
     pub(crate) vars: BTreeMap<String, Vec<u8>>,
     /// The host context of the running call (`call_with_host_context`), if any.
     pub(crate) host_context: Option<Box<dyn Any + Send + Sync>>,
+    /// The WASI context, for plug-ins created with WASI.
+    pub(crate) wasi: Option<crate::wasi::WasiState>,
 }
 
 impl PluginState {
@@ -30,6 +32,7 @@ impl PluginState {
             },
             vars: BTreeMap::new(),
             host_context: None,
+            wasi: None,
         }
     }
 

@@ -12,3 +12,4 @@ mod kernel;
 mod lifecycle;
 mod limits;
 mod manifest;
+mod wasi;
