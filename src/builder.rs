@@ -5,7 +5,7 @@ use std::sync::Arc;
 use extism_core::backend::EngineOptions;
 use extism_core::{CurrentPlugin, Function, UserData, Val, ValType, WasmInput};
 
-use crate::dispatch::AnyPlugin;
+use crate::dispatch::{AnyPlugin, with_plugin};
 use crate::plugin::Plugin;
 use crate::{Backend, Error};
 
@@ -16,6 +16,7 @@ pub struct PluginBuilder<'a> {
     wasi: bool,
     functions: Vec<Function>,
     backend: Backend,
+    http_response_headers: bool,
 }
 
 impl<'a> PluginBuilder<'a> {
@@ -26,6 +27,7 @@ impl<'a> PluginBuilder<'a> {
             wasi: false,
             functions: Vec::new(),
             backend: Backend::default(),
+            http_response_headers: false,
         }
     }
 
@@ -75,6 +77,13 @@ impl<'a> PluginBuilder<'a> {
         self
     }
 
+    /// Let the plug-in read the headers of its HTTP responses (the PDK's `HttpResponse::headers`); off by default,
+    /// when the plug-in sees none.
+    pub fn with_http_response_headers(mut self, allow: bool) -> Self {
+        self.http_response_headers = allow;
+        self
+    }
+
     /// Add host functions.
     pub fn with_functions(mut self, functions: impl IntoIterator<Item = Function>) -> Self {
         self.functions.extend(functions);
@@ -86,10 +95,11 @@ impl<'a> PluginBuilder<'a> {
         let manifest = self.source.into_manifest()?;
         let options = EngineOptions::default();
         let id = extism_core::Uuid::new_v4();
-        let inner = match self.backend {
+        let mut inner = match self.backend {
             #[cfg(feature = "wasmtime")]
             Backend::Wasmtime => AnyPlugin::Wasmtime(instantiate(&manifest, self.functions, self.wasi, &options, id)?),
         };
+        with_plugin!(&mut inner, p => p.state_mut().set_http_response_headers(self.http_response_headers));
         Ok(Plugin::from_parts(id, inner))
     }
 }

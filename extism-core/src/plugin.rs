@@ -216,6 +216,8 @@ impl<B: Backend> Plugin<B> {
             }
         }
 
+        let state = self.store.state_mut();
+        state.call_started = state.manifest.timeout_ms.map(|_| std::time::Instant::now());
         let result = self.store.call(&self.exports[export].1);
 
         let record = self.store.end_call().map_err(|e| (e.into_error(), -1))?;

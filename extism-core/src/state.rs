@@ -1,6 +1,7 @@
 //! The host-side state of one plug-in, kept in its engine store and reachable from every host function.
 
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 use uuid::Uuid;
 
@@ -15,6 +16,11 @@ pub struct PluginState {
     pub(crate) id: Uuid,
     pub(crate) manifest: Manifest,
     pub(crate) vars: BTreeMap<String, Vec<u8>>,
+    /// Status and headers of the plug-in's last HTTP request.
+    pub(crate) http: crate::http::HttpState,
+    /// When the running call's export was entered; set only when the manifest has a `timeout_ms`, the one thing
+    /// that needs it ([`crate::CurrentPlugin::time_remaining`]), so calls without a timeout do not read the clock.
+    pub(crate) call_started: Option<Instant>,
 }
 
 impl PluginState {
@@ -27,6 +33,8 @@ impl PluginState {
                 ..manifest.clone()
             },
             vars: BTreeMap::new(),
+            http: Default::default(),
+            call_started: None,
         }
     }
 
@@ -38,5 +46,11 @@ impl PluginState {
     /// The plug-in's manifest (without module bytes).
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
+    }
+
+    /// Let the plug-in read the headers of its HTTP responses with `http_headers` (off by default: the import then
+    /// returns 0).
+    pub fn set_http_response_headers(&mut self, enabled: bool) {
+        self.http.capture_headers(enabled);
     }
 }

@@ -7,5 +7,10 @@ mod calls;
 mod config_vars;
 mod errors;
 mod host_functions;
+#[cfg(feature = "http")]
+mod http;
+#[cfg(not(feature = "http"))]
+mod http_disabled;
+mod http_server;
 mod kernel;
 mod manifest;

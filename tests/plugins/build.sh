@@ -121,7 +121,12 @@ unset RUSTC_WORKSPACE_WRAPPER
 
 # --- build ------------------------------------------------------------------
 echo "build.sh: $actual, building ${names[*]} into $target_dir" >&2
-cargo build --locked --release --workspace --target "$target" --target-dir "$target_dir"
+# One crate at a time: built together, cargo would unify their dependencies'
+# features, and one plug-in turning on a PDK feature (http_client's `http`)
+# would change the bytes of all the others.
+for manifest in */Cargo.toml; do
+    cargo build --locked --release --manifest-path "$manifest" --target "$target" --target-dir "$target_dir"
+done
 
 for name in "${names[@]}"; do
     built=$target_dir/$target/release/$name.wasm
