@@ -49,6 +49,7 @@ compile_error!("enable at least one engine feature of the `extism` crate: `wasmt
 mod backend;
 mod builder;
 mod dispatch;
+pub mod logging;
 mod plugin;
 
 pub use anyhow::Error;
@@ -60,6 +61,7 @@ pub use extism_core::{
     MemoryHandle, MemoryOptions, PTR, ToBytes, UserData, Val, ValType, Wasm, WasmInput, WasmMetadata,
 };
 pub use extism_core::{Manifest, Uuid};
+pub use logging::set_log_callback;
 pub use plugin::Plugin;
 
 /// The version of this runtime (the crate version).

@@ -16,6 +16,7 @@ mod input;
 mod interrupt;
 pub mod kernel;
 mod link;
+pub mod logging;
 mod manifest;
 mod modules;
 mod pdk;

@@ -13,4 +13,5 @@ mod http;
 mod http_disabled;
 mod http_server;
 mod kernel;
+mod logging;
 mod manifest;
