@@ -4,11 +4,15 @@
 //! name alone; no list or an empty list allows nothing). Requests are made with `ureq` when the `http` feature is on;
 //! without it every request fails with upstream's "not enabled" message.
 //!
-//! One deliberate difference from upstream: the URL is parsed once, by the same parser (`http::Uri`) whose result
-//! the HTTP client connects to, and the allow-list is checked against that parse. Upstream checks a WHATWG (`url`
-//! crate) parse but connects to the client's own parse of the original text; when two parsers disagree about the
-//! host of an odd URL, the check and the connection could name different hosts. The cost: internationalised host
-//! names must be given in their ASCII (`xn--`) form, and invalid URLs are reported in different words.
+//! Two deliberate differences from upstream:
+//! - Redirects are followed by the host (with the HTTP client's usual rules, see `http/client.rs`) and each target
+//!   must be an allowed host too. Upstream lets the client follow them unchecked, so a plug-in allowed one host
+//!   could be redirected to any other, internal ones included.
+//! - The URL is parsed once, by the same parser (`http::Uri`) whose result the HTTP client connects to, and the
+//!   allow-list is checked against that parse. Upstream checks a WHATWG (`url` crate) parse but connects to the
+//!   client's own parse of the original text; when two parsers disagree about the host of an odd URL, the check and
+//!   the connection could name different hosts. The cost: internationalised host names must be given in their ASCII
+//!   (`xn--`) form, and invalid URLs are reported in different words.
 
 use std::collections::BTreeMap;
 
@@ -109,123 +113,20 @@ fn host_allowed(allowed: Option<&[String]>, host: &str) -> bool {
         })
 }
 
+/// An absolute URL: scheme and host are required.
 #[cfg(feature = "http")]
-mod client {
-    //! The request itself, with `ureq`.
-
-    use std::io::Read;
-    use std::sync::OnceLock;
-    use std::time::Duration;
-
-    use anyhow::{Error, anyhow, bail};
-    use ureq::http::{Request, Uri};
-
-    use super::{DEFAULT_MAX_HTTP_RESPONSE_BYTES, host_allowed};
-    use crate::current_plugin::CurrentPlugin;
-    use crate::manifest::HttpRequest;
-
-    /// One client for the whole process, so that connections to a host are pooled across calls and plug-ins.
-    fn agent() -> &'static ureq::Agent {
-        static AGENT: OnceLock<ureq::Agent> = OnceLock::new();
-        AGENT.get_or_init(|| {
-            ureq::Agent::config_builder()
-                // A 404 or a 500 is an answer the plug-in reads, not a failed request.
-                .http_status_as_error(false)
-                .build()
-                .new_agent()
-        })
+fn parse_url(url: &str) -> Result<ureq::http::Uri, Error> {
+    let uri: ureq::http::Uri = url.parse().map_err(|e| anyhow!("Invalid URL: {e:?}"))?;
+    if uri.scheme().is_none() || uri.host().is_none_or(str::is_empty) {
+        anyhow::bail!("Invalid URL: {url:?} is not an absolute URL with a host");
     }
-
-    /// Check the request against the manifest, send it with the body at `body_offset`, record the status (and
-    /// headers, when captured) and return the response body.
-    pub(super) fn send(plugin: &mut CurrentPlugin, req: &HttpRequest, body_offset: u64) -> Result<Vec<u8>, Error> {
-        let uri = parse_url(&req.url)?;
-        let host = uri.host().unwrap_or_default().to_ascii_lowercase();
-        if !host_allowed(plugin.manifest().allowed_hosts.as_deref(), &host) {
-            bail!("HTTP request to {} is not allowed", req.url);
-        }
-
-        let method = req.method.as_deref().unwrap_or("GET").to_uppercase();
-        let mut builder = Request::builder().method(method.as_str()).uri(uri);
-        for (name, value) in &req.headers {
-            builder = builder.header(name, value);
-        }
-        let timeout = plugin.time_remaining();
-        let limit = plugin
-            .manifest()
-            .memory
-            .max_http_response_bytes
-            .unwrap_or(DEFAULT_MAX_HTTP_RESPONSE_BYTES);
-
-        let result = if body_offset == 0 {
-            run(builder.body(())?, timeout)
-        } else {
-            let handle = plugin
-                .memory_handle(body_offset)
-                .ok_or_else(|| anyhow!("invalid handle offset for http request body: {body_offset}"))?;
-            // The body is sent straight from kernel memory: nothing else touches the plug-in while we wait.
-            run(builder.body(&*plugin.memory_bytes(handle)?)?, timeout)
-        };
-        let response = result.map_err(|e| transport_error(e, timeout))?;
-
-        let state = &mut plugin.state().http;
-        state.status = response.status().as_u16();
-        if let Some(headers) = &mut state.headers {
-            for (name, value) in response.headers() {
-                // Values that are not visible ASCII cannot be given to the plug-in as JSON strings faithfully.
-                if let Ok(value) = value.to_str() {
-                    headers.insert(name.as_str().to_string(), value.to_string());
-                }
-            }
-        }
-
-        // Read one byte past the limit to tell "exactly the limit" from "more". The Content-Length header is not
-        // trusted for this: it is absent for chunked bodies, counts compressed bytes, and a HEAD response announces a
-        // body it does not send.
-        let mut body = Vec::new();
-        response
-            .into_body()
-            .into_reader()
-            .take(limit.saturating_add(1))
-            .read_to_end(&mut body)
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::TimedOut if timeout.is_some() => anyhow!("timeout"),
-                _ => anyhow!("unable to read the HTTP response body from {}: {e}", req.url),
-            })?;
-        if body.len() as u64 > limit {
-            bail!("HTTP response exceeds the configured maximum number of bytes: {limit}");
-        }
-        Ok(body)
-    }
-
-    /// Send with the call's remaining time as the deadline for the whole exchange.
-    fn run(
-        request: Request<impl ureq::AsSendBody>,
-        timeout: Option<Duration>,
-    ) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
-        let agent = agent();
-        agent.run(agent.configure_request(request).timeout_global(timeout).build())
-    }
-
-    /// The plug-in sees the client's own message, except that running out of the call's time is "timeout", the
-    /// message every other way of exceeding `timeout_ms` gives.
-    fn transport_error(e: ureq::Error, timeout: Option<Duration>) -> Error {
-        match e {
-            // The only timeout we configure is the call's deadline, so any timeout means it has passed.
-            ureq::Error::Timeout(_) if timeout.is_some() => anyhow!("timeout"),
-            other => anyhow!("{other}"),
-        }
-    }
-
-    /// An absolute URL: scheme and host are required.
-    pub(super) fn parse_url(url: &str) -> Result<Uri, Error> {
-        let uri: Uri = url.parse().map_err(|e| anyhow!("Invalid URL: {e:?}"))?;
-        if uri.scheme().is_none() || uri.host().is_none_or(str::is_empty) {
-            bail!("Invalid URL: {url:?} is not an absolute URL with a host");
-        }
-        Ok(uri)
-    }
+    Ok(uri)
 }
+
+#[cfg(feature = "http")]
+mod client;
+#[cfg(feature = "http")]
+mod redirect;
 
 #[cfg(not(feature = "http"))]
 mod client {
@@ -280,7 +181,7 @@ mod tests {
 
     #[test]
     fn urls_must_be_absolute() {
-        use super::client::parse_url;
+        use super::parse_url;
         assert_eq!(
             parse_url("http://127.0.0.1:8080/a?b").unwrap().host(),
             Some("127.0.0.1")

@@ -225,3 +225,46 @@ backend_test! {
         assert_eq!(out["status"], 200);
     }
 }
+
+backend_test! {
+    /// Redirects are followed, but every target must be an allowed host too (upstream does not check them).
+    fn redirects_are_followed_only_to_allowed_hosts(backend) {
+        let server = TestServer::start();
+        let mut p = client(backend, allowing(&["127.0.0.1"]), false);
+        let out = request(&mut p, json!({"url": server.url("/redirect/302?/status/201")})).unwrap();
+        assert_eq!(out["status"], 201);
+        assert_eq!(server.requests().len(), 2);
+
+        // A POST answered with 303 becomes a GET without body; credentials are not passed on.
+        let out = request(
+            &mut p,
+            json!({
+                "url": server.url("/redirect/303?/echo"),
+                "method": "POST",
+                "headers": {"Authorization": "secret", "X-Kept": "yes"},
+                "body": "payload",
+            }),
+        )
+        .unwrap();
+        assert_eq!(out["status"], 200);
+        let requests = server.requests();
+        let (first, second) = (&requests[2], &requests[3]);
+        assert_eq!((first.method.as_str(), first.body.as_slice()), ("POST", &b"payload"[..]));
+        assert_eq!((second.method.as_str(), second.target.as_str()), ("GET", "/echo"));
+        assert!(second.body.is_empty());
+        assert_eq!(second.header("authorization"), None);
+        assert_eq!(second.header("x-kept"), Some("yes"));
+
+        // `localhost` is the same machine, but not an allowed host name: the redirect is refused before it is sent.
+        let elsewhere = server.url("/secret").replace("127.0.0.1", "localhost");
+        let e = request(&mut p, json!({"url": server.url(&format!("/redirect/301?{elsewhere}"))})).unwrap_err();
+        assert_eq!(root_cause(&e), format!("HTTP request to {elsewhere} is not allowed"));
+        assert_eq!(server.connections(), 5, "{:?}", server.requests());
+        assert_eq!(status_code(&mut p), "0");
+
+        // A 307 for a POST is not followed (as by the HTTP client): the plug-in gets the redirect itself.
+        let out = request(&mut p, json!({"url": server.url("/redirect/307?/echo"), "method": "POST", "body": "b"})).unwrap();
+        assert_eq!(out["status"], 307);
+        assert_eq!(server.connections(), 6);
+    }
+}

@@ -5,6 +5,7 @@
 //! - `/status/{code}`: that status, body `status {code}`;
 //! - `/bytes/{n}`: `n` bytes of `x`;
 //! - `/headers`: 200 with the extra headers `X-Test: yes` and `X-Other: 1`, body `headers`;
+//! - `/redirect/{code}?{location}`: status `code` with the header `Location: {location}`;
 //! - `/slow/{ms}`: waits `ms` milliseconds (at most 5 s), then 200 `slow`;
 //! - anything else: 200 with the request's body as the response body.
 //!
@@ -162,7 +163,17 @@ fn respond(mut stream: TcpStream, request: &Received) -> std::io::Result<()> {
     let segments: Vec<&str> = request.target.split('/').collect();
     let mut status = 200u16;
     let mut extra = String::new();
+    let redirect = request
+        .target
+        .strip_prefix("/redirect/")
+        .and_then(|rest| rest.split_once('?'));
     let body: Vec<u8> = match segments.as_slice() {
+        _ if redirect.is_some() => {
+            let (code, location) = redirect.unwrap();
+            status = code.parse().unwrap_or(302);
+            extra.push_str(&format!("Location: {location}\r\n"));
+            Vec::new()
+        }
         ["", "status", code] => {
             status = code.parse().unwrap_or(500);
             format!("status {status}").into_bytes()
