@@ -1,7 +1,8 @@
 //! Call-path benchmarks, every compiled engine side by side on the same PDK plug-in:
 //! - `noop/<engine>`: a call to an export that reads no input and writes no output: kernel reset, call, output
 //!   record — the fixed cost of a call;
-//! - `echo_64KiB/<engine>`: 64 KiB in, the same 64 KiB out (copy into kernel memory, guest reads and writes it back).
+//! - `echo_64KiB/<engine>`: 64 KiB in, the same 64 KiB out (copy into kernel memory, guest reads and writes it back);
+//! - `instantiate_compiled/<engine>`: a plug-in from a `CompiledPlugin`, up to and including its first call.
 //!
 //! `cargo bench --bench calls`
 
@@ -50,5 +51,26 @@ fn echo_64k(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, noop, echo_64k);
+/// `instantiate_compiled/<engine>`: a new plug-in from a `CompiledPlugin` (store, kernel, host functions) plus its
+/// first call (the main module is instantiated lazily, on the first call), for the ~90 KB kitchen PDK plug-in.
+fn instantiate_compiled(c: &mut Criterion) {
+    let wasm = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/wasm/kitchen.wasm")).expect("kitchen.wasm");
+    let mut group = c.benchmark_group("instantiate_compiled");
+    for &backend in Backend::ALL {
+        let compiled = PluginBuilder::new(&wasm[..])
+            .with_backend(backend)
+            .compile()
+            .expect("compile");
+        group.bench_function(BenchmarkId::from_parameter(backend), |b| {
+            b.iter(|| {
+                let mut plugin = Plugin::new_from_compiled(&compiled).expect("instantiate");
+                let out: &[u8] = plugin.call("input_length", "").expect("first call");
+                black_box(out.len());
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, noop, echo_64k, instantiate_compiled);
 criterion_main!(benches);

@@ -2,21 +2,21 @@
 
 use std::sync::Arc;
 
-use extism_core::backend::EngineOptions;
-use extism_core::{CurrentPlugin, Function, UserData, Val, ValType, WasmInput};
+use std::path::PathBuf;
 
-use crate::dispatch::{AnyPlugin, with_plugin};
+use extism_core::{CurrentPlugin, Function, PluginOptions, UserData, Val, ValType, WasmInput};
+
+use crate::dispatch::compile_for;
 use crate::plugin::Plugin;
-use crate::{Backend, Error};
+use crate::{Backend, CompiledPlugin, Error};
 
 /// Builds a [`Plugin`] from a module or manifest, host functions and options.
 #[derive(Clone)]
 pub struct PluginBuilder<'a> {
     source: WasmInput<'a>,
-    wasi: bool,
     functions: Vec<Function>,
     backend: Backend,
-    http_response_headers: bool,
+    options: PluginOptions,
 }
 
 impl<'a> PluginBuilder<'a> {
@@ -24,16 +24,29 @@ impl<'a> PluginBuilder<'a> {
     pub fn new(plugin: impl Into<WasmInput<'a>>) -> Self {
         PluginBuilder {
             source: plugin.into(),
-            wasi: false,
             functions: Vec::new(),
             backend: Backend::default(),
-            http_response_headers: false,
+            options: PluginOptions::default(),
         }
     }
 
     /// Give the plug-in WASI preview 1 (not available in this version yet: building fails with a clear error).
     pub fn with_wasi(mut self, wasi: bool) -> Self {
-        self.wasi = wasi;
+        self.options.wasi = wasi;
+        self
+    }
+
+    /// Limit every call to `fuel` units of fuel (refilled before each call). Running out fails the call with
+    /// "plugin ran out of fuel"; [`Plugin::fuel_consumed`] reports what the last call used. Fuel units differ between
+    /// engines: compare them only on one engine.
+    pub fn with_fuel_limit(mut self, fuel: u64) -> Self {
+        self.options.fuel_limit = Some(fuel);
+        self
+    }
+
+    /// Write the kernel's memory to `path` whenever a call fails (same as the `EXTISM_MEMDUMP` env var).
+    pub fn with_memdump(mut self, path: impl Into<PathBuf>) -> Self {
+        self.options.memdump = Some(path.into());
         self
     }
 
@@ -80,7 +93,7 @@ impl<'a> PluginBuilder<'a> {
     /// Let the plug-in read the headers of its HTTP responses (the PDK's `HttpResponse::headers`); off by default,
     /// when the plug-in sees none.
     pub fn with_http_response_headers(mut self, allow: bool) -> Self {
-        self.http_response_headers = allow;
+        self.options.http_response_headers = allow;
         self
     }
 
@@ -92,25 +105,21 @@ impl<'a> PluginBuilder<'a> {
 
     /// Compile and instantiate the plug-in.
     pub fn build(self) -> Result<Plugin, Error> {
+        Plugin::new_from_compiled(&self.compile()?)
+    }
+
+    /// Compile the plug-in once, to create many instances with [`Plugin::new_from_compiled`].
+    pub fn compile(self) -> Result<CompiledPlugin, Error> {
         let manifest = self.source.into_manifest()?;
-        let options = EngineOptions::default();
-        let id = extism_core::Uuid::new_v4();
-        let mut inner = match self.backend {
-            #[cfg(feature = "wasmtime")]
-            Backend::Wasmtime => AnyPlugin::Wasmtime(instantiate(&manifest, self.functions, self.wasi, &options, id)?),
-        };
-        with_plugin!(&mut inner, p => p.state_mut().set_http_response_headers(self.http_response_headers));
-        Ok(Plugin::from_parts(id, inner))
+        let inner = compile_for!(self.backend, compile(&manifest, self.functions, &self.options));
+        Ok(CompiledPlugin { inner })
     }
 }
 
-fn instantiate<B: extism_core::backend::Backend>(
+fn compile<B: extism_core::backend::Backend>(
     manifest: &extism_core::Manifest,
     functions: Vec<Function>,
-    wasi: bool,
-    options: &EngineOptions,
-    id: extism_core::Uuid,
-) -> Result<extism_core::Plugin<B>, Error> {
-    let compiled = extism_core::Compiled::<B>::new(manifest, functions, wasi, options)?;
-    extism_core::Plugin::new(Arc::new(compiled), id)
+    options: &PluginOptions,
+) -> Result<Arc<extism_core::Compiled<B>>, Error> {
+    Ok(Arc::new(extism_core::Compiled::<B>::new(manifest, functions, options)?))
 }

@@ -48,21 +48,26 @@ compile_error!("enable at least one engine feature of the `extism` crate: `wasmt
 
 mod backend;
 mod builder;
+mod compiled;
 mod dispatch;
 pub mod logging;
+mod macros;
 mod plugin;
+mod pool;
 
 pub use anyhow::Error;
 pub use backend::Backend;
 pub use builder::PluginBuilder;
+pub use compiled::CompiledPlugin;
 pub use extism_core::convert;
+pub use extism_core::{CancelHandle, Manifest, Uuid};
 pub use extism_core::{
     CurrentPlugin, EXTISM_ENV_MODULE, EXTISM_USER_MODULE, FromBytes, FromBytesOwned, Function, HttpRequest,
     MemoryHandle, MemoryOptions, PTR, ToBytes, UserData, Val, ValType, Wasm, WasmInput, WasmMetadata,
 };
-pub use extism_core::{Manifest, Uuid};
 pub use logging::set_log_callback;
 pub use plugin::Plugin;
+pub use pool::{Pool, PoolBuilder, PoolPlugin};
 
 /// The version of this runtime (the crate version).
 pub fn extism_version() -> &'static str {

@@ -60,6 +60,41 @@ impl<'a> CurrentPlugin<'a> {
         self.kernel.memory_and_state().1
     }
 
+    /// The host context passed to the running call (`call_with_host_context`). Fails when the call has none or it is
+    /// not a `T`.
+    pub fn host_context<T: 'static>(&mut self) -> Result<&mut T, Error> {
+        let context = self
+            .kernel
+            .memory_and_state()
+            .1
+            .host_context
+            .as_mut()
+            .ok_or_else(|| anyhow!("no host context was passed to this call"))?;
+        context
+            .downcast_mut::<T>()
+            .ok_or_else(|| anyhow!("the host context is not a {}", std::any::type_name::<T>()))
+    }
+
+    /// Fail the running call with `message` as its error, as if the guest had set it: the call's error (root cause)
+    /// is this message even if the host function then returns its own error. Returns the handle of the message.
+    pub fn set_error(&mut self, message: impl AsRef<str>) -> Result<(u64, u64), Error> {
+        let handle = self.memory_new(message.as_ref())?;
+        self.kernel.kernel_error_set(handle.offset)?;
+        Ok((handle.offset, handle.length))
+    }
+
+    /// The error set for the running call (by the guest or with [`CurrentPlugin::set_error`]), if any.
+    pub fn get_error(&mut self) -> Option<&str> {
+        let offset = self.kernel.kernel_error_get().ok()?;
+        let handle = self.memory_handle(offset).filter(|h| h.offset != 0)?;
+        self.memory_str(handle).ok()
+    }
+
+    /// Clear the running call's error.
+    pub fn clear_error(&mut self) -> Result<(), Error> {
+        self.kernel.kernel_error_set(0)
+    }
+
     /// The whole kernel memory: handles are offsets into this slice. Invalid after the next allocation.
     pub fn kernel_memory(&mut self) -> &mut [u8] {
         self.kernel.memory_and_state().0

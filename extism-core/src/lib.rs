@@ -22,17 +22,20 @@ mod modules;
 mod pdk;
 mod plugin;
 mod state;
+mod timer;
 mod val;
 
 pub use anyhow::Error;
-pub use convert::{FromBytes, FromBytesOwned, Json, MemoryHandle, ToBytes};
+#[cfg(feature = "msgpack")]
+pub use convert::Msgpack;
+pub use convert::{Base64, FromBytes, FromBytesOwned, Json, MemoryHandle, ToBytes};
 pub use current_plugin::CurrentPlugin;
 pub use function::{CPtr, EXTISM_USER_MODULE, Function, UserData};
 pub use http::DEFAULT_MAX_HTTP_RESPONSE_BYTES;
 pub use input::WasmInput;
 pub use interrupt::Interrupt;
 pub use manifest::{DEFAULT_MAX_VAR_BYTES, HttpRequest, Manifest, MemoryOptions, Wasm, WasmMetadata};
-pub use plugin::{Compiled, Plugin, TRAP_RETURN_CODE};
+pub use plugin::{CancelHandle, Compiled, Plugin, PluginOptions, TRAP_RETURN_CODE};
 pub use state::PluginState;
 pub use uuid::Uuid;
 pub use val::{FuncType, PTR, Val, ValType};

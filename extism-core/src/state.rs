@@ -1,5 +1,6 @@
 //! The host-side state of one plug-in, kept in its engine store and reachable from every host function.
 
+use std::any::Any;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -11,7 +12,6 @@ use crate::manifest::Manifest;
 ///
 /// The manifest kept here has no `wasm` entries (the module bytes are compiled once and not copied into every
 /// plug-in); its config may be edited between calls.
-#[derive(Debug)]
 pub struct PluginState {
     pub(crate) id: Uuid,
     pub(crate) manifest: Manifest,
@@ -21,6 +21,8 @@ pub struct PluginState {
     /// When the running call's export was entered; set only when the manifest has a `timeout_ms`, the one thing
     /// that needs it ([`crate::CurrentPlugin::time_remaining`]), so calls without a timeout do not read the clock.
     pub(crate) call_started: Option<Instant>,
+    /// The host context of the running call (`call_with_host_context`), if any.
+    pub(crate) host_context: Option<Box<dyn Any + Send + Sync>>,
 }
 
 impl PluginState {
@@ -35,6 +37,7 @@ impl PluginState {
             vars: BTreeMap::new(),
             http: Default::default(),
             call_started: None,
+            host_context: None,
         }
     }
 
@@ -52,5 +55,14 @@ impl PluginState {
     /// returns 0).
     pub fn set_http_response_headers(&mut self, enabled: bool) {
         self.http.capture_headers(enabled);
+    }
+}
+
+impl std::fmt::Debug for PluginState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginState")
+            .field("id", &self.id)
+            .field("vars", &self.vars.len())
+            .finish_non_exhaustive()
     }
 }

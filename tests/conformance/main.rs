@@ -3,6 +3,7 @@
 #[macro_use]
 mod common;
 
+mod api;
 mod calls;
 mod config_vars;
 mod errors;
@@ -13,5 +14,7 @@ mod http;
 mod http_disabled;
 mod http_server;
 mod kernel;
+mod lifecycle;
+mod limits;
 mod logging;
 mod manifest;

@@ -105,6 +105,10 @@ impl KernelAccess for CallerView<'_, '_> {
         kernel_call(&mut *self.caller, |k| &k.error_set, p)
     }
 
+    fn kernel_error_get(&mut self) -> Result<u64, Error> {
+        kernel_call(&mut *self.caller, |k| &k.error_get, ())
+    }
+
     fn kernel_reset(&mut self) -> Result<(), Error> {
         kernel_call(&mut *self.caller, |k| &k.reset, ())
     }
