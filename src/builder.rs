@@ -92,6 +92,13 @@ impl<'a> PluginBuilder<'a> {
         self
     }
 
+    /// Let the plug-in read the headers of its HTTP responses (the PDK's `HttpResponse::headers`); off by default,
+    /// when the plug-in sees none.
+    pub fn with_http_response_headers(mut self, allow: bool) -> Self {
+        self.options.http_response_headers = allow;
+        self
+    }
+
     /// Add host functions.
     pub fn with_functions(mut self, functions: impl IntoIterator<Item = Function>) -> Self {
         self.functions.extend(functions);

@@ -50,6 +50,7 @@ mod backend;
 mod builder;
 mod compiled;
 mod dispatch;
+pub mod logging;
 mod macros;
 mod plugin;
 mod pool;
@@ -64,6 +65,7 @@ pub use extism_core::{
     CurrentPlugin, EXTISM_ENV_MODULE, EXTISM_USER_MODULE, FromBytes, FromBytesOwned, Function, HttpRequest,
     MemoryHandle, MemoryOptions, PTR, ToBytes, UserData, Val, ValType, Wasm, WasmInput, WasmMetadata,
 };
+pub use logging::set_log_callback;
 pub use plugin::Plugin;
 pub use pool::{Pool, PoolBuilder, PoolPlugin};
 

@@ -1,6 +1,7 @@
 //! [`CurrentPlugin`]: what a host function sees of the plug-in that called it.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use anyhow::{Error, anyhow};
 use uuid::Uuid;
@@ -43,6 +44,20 @@ impl<'a> CurrentPlugin<'a> {
     /// The plug-in's vars, mutable.
     pub fn vars_mut(&mut self) -> &mut BTreeMap<String, Vec<u8>> {
         &mut self.kernel.memory_and_state().1.vars
+    }
+
+    /// Time left before the running call reaches the manifest's `timeout_ms`, or `None` when it has no timeout.
+    /// Zero once the time is up.
+    pub fn time_remaining(&mut self) -> Option<Duration> {
+        let state = self.state();
+        let timeout = Duration::from_millis(state.manifest.timeout_ms?);
+        let elapsed = state.call_started.map(|started| started.elapsed()).unwrap_or_default();
+        Some(timeout.saturating_sub(elapsed))
+    }
+
+    /// The plug-in's host state.
+    pub(crate) fn state(&mut self) -> &mut PluginState {
+        self.kernel.memory_and_state().1
     }
 
     /// The host context passed to the running call (`call_with_host_context`). Fails when the call has none or it is

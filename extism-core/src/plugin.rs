@@ -31,6 +31,8 @@ pub struct PluginOptions {
     pub fuel_limit: Option<u64>,
     /// Write the kernel's memory to this file when a call fails (also set by the `EXTISM_MEMDUMP` env var).
     pub memdump: Option<PathBuf>,
+    /// Let the plug-in read its HTTP responses' headers (`http_headers`); off by default.
+    pub http_response_headers: bool,
 }
 
 /// Everything needed to create plug-ins: the engine, the compiled kernel and modules, host functions and settings.
@@ -263,7 +265,8 @@ pub struct Plugin<B: Backend> {
 impl<B: Backend> Plugin<B> {
     /// Create an instance: a store with the host functions, the kernel and the non-main modules linked.
     pub fn new(compiled: Arc<Compiled<B>>, id: Uuid) -> Result<Plugin<B>, Error> {
-        let state = PluginState::new(id, &compiled.manifest);
+        let mut state = PluginState::new(id, &compiled.manifest);
+        state.set_http_response_headers(compiled.options.http_response_headers);
         let interrupt = Arc::new(Interrupt::default());
         let interrupts_enabled = compiled.timeout().is_some();
         let store = new_store(&compiled, state, interrupts_enabled.then_some(&interrupt))?;
@@ -283,7 +286,9 @@ impl<B: Backend> Plugin<B> {
     /// Replace the store with a fresh one, as after a call to `_start`: vars, WASI state and the main instance are
     /// lost; the id and the manifest (with its config edits) are kept.
     fn rebuild(&mut self) -> Result<(), Error> {
-        let state = PluginState::new(self.id(), self.store.state().manifest());
+        let mut state = PluginState::new(self.id(), self.store.state().manifest());
+        // The host's choice to show response headers outlives the store (the C API can turn it on at any time).
+        state.set_http_response_headers(self.store.state().http.headers.is_some());
         let interrupt = self.interrupts_enabled.then_some(&self.interrupt);
         self.store = new_store(&self.compiled, state, interrupt)?;
         self.main = None;
@@ -407,10 +412,10 @@ impl<B: Backend> Plugin<B> {
             self.store.set_fuel(fuel).map_err(|e| (e, -1))?;
         }
         let generation = self.interrupt.enter_call();
-        let deadline = self
-            .compiled
-            .timeout()
-            .map(|timeout| crate::timer::start(&self.interrupt, generation, Instant::now() + timeout));
+        let started = self.compiled.timeout().map(|timeout| (Instant::now(), timeout));
+        // Host functions (HTTP) ask how much of the timeout is left.
+        self.store.state_mut().call_started = started.map(|(now, _)| now);
+        let deadline = started.map(|(now, timeout)| crate::timer::start(&self.interrupt, generation, now + timeout));
         let result = match self.store.call(&self.exports[export].1) {
             // WASI `proc_exit` leaves the guest as a host-function error.
             Err(CallError::Host(e)) => match crate::wasi::exit_code(&e) {

@@ -146,15 +146,10 @@ unset RUSTC_WORKSPACE_WRAPPER
 
 # --- build ------------------------------------------------------------------
 echo "build.sh: $actual, building ${names[*]} into $target_dir" >&2
-# One cargo run per target, each building only the crates meant for it.
-for target in "${distinct_targets[@]}"; do
-    packages=()
-    for i in "${!crates[@]}"; do
-        if [[ "${targets[$i]}" == "$target" ]]; then
-            packages+=(-p "${crates[$i]}")
-        fi
-    done
-    cargo build --locked --release --target "$target" --target-dir "$target_dir" "${packages[@]}"
+# One cargo run per crate, for that crate's own target: built together, cargo would unify their dependencies'
+# features, and one plug-in turning on a PDK feature (http_client's `http`) would change the bytes of the others.
+for i in "${!crates[@]}"; do
+    cargo build --locked --release --target "${targets[$i]}" --target-dir "$target_dir" -p "${crates[$i]}"
 done
 
 for i in "${!names[@]}"; do
