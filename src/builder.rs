@@ -15,7 +15,8 @@ pub struct PluginBuilder<'a> {
     source: WasmInput<'a>,
     wasi: bool,
     functions: Vec<Function>,
-    backend: Backend,
+    /// `None`: [`Backend::from_env`] at build time.
+    backend: Option<Backend>,
 }
 
 impl<'a> PluginBuilder<'a> {
@@ -25,7 +26,7 @@ impl<'a> PluginBuilder<'a> {
             source: plugin.into(),
             wasi: false,
             functions: Vec::new(),
-            backend: Backend::default(),
+            backend: None,
         }
     }
 
@@ -69,9 +70,10 @@ impl<'a> PluginBuilder<'a> {
         self
     }
 
-    /// Run the plug-in on `backend` instead of the default engine.
+    /// Run the plug-in on `backend` instead of the default engine (the one `EXTISM_BACKEND` names, else the first
+    /// compiled engine; see [`Backend::from_env`]).
     pub fn with_backend(mut self, backend: Backend) -> Self {
-        self.backend = backend;
+        self.backend = Some(backend);
         self
     }
 
@@ -81,14 +83,21 @@ impl<'a> PluginBuilder<'a> {
         self
     }
 
-    /// Compile and instantiate the plug-in.
+    /// Compile and instantiate the plug-in. Fails if no engine was chosen with [`PluginBuilder::with_backend`] and
+    /// `EXTISM_BACKEND` names an unknown engine or one not compiled into this build.
     pub fn build(self) -> Result<Plugin, Error> {
+        let backend = match self.backend {
+            Some(backend) => backend,
+            None => Backend::from_env()?,
+        };
         let manifest = self.source.into_manifest()?;
         let options = EngineOptions::default();
         let id = extism_core::Uuid::new_v4();
-        let inner = match self.backend {
+        let inner = match backend {
             #[cfg(feature = "wasmtime")]
             Backend::Wasmtime => AnyPlugin::Wasmtime(instantiate(&manifest, self.functions, self.wasi, &options, id)?),
+            #[cfg(feature = "wasmi")]
+            Backend::Wasmi => AnyPlugin::Wasmi(instantiate(&manifest, self.functions, self.wasi, &options, id)?),
         };
         Ok(Plugin::from_parts(id, inner))
     }

@@ -8,6 +8,9 @@ pub(crate) enum AnyPlugin {
     /// On wasmtime.
     #[cfg(feature = "wasmtime")]
     Wasmtime(CorePlugin<extism_wasmtime::Wasmtime>),
+    /// On wasmi.
+    #[cfg(feature = "wasmi")]
+    Wasmi(CorePlugin<extism_wasmi::Wasmi>),
 }
 
 /// Run `$body` with `$p` bound to the backend-specific plug-in inside `$value`.
@@ -16,6 +19,8 @@ macro_rules! with_plugin {
         match $value {
             #[cfg(feature = "wasmtime")]
             $crate::dispatch::AnyPlugin::Wasmtime($p) => $body,
+            #[cfg(feature = "wasmi")]
+            $crate::dispatch::AnyPlugin::Wasmi($p) => $body,
         }
     };
 }
