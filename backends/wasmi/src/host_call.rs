@@ -148,3 +148,78 @@ impl KernelAccess for CallerView<'_, '_> {
         Some((bytes, &mut data.state))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use extism_core::backend::{Backend, EngineOptions, ExportShape, PluginStore};
+    use extism_core::kernel::KERNEL_WASM;
+    use extism_core::{Manifest, Uuid};
+
+    use super::*;
+    use crate::Wasmi;
+
+    /// `poke` writes through `guest_memory_and_state` at offset 100 and reports whether it found a memory.
+    const GUEST: &str = r#"
+    (module
+      (import "host" "poke" (func $poke (result i32)))
+      (memory (export "memory") 1)
+      (func (export "poke_then_read") (result i32)
+        (if (i32.eqz (call $poke)) (then (return (i32.const -1))))
+        (i32.load8_u (i32.const 100))))
+    "#;
+
+    const NO_MEMORY: &str = r#"
+    (module
+      (import "host" "poke" (func $poke (result i32)))
+      (func (export "poke_then_read") (result i32) (call $poke)))
+    "#;
+
+    fn run(guest: &str) -> (i32, u8) {
+        let engine = Wasmi::new_engine(&EngineOptions::default()).unwrap();
+        let kernel = Wasmi::compile(&engine, KERNEL_WASM).unwrap();
+        let state = PluginState::new(Uuid::new_v4(), &Manifest::default());
+        let mut store = Wasmi::new_store(&engine, &kernel, state).unwrap();
+        assert!(
+            store.guest_memory_and_state().is_none(),
+            "no guest memory outside a host call"
+        );
+        let ty = wasmi::FuncType::new([], [wasmi::ValType::I32]);
+        store
+            .linker
+            .func_new("host", "poke", ty, |mut caller, _, results| {
+                let mut view = CallerView { caller: &mut caller };
+                let found = match view.guest_memory_and_state() {
+                    Some((memory, state)) => {
+                        assert_eq!(state.manifest().wasm.len(), 0, "the plug-in's own state comes along");
+                        memory[100] = 7;
+                        1
+                    }
+                    None => 0,
+                };
+                results[0] = wasmi::Val::I32(found);
+                Ok(())
+            })
+            .unwrap();
+        let module = Wasmi::compile(&engine, &wat::parse_str(guest).unwrap()).unwrap();
+        let instance = store.instantiate(&module).unwrap();
+        let export = store
+            .export(&instance, "poke_then_read", ExportShape::I32Result)
+            .unwrap();
+        let rc = store.call(&export).unwrap();
+        (rc, store.kernel_memory()[100])
+    }
+
+    #[test]
+    fn guest_memory_is_the_calling_instances_memory() {
+        assert_eq!(
+            run(GUEST),
+            (7, 0),
+            "the guest's memory was written, the kernel's was not"
+        );
+    }
+
+    #[test]
+    fn guest_memory_is_none_when_the_caller_exports_none() {
+        assert_eq!(run(NO_MEMORY).0, 0);
+    }
+}
