@@ -2,7 +2,7 @@
 
 use anyhow::{Error, anyhow};
 use extism_core::backend::KernelAccess;
-use extism_core::{CurrentPlugin, Function, PluginState, Val};
+use extism_core::{CurrentPlugin, Function, PluginState, Val, ValType};
 use wasmi::{Caller, Linker};
 
 use crate::errors::HostFailure;
@@ -12,28 +12,172 @@ use crate::types::{from_wasmi, to_wasmi, to_wasmi_type};
 /// Arguments of most host functions fit here without a heap allocation.
 const INLINE_VALUES: usize = 8;
 
+/// Most arguments a host function may take to get a typed trampoline.
+const TYPED_MAX_PARAMS: usize = 5;
+
 /// Define `function` as `namespace::name` in `linker`.
+///
+/// Extism host functions almost always take and return `i64` handles. For those signatures (up to
+/// [`TYPED_MAX_PARAMS`] `i64` parameters, no result or one `i64` or `i32`) the trampoline is a typed closure: wasmi
+/// passes the arguments directly, where its dynamically typed trampoline copies a heap-allocated buffer of values on
+/// every call. Other signatures use the dynamic one.
 pub(crate) fn define(
     linker: &mut Linker<StoreData>,
     namespace: &str,
     name: &str,
     function: &Function,
 ) -> Result<(), Error> {
+    let typed = function.params().len() <= TYPED_MAX_PARAMS
+        && function.params().iter().all(|t| *t == ValType::I64)
+        && matches!(function.results(), [] | [ValType::I64] | [ValType::I32]);
+    let defined = if typed {
+        define_typed(linker, namespace, name, function)
+    } else {
+        define_dynamic(linker, namespace, name, function)
+    };
+    defined.map_err(|e| anyhow!("unable to define host function `{namespace}::{name}`: {e}"))?;
+    Ok(())
+}
+
+/// A typed trampoline for `i64` parameters `$arg…` and the result kind of `$function`.
+macro_rules! typed_trampoline {
+    ($linker:ident, $namespace:ident, $name:ident, $function:ident, [$($arg:ident),*]) => {{
+        let f = $function.clone();
+        match $function.results() {
+            [] => $linker.func_wrap(
+                $namespace,
+                $name,
+                move |mut caller: Caller<'_, StoreData>, $($arg: i64),*| -> Result<(), wasmi::Error> {
+                    call_host(&f, &mut caller, &[$(Val::I64($arg)),*], &mut [])
+                },
+            ),
+            [ValType::I64] => $linker.func_wrap(
+                $namespace,
+                $name,
+                move |mut caller: Caller<'_, StoreData>, $($arg: i64),*| -> Result<i64, wasmi::Error> {
+                    let mut out = [Val::I64(0)];
+                    call_host(&f, &mut caller, &[$(Val::I64($arg)),*], &mut out)?;
+                    Ok(out[0].unwrap_i64())
+                },
+            ),
+            _ => $linker.func_wrap(
+                $namespace,
+                $name,
+                move |mut caller: Caller<'_, StoreData>, $($arg: i64),*| -> Result<i32, wasmi::Error> {
+                    let mut out = [Val::I32(0)];
+                    call_host(&f, &mut caller, &[$(Val::I64($arg)),*], &mut out)?;
+                    Ok(out[0].unwrap_i32())
+                },
+            ),
+        }
+        .map(|_| ())
+    }};
+}
+
+fn define_typed(
+    linker: &mut Linker<StoreData>,
+    namespace: &str,
+    name: &str,
+    function: &Function,
+) -> Result<(), wasmi::errors::LinkerError> {
+    match function.params().len() {
+        0 => typed_trampoline!(linker, namespace, name, function, []),
+        1 => typed_trampoline!(linker, namespace, name, function, [a]),
+        2 => typed_trampoline!(linker, namespace, name, function, [a, b]),
+        3 => typed_trampoline!(linker, namespace, name, function, [a, b, c]),
+        4 => typed_trampoline!(linker, namespace, name, function, [a, b, c, d]),
+        _ => typed_trampoline!(linker, namespace, name, function, [a, b, c, d, e]),
+    }
+}
+
+fn define_dynamic(
+    linker: &mut Linker<StoreData>,
+    namespace: &str,
+    name: &str,
+    function: &Function,
+) -> Result<(), wasmi::errors::LinkerError> {
     let ty = wasmi::FuncType::new(
         function.params().iter().map(|t| to_wasmi_type(*t)),
         function.results().iter().map(|t| to_wasmi_type(*t)),
     );
     let function = function.clone();
-    linker
-        .func_new(namespace, name, ty, move |mut caller, params, results| {
-            let slice = unslice(&mut caller);
-            let outcome = invoke(&function, &mut caller, params, results);
-            if let Some(slice) = slice {
-                reslice(&mut caller, slice);
-            }
-            outcome.map_err(|e| wasmi::Error::host(HostFailure(e)))
-        })
-        .map_err(|e| anyhow!("unable to define host function `{namespace}::{name}`: {e}"))?;
+    linker.func_new(namespace, name, ty, move |mut caller, params, results| {
+        dynamic_call(&function, &mut caller, params, results)
+    })?;
+    Ok(())
+}
+
+/// The dynamic trampoline: wasmi values in and out, converted to and from the core's.
+fn dynamic_call(
+    function: &Function,
+    caller: &mut Caller<'_, StoreData>,
+    params: &[wasmi::Val],
+    results: &mut [wasmi::Val],
+) -> Result<(), wasmi::Error> {
+    let mut inline_args = [Val::I32(0); INLINE_VALUES];
+    let mut heap_args = Vec::new();
+    let args: &[Val] = if params.len() <= INLINE_VALUES {
+        for (slot, p) in inline_args.iter_mut().zip(params) {
+            *slot = from_wasmi(p);
+        }
+        &inline_args[..params.len()]
+    } else {
+        heap_args.extend(params.iter().map(from_wasmi));
+        &heap_args
+    };
+
+    let mut inline_out = [Val::I32(0); INLINE_VALUES];
+    let mut heap_out = Vec::new();
+    let outs: &mut [Val] = if results.len() <= INLINE_VALUES {
+        &mut inline_out[..results.len()]
+    } else {
+        heap_out.resize(results.len(), Val::I32(0));
+        &mut heap_out
+    };
+    for (slot, ty) in outs.iter_mut().zip(function.results()) {
+        *slot = Val::default_for(*ty).unwrap_or(Val::I32(0));
+    }
+
+    call_host(function, caller, args, outs)?;
+    for (slot, out) in results.iter_mut().zip(outs.iter()) {
+        *slot = to_wasmi(*out);
+    }
+    Ok(())
+}
+
+/// Run a host function: the fuel bookkeeping of sliced calls around it, and its error carried through wasmi.
+/// `outs` holds zeros of the declared result types on entry.
+fn call_host(
+    function: &Function,
+    caller: &mut Caller<'_, StoreData>,
+    args: &[Val],
+    outs: &mut [Val],
+) -> Result<(), wasmi::Error> {
+    let slice = unslice(caller);
+    let outcome = invoke(function, caller, args, outs);
+    if let Some(slice) = slice {
+        reslice(caller, slice);
+    }
+    outcome.map_err(|e| wasmi::Error::host(HostFailure::new(e)))
+}
+
+fn invoke(
+    function: &Function,
+    caller: &mut Caller<'_, StoreData>,
+    args: &[Val],
+    outs: &mut [Val],
+) -> Result<(), Error> {
+    let mut view = CallerView { caller };
+    function.invoke(&mut CurrentPlugin::new(&mut view), args, outs)?;
+    for (out, ty) in outs.iter().zip(function.results()) {
+        if out.ty() != *ty {
+            return Err(anyhow!(
+                "host function `{}` returned a {:?} where its signature declares {ty:?}",
+                function.name(),
+                out.ty()
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -63,52 +207,6 @@ fn reslice(caller: &mut Caller<'_, StoreData>, slice: Slice) {
     let give = slice.left.saturating_sub(used).min(total);
     caller.data_mut().fuel.reserve = Some(total - give);
     let _ = caller.set_fuel(give);
-}
-
-fn invoke(
-    function: &Function,
-    caller: &mut Caller<'_, StoreData>,
-    params: &[wasmi::Val],
-    results: &mut [wasmi::Val],
-) -> Result<(), Error> {
-    let mut inline_args = [Val::I32(0); INLINE_VALUES];
-    let mut heap_args = Vec::new();
-    let args: &[Val] = if params.len() <= INLINE_VALUES {
-        for (slot, p) in inline_args.iter_mut().zip(params) {
-            *slot = from_wasmi(p);
-        }
-        &inline_args[..params.len()]
-    } else {
-        heap_args.extend(params.iter().map(from_wasmi));
-        &heap_args
-    };
-
-    let mut inline_out = [Val::I32(0); INLINE_VALUES];
-    let mut heap_out = Vec::new();
-    let outs: &mut [Val] = if results.len() <= INLINE_VALUES {
-        &mut inline_out[..results.len()]
-    } else {
-        heap_out.resize(results.len(), Val::I32(0));
-        &mut heap_out
-    };
-    for (slot, ty) in outs.iter_mut().zip(function.results()) {
-        *slot = Val::default_for(*ty).unwrap_or(Val::I32(0));
-    }
-
-    let mut view = CallerView { caller };
-    function.invoke(&mut CurrentPlugin::new(&mut view), args, outs)?;
-
-    for ((slot, out), ty) in results.iter_mut().zip(outs.iter()).zip(function.results()) {
-        if out.ty() != *ty {
-            return Err(anyhow!(
-                "host function `{}` returned a {:?} where its signature declares {ty:?}",
-                function.name(),
-                out.ty()
-            ));
-        }
-        *slot = to_wasmi(*out);
-    }
-    Ok(())
 }
 
 /// The kernel (and the calling instance) as seen from inside a host call.

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use anyhow::{Error, anyhow};
 use extism_core::backend::{CallError, ExportShape, KernelAccess, PluginStore};
 use extism_core::{EXTISM_ENV_MODULE, Function, Interrupt, PluginState, Val};
-use wasmi::{AsContextMut, Func, Instance, Linker, Memory, Module, ResumableCall, Store, TypedFunc};
+use wasmi::{AsContextMut, Instance, Linker, Memory, Module, Store, TypedFunc, TypedResumableCall};
 
 use crate::Wasmi;
-use crate::errors::{classify, to_anyhow};
+use crate::errors::{classify, classify_borrowed, to_anyhow};
 use crate::limits::{FuelAccount, MemoryBudget, UNLIMITED_FUEL, split_slice};
 use crate::types::{from_wasmi, to_wasmi};
 
@@ -120,12 +120,17 @@ impl WasmiStore {
 /// Turn a failed wasmi operation into a [`CallError`], consulting what the limits recorded while it ran (see
 /// [`crate::errors`]).
 fn failure(store: &mut Store<StoreData>, error: wasmi::Error) -> CallError {
+    settle(store, classify(error))
+}
+
+/// The final class of a failure: what the limits recorded overrides what the error says.
+fn settle(store: &mut Store<StoreData>, class: CallError) -> CallError {
     let data = store.data_mut();
     if std::mem::take(&mut data.budget.exceeded) {
         return CallError::MemoryLimit;
     }
     let exhausted = std::mem::take(&mut data.fuel.exhausted);
-    match classify(error) {
+    match class {
         CallError::OutOfFuel => out_of_fuel(store),
         _ if exhausted => out_of_fuel(store),
         other => other,
@@ -164,60 +169,57 @@ pub(crate) fn memory_and_state<C: AsContextMut<Data = StoreData>>(ctx: &mut C) -
     (bytes, &mut data.state)
 }
 
-/// Why a sliced call stopped early.
-enum Stop {
-    Failed(wasmi::Error),
-    Interrupted,
-    OutOfFuel,
-}
-
-/// Run `func` in fuel slices, checking `interrupt` between them. Results land in `results`.
+/// Run `func` in fuel slices, checking `interrupt` between them.
 ///
 /// The store's fuel is the user's remaining fuel on entry and again on return; in between, all but one slice waits in
 /// the [`FuelAccount`] reserve (host functions called meanwhile settle it, see [`crate::host_call`]).
-fn call_sliced(
+fn call_sliced<R: wasmi::WasmResults>(
     store: &mut Store<StoreData>,
-    func: &Func,
-    results: &mut [wasmi::Val],
+    func: &TypedFunc<(), R>,
     interrupt: &Interrupt,
-) -> Result<(), CallError> {
+) -> Result<R, CallError> {
     if interrupt.is_requested() {
         return Err(CallError::Interrupted);
     }
-    let total = store.get_fuel().unwrap_or(UNLIMITED_FUEL);
+    let limited = store.data().fuel.limited;
+    // Without a user limit the store always holds `UNLIMITED_FUEL`: no need to read it back.
+    let total = if limited {
+        store.get_fuel().unwrap_or(0)
+    } else {
+        UNLIMITED_FUEL
+    };
     let (give, reserve) = split_slice(total, 0);
     set_slice(store, give, reserve);
-    let mut step = func.call_resumable(&mut *store, &[], results);
-    let stop = loop {
+    let mut step = func.call_resumable(&mut *store, ());
+    let outcome = loop {
         match step {
-            Ok(ResumableCall::Finished) => break None,
-            Ok(ResumableCall::HostTrap(trap)) => break Some(Stop::Failed(trap.into_host_error())),
-            Err(error) => break Some(Stop::Failed(error)),
-            Ok(ResumableCall::OutOfFuel(paused)) => {
+            Ok(TypedResumableCall::Finished(results)) => break Ok(results),
+            Ok(TypedResumableCall::HostTrap(trap)) => break Err(classify_borrowed(trap.host_error())),
+            Err(error) => break Err(classify(error)),
+            Ok(TypedResumableCall::OutOfFuel(paused)) => {
                 if interrupt.is_requested() {
-                    break Some(Stop::Interrupted);
+                    break Err(CallError::Interrupted);
                 }
                 let total = store.data().fuel.reserve.unwrap_or(0) + store.get_fuel().unwrap_or(0);
                 let required = paused.required_fuel();
                 if total < required {
-                    break Some(Stop::OutOfFuel);
+                    break Err(CallError::OutOfFuel);
                 }
                 let (give, reserve) = split_slice(total, required);
                 set_slice(store, give, reserve);
-                step = paused.resume(&mut *store, results);
+                step = paused.resume(&mut *store);
             }
         }
     };
     // Give the held-back fuel back to the store, so that it holds the user's remaining fuel again.
     let reserve = store.data_mut().fuel.reserve.take().unwrap_or(0);
-    let left = store.get_fuel().unwrap_or(0);
-    let _ = store.set_fuel(left.saturating_add(reserve));
-    match stop {
-        None => Ok(()),
-        Some(Stop::Failed(error)) => Err(failure(store, error)),
-        Some(Stop::Interrupted) => Err(CallError::Interrupted),
-        Some(Stop::OutOfFuel) => Err(out_of_fuel(store)),
-    }
+    let left = if limited { store.get_fuel().unwrap_or(0) } else { 0 };
+    let _ = store.set_fuel(if limited {
+        left.saturating_add(reserve)
+    } else {
+        UNLIMITED_FUEL
+    });
+    outcome.map_err(|class| settle(store, class))
 }
 
 fn set_slice(store: &mut Store<StoreData>, give: u64, reserve: u64) {
@@ -318,15 +320,8 @@ impl PluginStore<Wasmi> for WasmiStore {
         self.store.data_mut().clear_violations();
         if let Some(interrupt) = &self.interrupt {
             return match export {
-                WasmiExport::NoResult(f) => call_sliced(&mut self.store, f.func(), &mut [], interrupt).map(|()| 0),
-                WasmiExport::I32Result(f) => {
-                    let mut result = [wasmi::Val::I32(0)];
-                    call_sliced(&mut self.store, f.func(), &mut result, interrupt)?;
-                    match result[0] {
-                        wasmi::Val::I32(rc) => Ok(rc),
-                        _ => Err(CallError::Other(anyhow!("an i32 export returned another type"))),
-                    }
-                }
+                WasmiExport::NoResult(f) => call_sliced(&mut self.store, f, interrupt).map(|()| 0),
+                WasmiExport::I32Result(f) => call_sliced(&mut self.store, f, interrupt),
             };
         }
         self.run(|s, _| match export {
