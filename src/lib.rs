@@ -15,9 +15,9 @@
 //!
 //! Choose **wasmi** when code generation at run time is forbidden or unavailable (iOS, game consoles, hardened or
 //! embedded systems), or when start-up matters more than throughput: wasmi validates a module and translates each
-//! function on its first call, so creating a plug-in from a 100 KB module takes about a millisecond, against tens of
-//! milliseconds of compilation on wasmtime. Guest code runs several times slower than on wasmtime, so prefer wasmtime
-//! for compute-heavy plug-ins. Timeouts, cancellation, fuel and memory limits behave the same on both.
+//! function on its first call, so creating a plug-in from a 100 KB module takes about a millisecond, where wasmtime
+//! spends over a hundred milliseconds compiling it. Guest code runs about ten times slower than on wasmtime, so prefer
+//! wasmtime for compute-heavy plug-ins. Timeouts, cancellation, fuel and memory limits behave the same on both.
 //!
 //! With more than one engine compiled in, each plug-in picks its own: [`PluginBuilder::with_backend`], else the
 //! `EXTISM_BACKEND` environment variable (`wasmtime`, `wasmi`), else the first compiled engine. A build with one engine
