@@ -15,7 +15,8 @@ use crate::{Backend, CompiledPlugin, Error};
 pub struct PluginBuilder<'a> {
     source: WasmInput<'a>,
     functions: Vec<Function>,
-    backend: Backend,
+    /// `None`: [`Backend::from_env`] at build time.
+    backend: Option<Backend>,
     options: PluginOptions,
 }
 
@@ -25,7 +26,7 @@ impl<'a> PluginBuilder<'a> {
         PluginBuilder {
             source: plugin.into(),
             functions: Vec::new(),
-            backend: Backend::default(),
+            backend: None,
             options: PluginOptions::default(),
         }
     }
@@ -86,9 +87,10 @@ impl<'a> PluginBuilder<'a> {
         self
     }
 
-    /// Run the plug-in on `backend` instead of the default engine.
+    /// Run the plug-in on `backend` instead of the default engine (the one `EXTISM_BACKEND` names, else the first
+    /// compiled engine; see [`Backend::from_env`]).
     pub fn with_backend(mut self, backend: Backend) -> Self {
-        self.backend = backend;
+        self.backend = Some(backend);
         self
     }
 
@@ -105,15 +107,20 @@ impl<'a> PluginBuilder<'a> {
         self
     }
 
-    /// Compile and instantiate the plug-in.
+    /// Compile and instantiate the plug-in. Fails if no engine was chosen with [`PluginBuilder::with_backend`] and
+    /// `EXTISM_BACKEND` names an unknown engine or one not compiled into this build.
     pub fn build(self) -> Result<Plugin, Error> {
         Plugin::new_from_compiled(&self.compile()?)
     }
 
     /// Compile the plug-in once, to create many instances with [`Plugin::new_from_compiled`].
     pub fn compile(self) -> Result<CompiledPlugin, Error> {
+        let backend = match self.backend {
+            Some(backend) => backend,
+            None => Backend::from_env()?,
+        };
         let manifest = self.source.into_manifest()?;
-        let inner = compile_for!(self.backend, compile(&manifest, self.functions, &self.options));
+        let inner = compile_for!(backend, compile(&manifest, self.functions, &self.options));
         Ok(CompiledPlugin { inner })
     }
 }

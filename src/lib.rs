@@ -6,6 +6,23 @@
 //!
 //! The engine is chosen with cargo features; `wasmtime` (Cranelift JIT, the fastest calls) is the default.
 //!
+//! # Choosing an engine
+//!
+//! | feature | engine | choose it for |
+//! |---|---|---|
+//! | `wasmtime` (default) | wasmtime, Cranelift JIT | the fastest guest code and calls |
+//! | `wasmi` | wasmi, an interpreter | platforms without a JIT (iOS, consoles, embedded); the fastest plug-in creation |
+//!
+//! Choose **wasmi** when code generation at run time is forbidden or unavailable (iOS, game consoles, hardened or
+//! embedded systems), or when start-up matters more than throughput: wasmi validates a module and translates each
+//! function on its first call, so creating a plug-in from a 100 KB module takes about a millisecond, where wasmtime
+//! spends over a hundred milliseconds compiling it. Guest code runs about ten times slower than on wasmtime, so prefer
+//! wasmtime for compute-heavy plug-ins. Timeouts, cancellation, fuel and memory limits behave the same on both.
+//!
+//! With more than one engine compiled in, each plug-in picks its own: [`PluginBuilder::with_backend`], else the
+//! `EXTISM_BACKEND` environment variable (`wasmtime`, `wasmi`), else the first compiled engine. A build with one engine
+//! has nothing to choose and pays nothing for the choice.
+//!
 //! ```
 //! use extism::{Manifest, Plugin, Wasm};
 //!
@@ -43,8 +60,8 @@
 //! # }
 //! ```
 
-#[cfg(not(any(feature = "wasmtime")))]
-compile_error!("enable at least one engine feature of the `extism` crate: `wasmtime`");
+#[cfg(not(any(feature = "wasmtime", feature = "wasmi")))]
+compile_error!("enable at least one engine feature of the `extism` crate: `wasmtime` or `wasmi`");
 
 mod backend;
 mod builder;

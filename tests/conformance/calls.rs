@@ -131,3 +131,15 @@ backend_test! {
         assert_eq!(handle.join().unwrap(), "from a thread");
     }
 }
+
+backend_test! {
+    /// SIMD instructions (emitted by real toolchains) run on every engine.
+    fn simd_plugin_runs(backend) {
+        let wat = r#"(module
+            (func (export "run") (result i32)
+                (i32x4.extract_lane 3 (i32x4.add (i32x4.splat (i32.const 40)) (v128.const i32x4 0 0 0 2)))))"#;
+        let mut p = PluginBuilder::new(wat).with_backend(backend).build().unwrap();
+        let err = p.call::<&str, &[u8]>("run", "").unwrap_err();
+        assert_eq!(err.to_string(), "Returned non-zero exit code: 42");
+    }
+}
