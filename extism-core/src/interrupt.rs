@@ -50,16 +50,15 @@ impl Interrupt {
         true
     }
 
-    /// Mark the start of a call: earlier requests are forgotten.
-    #[allow(dead_code)] // used by the call path with timeouts (next commit)
-    pub(crate) fn enter_call(&self) {
+    /// Mark the start of a call: earlier requests are forgotten. The core's call path does this; public so that a
+    /// backend's own tests can drive its interrupts through the seam.
+    pub fn enter_call(&self) {
         self.requested.store(false, Ordering::Relaxed);
         self.in_call.store(true, Ordering::Release);
     }
 
     /// Mark the end of a call.
-    #[allow(dead_code)]
-    pub(crate) fn leave_call(&self) {
+    pub fn leave_call(&self) {
         self.in_call.store(false, Ordering::Release);
         self.requested.store(false, Ordering::Relaxed);
     }
