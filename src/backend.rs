@@ -7,12 +7,17 @@ use crate::Error;
 /// A WebAssembly engine compiled into this build (one variant per enabled engine feature).
 ///
 /// - `Wasmtime` (feature `wasmtime`, default): Cranelift JIT; the fastest calls, slower start-up.
+/// - `Wasmer` (feature `wasmer`): wasmer's singlepass JIT; quick compilation, slower calls than wasmtime, no SIMD,
+///   tail calls or memory64.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Backend {
     /// wasmtime (Cranelift JIT).
     #[cfg(feature = "wasmtime")]
     Wasmtime,
+    /// wasmer (singlepass compiler).
+    #[cfg(feature = "wasmer")]
+    Wasmer,
 }
 
 /// Every engine this project knows, compiled in or not, for error messages.
@@ -23,13 +28,17 @@ impl Backend {
     pub const ALL: &'static [Backend] = &[
         #[cfg(feature = "wasmtime")]
         Backend::Wasmtime,
+        #[cfg(feature = "wasmer")]
+        Backend::Wasmer,
     ];
 
-    /// The engine's name: `"wasmtime"`.
+    /// The engine's name: `"wasmtime"`, `"wasmer"`.
     pub fn name(self) -> &'static str {
         match self {
             #[cfg(feature = "wasmtime")]
             Backend::Wasmtime => "wasmtime",
+            #[cfg(feature = "wasmer")]
+            Backend::Wasmer => "wasmer",
         }
     }
 }

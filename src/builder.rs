@@ -89,6 +89,8 @@ impl<'a> PluginBuilder<'a> {
         let inner = match self.backend {
             #[cfg(feature = "wasmtime")]
             Backend::Wasmtime => AnyPlugin::Wasmtime(instantiate(&manifest, self.functions, self.wasi, &options, id)?),
+            #[cfg(feature = "wasmer")]
+            Backend::Wasmer => AnyPlugin::Wasmer(instantiate(&manifest, self.functions, self.wasi, &options, id)?),
         };
         Ok(Plugin::from_parts(id, inner))
     }

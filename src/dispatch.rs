@@ -8,6 +8,9 @@ pub(crate) enum AnyPlugin {
     /// On wasmtime.
     #[cfg(feature = "wasmtime")]
     Wasmtime(CorePlugin<extism_wasmtime::Wasmtime>),
+    /// On wasmer.
+    #[cfg(feature = "wasmer")]
+    Wasmer(CorePlugin<extism_wasmer::Wasmer>),
 }
 
 /// Run `$body` with `$p` bound to the backend-specific plug-in inside `$value`.
@@ -16,6 +19,8 @@ macro_rules! with_plugin {
         match $value {
             #[cfg(feature = "wasmtime")]
             $crate::dispatch::AnyPlugin::Wasmtime($p) => $body,
+            #[cfg(feature = "wasmer")]
+            $crate::dispatch::AnyPlugin::Wasmer($p) => $body,
         }
     };
 }

@@ -43,8 +43,8 @@
 //! # }
 //! ```
 
-#[cfg(not(any(feature = "wasmtime")))]
-compile_error!("enable at least one engine feature of the `extism` crate: `wasmtime`");
+#[cfg(not(any(feature = "wasmtime", feature = "wasmer")))]
+compile_error!("enable at least one engine feature of the `extism` crate: `wasmtime` or `wasmer`");
 
 mod backend;
 mod builder;

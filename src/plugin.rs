@@ -91,6 +91,8 @@ impl Plugin {
         match &self.inner {
             #[cfg(feature = "wasmtime")]
             AnyPlugin::Wasmtime(_) => crate::Backend::Wasmtime,
+            #[cfg(feature = "wasmer")]
+            AnyPlugin::Wasmer(_) => crate::Backend::Wasmer,
         }
     }
 }

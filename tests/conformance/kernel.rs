@@ -69,6 +69,8 @@ fn kernel(backend: Backend) -> Box<dyn Kernel> {
     match backend {
         #[cfg(feature = "wasmtime")]
         Backend::Wasmtime => probe::<extism_wasmtime::Wasmtime>(),
+        #[cfg(feature = "wasmer")]
+        Backend::Wasmer => probe::<extism_wasmer::Wasmer>(),
         #[allow(unreachable_patterns)]
         other => panic!("no kernel probe for {other}: add it here"),
     }

@@ -9,3 +9,4 @@ mod errors;
 mod host_functions;
 mod kernel;
 mod manifest;
+mod threads;

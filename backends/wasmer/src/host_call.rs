@@ -1,0 +1,149 @@
+//! Host functions on wasmer: the trampoline that turns a wasmer host call into a core [`Function`] call.
+
+use anyhow::{Error, anyhow};
+use extism_core::backend::KernelAccess;
+use extism_core::{CurrentPlugin, Function, PluginState, Val};
+use wasmer::{FunctionEnv, FunctionEnvMut, RuntimeError, Store, Value};
+
+use crate::errors::{HostFailure, host_failure, trap};
+use crate::store::{Env, KernelExports, memory_bytes};
+use crate::types::{from_wasmer, to_wasmer, to_wasmer_func_type};
+
+/// Arguments of most host functions fit here without a heap allocation.
+const INLINE_VALUES: usize = 8;
+
+/// A wasmer function that runs `function` for the instance in `slot`.
+///
+/// wasmer tells a host function nothing about its caller, so each importing instance gets its own wasmer function
+/// that knows the instance: that is how [`KernelAccess::guest_memory_and_state`] finds the caller's memory.
+pub(crate) fn function(
+    store: &mut Store,
+    env: &FunctionEnv<Env>,
+    function: &Function,
+    slot: usize,
+) -> wasmer::Function {
+    let ty = to_wasmer_func_type(function.params(), function.results());
+    let function = function.clone();
+    wasmer::Function::new_with_env(store, env, ty, move |mut env: FunctionEnvMut<Env>, params: &[Value]| {
+        invoke(&function, &mut env, slot, params).map_err(|e| RuntimeError::user(Box::new(HostFailure(e))))
+    })
+}
+
+fn invoke(
+    function: &Function,
+    env: &mut FunctionEnvMut<'_, Env>,
+    slot: usize,
+    params: &[Value],
+) -> Result<Vec<Value>, Error> {
+    let mut inline_args = [Val::I32(0); INLINE_VALUES];
+    let mut heap_args = Vec::new();
+    let args: &[Val] = if params.len() <= INLINE_VALUES {
+        for (slot, p) in inline_args.iter_mut().zip(params) {
+            *slot = from_wasmer(p);
+        }
+        &inline_args[..params.len()]
+    } else {
+        heap_args.extend(params.iter().map(from_wasmer));
+        &heap_args
+    };
+
+    let results = function.results();
+    let mut inline_out = [Val::I32(0); INLINE_VALUES];
+    let mut heap_out = Vec::new();
+    let outs: &mut [Val] = if results.len() <= INLINE_VALUES {
+        &mut inline_out[..results.len()]
+    } else {
+        heap_out.resize(results.len(), Val::I32(0));
+        &mut heap_out
+    };
+    for (out, ty) in outs.iter_mut().zip(results) {
+        *out = Val::default_for(*ty).unwrap_or(Val::I32(0));
+    }
+
+    let mut view = CallerView { env, slot };
+    function.invoke(&mut CurrentPlugin::new(&mut view), args, outs)?;
+
+    // wasmer's host-function interface returns results in a `Vec`: one allocation per call that cannot be avoided.
+    let mut values = Vec::with_capacity(outs.len());
+    for (out, ty) in outs.iter().zip(results) {
+        if out.ty() != *ty {
+            return Err(anyhow!(
+                "host function `{}` returned a {:?} where its signature declares {ty:?}",
+                function.name(),
+                out.ty()
+            ));
+        }
+        values.push(to_wasmer(*out));
+    }
+    Ok(values)
+}
+
+/// The kernel and the calling instance as seen from inside a host call.
+struct CallerView<'a, 'b> {
+    env: &'a mut FunctionEnvMut<'b, Env>,
+    /// The instance that called.
+    slot: usize,
+}
+
+impl CallerView<'_, '_> {
+    fn kernel(&self) -> &KernelExports {
+        self.env.data().kernel()
+    }
+}
+
+/// A kernel call's error from inside a host call.
+fn kernel_error(error: RuntimeError) -> Error {
+    match host_failure(error) {
+        Ok(e) => e,
+        Err(e) => trap(&e).into_error(),
+    }
+}
+
+impl KernelAccess for CallerView<'_, '_> {
+    fn memory_and_state(&mut self) -> (&mut [u8], &mut PluginState) {
+        let (env, store) = self.env.data_and_store_mut();
+        // SAFETY: both results borrow `self.env` (the store included) mutably; memory bytes are not part of the env.
+        let bytes = unsafe { memory_bytes(&env.kernel().memory, &store) };
+        (bytes, &mut env.state)
+    }
+
+    fn kernel_alloc(&mut self, n: u64) -> Result<u64, Error> {
+        self.kernel()
+            .alloc
+            .clone()
+            .call(&mut *self.env, n)
+            .map_err(kernel_error)
+    }
+
+    fn kernel_free(&mut self, p: u64) -> Result<(), Error> {
+        self.kernel().free.clone().call(&mut *self.env, p).map_err(kernel_error)
+    }
+
+    fn kernel_length(&mut self, p: u64) -> Result<u64, Error> {
+        self.kernel()
+            .length
+            .clone()
+            .call(&mut *self.env, p)
+            .map_err(kernel_error)
+    }
+
+    fn kernel_error_set(&mut self, p: u64) -> Result<(), Error> {
+        self.kernel()
+            .error_set
+            .clone()
+            .call(&mut *self.env, p)
+            .map_err(kernel_error)
+    }
+
+    fn kernel_reset(&mut self) -> Result<(), Error> {
+        self.kernel().reset.clone().call(&mut *self.env).map_err(kernel_error)
+    }
+
+    fn guest_memory_and_state(&mut self) -> Option<(&mut [u8], &mut PluginState)> {
+        let (env, store) = self.env.data_and_store_mut();
+        let memory = env.memories.get(self.slot)?.as_ref()?;
+        // SAFETY: as in `memory_and_state`: the results borrow `self.env` mutably.
+        let bytes = unsafe { memory_bytes(memory, &store) };
+        Some((bytes, &mut env.state))
+    }
+}
