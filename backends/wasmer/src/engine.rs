@@ -53,7 +53,28 @@ impl WasmerEngine {
         // The kernel is known by its bytes: it is our own code, every export of which does bounded work, so it
         // needs no interrupt checks, and guests pay for kernel calls with their own fuel.
         let is_kernel = wasm == extism_core::kernel::KERNEL_WASM;
+        if let Some((import, results)) = crate::features::multi_result_import(wasm) {
+            anyhow::bail!(
+                "the module imports `{import}`, a function with {results} results: the wasmer backend (singlepass \
+                 compiler) supports imported functions with no more than one result; run this plug-in on the \
+                 wasmtime or wasmi backend instead"
+            );
+        }
         self.instrumentation.instrument_next(!is_kernel);
-        wasmer::Module::from_binary(&self.engine, wasm).map_err(|e| crate::features::compile_error(wasm, e))
+        // singlepass reports most problems as errors but asserts on some; a module must not take the host down.
+        let compiled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            wasmer::Module::from_binary(&self.engine, wasm)
+        }));
+        match compiled {
+            Ok(result) => result.map_err(|e| crate::features::compile_error(wasm, e)),
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                anyhow::bail!("the wasmer backend's singlepass compiler failed on this module: {message}")
+            }
+        }
     }
 }

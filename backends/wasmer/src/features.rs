@@ -1,11 +1,13 @@
-//! Explaining compile failures caused by WebAssembly proposals the singlepass compiler does not implement.
+//! What the singlepass compiler cannot compile, reported in words a user can act on.
 //!
-//! singlepass rejects tail calls, memory64, exception handling, GC and wide arithmetic when validating, and SIMD
-//! only when generating code ("not yet implemented: V128Const …"). Neither message tells a user what to do, so
-//! when compilation fails, the module is validated again with `wasmparser` to find which of these proposals it
-//! uses. This runs only on the failure path.
+//! - WebAssembly proposals: singlepass rejects tail calls, memory64, exception handling, GC and wide arithmetic when
+//!   validating, and SIMD only when generating code ("not yet implemented: V128Const …"). Neither message tells a
+//!   user what to do, so when compilation fails, the module is validated again with `wasmparser` to find which of
+//!   these proposals it uses. This runs only on the failure path.
+//! - Imported functions with more than one result: singlepass's trampoline generator asserts at most one, and
+//!   panics. [`multi_result_import`] finds them before compiling (reading only the type and import sections).
 
-use wasmparser::{Validator, WasmFeatures};
+use wasmparser::{CompositeInnerType, Parser, Payload, TypeRef, Validator, WasmFeatures};
 
 /// Proposals singlepass lacks, with the name a user knows them by.
 const UNSUPPORTED: &[(&str, WasmFeatures)] = &[
@@ -61,4 +63,41 @@ pub(crate) fn compile_error(wasm: &[u8], error: wasmer::CompileError) -> anyhow:
          plug-in on the wasmtime or wasmi backend instead ({error})",
         needed.join(", ")
     )
+}
+
+/// The first imported function with more than one result, as `module::name` and its result count.
+pub(crate) fn multi_result_import(wasm: &[u8]) -> Option<(String, usize)> {
+    // Result counts by type index; non-function types count as 0.
+    let mut results: Vec<usize> = Vec::new();
+    for payload in Parser::new(0).parse_all(wasm) {
+        // A malformed module is left to wasmer, which reports it.
+        match payload.ok()? {
+            Payload::TypeSection(reader) => {
+                for group in reader {
+                    for ty in group.ok()?.into_types() {
+                        results.push(match &ty.composite_type.inner {
+                            CompositeInnerType::Func(f) => f.results().len(),
+                            _ => 0,
+                        });
+                    }
+                }
+            }
+            Payload::ImportSection(reader) => {
+                for import in reader.into_imports() {
+                    let import = import.ok()?;
+                    if let TypeRef::Func(index) = import.ty
+                        && let Some(&count) = results.get(index as usize)
+                        && count > 1
+                    {
+                        return Some((format!("{}::{}", import.module, import.name), count));
+                    }
+                }
+                // Imports come once, after the types: nothing further can matter.
+                return None;
+            }
+            Payload::FunctionSection(_) | Payload::CodeSectionStart { .. } => return None,
+            _ => {}
+        }
+    }
+    None
 }

@@ -22,14 +22,95 @@ pub(crate) fn function(
     function: &Function,
     slot: usize,
 ) -> wasmer::Function {
+    if let Some(typed) = typed(store, env, function, slot) {
+        return typed;
+    }
     let ty = to_wasmer_func_type(function.params(), function.results());
     let function = function.clone();
     wasmer::Function::new_with_env(store, env, ty, move |mut env: FunctionEnvMut<Env>, params: &[Value]| {
-        invoke(&function, &mut env, slot, params).map_err(|e| RuntimeError::user(Box::new(HostFailure(e))))
+        dynamic(&function, &mut env, slot, params).map_err(|e| RuntimeError::user(Box::new(HostFailure(e))))
     })
 }
 
-fn invoke(
+/// The signatures of nearly every Extism host function (handles are `i64`): up to five `i64` parameters and no
+/// result, an `i64` or an `i32`. For these, a typed wasmer function avoids the dynamic path, which allocates the
+/// arguments, the results and a copy of the signature on every call.
+fn typed(store: &mut Store, env: &FunctionEnv<Env>, function: &Function, slot: usize) -> Option<wasmer::Function> {
+    use extism_core::ValType::{I32, I64};
+    if function.params().iter().any(|t| *t != I64) {
+        return None;
+    }
+    macro_rules! with_params {
+        ($($arg:ident),*) => {{
+            let f = function.clone();
+            match function.results() {
+                [] => Some(wasmer::Function::new_typed_with_env(
+                    store,
+                    env,
+                    move |mut env: FunctionEnvMut<Env>, $($arg: i64),*| -> Result<(), HostFailure> {
+                        run(&f, &mut env, slot, &[$(Val::I64($arg)),*], &mut []).map_err(HostFailure)
+                    },
+                )),
+                [I64] => Some(wasmer::Function::new_typed_with_env(
+                    store,
+                    env,
+                    move |mut env: FunctionEnvMut<Env>, $($arg: i64),*| -> Result<i64, HostFailure> {
+                        let mut out = [Val::I64(0)];
+                        run(&f, &mut env, slot, &[$(Val::I64($arg)),*], &mut out).map_err(HostFailure)?;
+                        Ok(out[0].i64().unwrap_or_default())
+                    },
+                )),
+                [I32] => Some(wasmer::Function::new_typed_with_env(
+                    store,
+                    env,
+                    move |mut env: FunctionEnvMut<Env>, $($arg: i64),*| -> Result<i32, HostFailure> {
+                        let mut out = [Val::I32(0)];
+                        run(&f, &mut env, slot, &[$(Val::I64($arg)),*], &mut out).map_err(HostFailure)?;
+                        Ok(out[0].i32().unwrap_or_default())
+                    },
+                )),
+                _ => None,
+            }
+        }};
+    }
+    match function.params().len() {
+        0 => with_params!(),
+        1 => with_params!(a),
+        2 => with_params!(a, b),
+        3 => with_params!(a, b, c),
+        4 => with_params!(a, b, c, d),
+        5 => with_params!(a, b, c, d, e),
+        _ => None,
+    }
+}
+
+/// Run `function` with `args`; `outs` has one slot per declared result. Checks the results' types.
+fn run(
+    function: &Function,
+    env: &mut FunctionEnvMut<'_, Env>,
+    slot: usize,
+    args: &[Val],
+    outs: &mut [Val],
+) -> Result<(), Error> {
+    for (out, ty) in outs.iter_mut().zip(function.results()) {
+        *out = Val::default_for(*ty).unwrap_or(Val::I32(0));
+    }
+    let mut view = CallerView { env, slot };
+    function.invoke(&mut CurrentPlugin::new(&mut view), args, outs)?;
+    for (out, ty) in outs.iter().zip(function.results()) {
+        if out.ty() != *ty {
+            return Err(anyhow!(
+                "host function `{}` returned a {:?} where its signature declares {ty:?}",
+                function.name(),
+                out.ty()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The general path, for any signature.
+fn dynamic(
     function: &Function,
     env: &mut FunctionEnvMut<'_, Env>,
     slot: usize,
@@ -46,36 +127,17 @@ fn invoke(
         heap_args.extend(params.iter().map(from_wasmer));
         &heap_args
     };
-
-    let results = function.results();
     let mut inline_out = [Val::I32(0); INLINE_VALUES];
     let mut heap_out = Vec::new();
-    let outs: &mut [Val] = if results.len() <= INLINE_VALUES {
-        &mut inline_out[..results.len()]
+    let outs: &mut [Val] = if function.results().len() <= INLINE_VALUES {
+        &mut inline_out[..function.results().len()]
     } else {
-        heap_out.resize(results.len(), Val::I32(0));
+        heap_out.resize(function.results().len(), Val::I32(0));
         &mut heap_out
     };
-    for (out, ty) in outs.iter_mut().zip(results) {
-        *out = Val::default_for(*ty).unwrap_or(Val::I32(0));
-    }
-
-    let mut view = CallerView { env, slot };
-    function.invoke(&mut CurrentPlugin::new(&mut view), args, outs)?;
-
-    // wasmer's host-function interface returns results in a `Vec`: one allocation per call that cannot be avoided.
-    let mut values = Vec::with_capacity(outs.len());
-    for (out, ty) in outs.iter().zip(results) {
-        if out.ty() != *ty {
-            return Err(anyhow!(
-                "host function `{}` returned a {:?} where its signature declares {ty:?}",
-                function.name(),
-                out.ty()
-            ));
-        }
-        values.push(to_wasmer(*out));
-    }
-    Ok(values)
+    run(function, env, slot, args, outs)?;
+    // wasmer's dynamic host functions return their results in a `Vec`.
+    Ok(outs.iter().map(|v| to_wasmer(*v)).collect())
 }
 
 /// The kernel and the calling instance as seen from inside a host call.
