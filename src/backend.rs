@@ -7,6 +7,8 @@ use crate::Error;
 /// A WebAssembly engine compiled into this build (one variant per enabled engine feature).
 ///
 /// - `Wasmtime` (feature `wasmtime`, default): Cranelift JIT; the fastest calls, slower start-up.
+/// - `Wasmer` (feature `wasmer`): wasmer's singlepass JIT; quick compilation, slower calls than wasmtime, no SIMD,
+///   tail calls or memory64.
 /// - `Wasmi` (feature `wasmi`): an interpreter; runs where a JIT is forbidden (iOS, consoles, embedded) and creates
 ///   plug-ins fastest, but runs guest code several times slower.
 ///
@@ -18,6 +20,9 @@ pub enum Backend {
     /// wasmtime (Cranelift JIT).
     #[cfg(feature = "wasmtime")]
     Wasmtime,
+    /// wasmer (singlepass compiler).
+    #[cfg(feature = "wasmer")]
+    Wasmer,
     /// wasmi (interpreter).
     #[cfg(feature = "wasmi")]
     Wasmi,
@@ -34,15 +39,19 @@ impl Backend {
     pub const ALL: &'static [Backend] = &[
         #[cfg(feature = "wasmtime")]
         Backend::Wasmtime,
+        #[cfg(feature = "wasmer")]
+        Backend::Wasmer,
         #[cfg(feature = "wasmi")]
         Backend::Wasmi,
     ];
 
-    /// The engine's name: `"wasmtime"`, `"wasmi"`.
+    /// The engine's name: `"wasmtime"`, `"wasmer"`, `"wasmi"`.
     pub fn name(self) -> &'static str {
         match self {
             #[cfg(feature = "wasmtime")]
             Backend::Wasmtime => "wasmtime",
+            #[cfg(feature = "wasmer")]
+            Backend::Wasmer => "wasmer",
             #[cfg(feature = "wasmi")]
             Backend::Wasmi => "wasmi",
         }

@@ -60,8 +60,8 @@
 //! # }
 //! ```
 
-#[cfg(not(any(feature = "wasmtime", feature = "wasmi")))]
-compile_error!("enable at least one engine feature of the `extism` crate: `wasmtime` or `wasmi`");
+#[cfg(not(any(feature = "wasmtime", feature = "wasmer", feature = "wasmi")))]
+compile_error!("enable at least one engine feature of the `extism` crate: `wasmtime`, `wasmer` or `wasmi`");
 
 mod backend;
 mod builder;

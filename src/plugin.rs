@@ -121,6 +121,8 @@ impl Plugin {
         match &self.inner {
             #[cfg(feature = "wasmtime")]
             AnyPlugin::Wasmtime(_) => crate::Backend::Wasmtime,
+            #[cfg(feature = "wasmer")]
+            AnyPlugin::Wasmer(_) => crate::Backend::Wasmer,
             #[cfg(feature = "wasmi")]
             AnyPlugin::Wasmi(_) => crate::Backend::Wasmi,
         }

@@ -18,4 +18,5 @@ mod lifecycle;
 mod limits;
 mod logging;
 mod manifest;
+mod threads;
 mod wasi;
