@@ -184,7 +184,7 @@ backend_test! {
             let built = PluginBuilder::new(manifest).with_backend(backend).build();
             if command && backend.name() == "wasmer" {
                 // Not implemented on wasmer yet: a clear error naming the engine and the capability.
-                let err = built.err().expect("command modules are refused on wasmer");
+                let err = built.expect_err("command modules are refused on wasmer");
                 assert_eq!(
                     err.to_string(),
                     "the wasmer backend does not support command modules (modules exporting `_start`) linked into other modules"
