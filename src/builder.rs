@@ -2,20 +2,22 @@
 
 use std::sync::Arc;
 
-use extism_core::backend::EngineOptions;
-use extism_core::{CurrentPlugin, Function, UserData, Val, ValType, WasmInput};
+use std::path::PathBuf;
 
-use crate::dispatch::AnyPlugin;
+use extism_core::{CurrentPlugin, Function, PluginOptions, UserData, Val, ValType, WasmInput};
+
+use crate::dispatch::compile_for;
 use crate::plugin::Plugin;
-use crate::{Backend, Error};
+use crate::{Backend, CompiledPlugin, Error};
 
 /// Builds a [`Plugin`] from a module or manifest, host functions and options.
 #[derive(Clone)]
 pub struct PluginBuilder<'a> {
     source: WasmInput<'a>,
-    wasi: bool,
     functions: Vec<Function>,
-    backend: Backend,
+    /// `None`: [`Backend::from_env`] at build time.
+    backend: Option<Backend>,
+    options: PluginOptions,
 }
 
 impl<'a> PluginBuilder<'a> {
@@ -23,15 +25,31 @@ impl<'a> PluginBuilder<'a> {
     pub fn new(plugin: impl Into<WasmInput<'a>>) -> Self {
         PluginBuilder {
             source: plugin.into(),
-            wasi: false,
             functions: Vec::new(),
-            backend: Backend::default(),
+            backend: None,
+            options: PluginOptions::default(),
         }
     }
 
-    /// Give the plug-in WASI preview 1 (not available in this version yet: building fails with a clear error).
+    /// Give the plug-in WASI preview 1: no arguments or environment, empty stdin, stdout and stderr discarded unless
+    /// the environment variable `EXTISM_ENABLE_WASI_OUTPUT` is set, and the manifest's `allowed_paths` as preopened
+    /// directories (a host path prefixed `ro:` is read-only). The same implementation runs on every engine.
     pub fn with_wasi(mut self, wasi: bool) -> Self {
-        self.wasi = wasi;
+        self.options.wasi = wasi;
+        self
+    }
+
+    /// Limit every call to `fuel` units of fuel (refilled before each call). Running out fails the call with
+    /// "plugin ran out of fuel"; [`Plugin::fuel_consumed`] reports what the last call used. Fuel units differ between
+    /// engines: compare them only on one engine.
+    pub fn with_fuel_limit(mut self, fuel: u64) -> Self {
+        self.options.fuel_limit = Some(fuel);
+        self
+    }
+
+    /// Write the kernel's memory to `path` whenever a call fails (same as the `EXTISM_MEMDUMP` env var).
+    pub fn with_memdump(mut self, path: impl Into<PathBuf>) -> Self {
+        self.options.memdump = Some(path.into());
         self
     }
 
@@ -69,9 +87,17 @@ impl<'a> PluginBuilder<'a> {
         self
     }
 
-    /// Run the plug-in on `backend` instead of the default engine.
+    /// Run the plug-in on `backend` instead of the default engine (the one `EXTISM_BACKEND` names, else the first
+    /// compiled engine; see [`Backend::from_env`]).
     pub fn with_backend(mut self, backend: Backend) -> Self {
-        self.backend = backend;
+        self.backend = Some(backend);
+        self
+    }
+
+    /// Let the plug-in read the headers of its HTTP responses (the PDK's `HttpResponse::headers`); off by default,
+    /// when the plug-in sees none.
+    pub fn with_http_response_headers(mut self, allow: bool) -> Self {
+        self.options.http_response_headers = allow;
         self
     }
 
@@ -81,28 +107,28 @@ impl<'a> PluginBuilder<'a> {
         self
     }
 
-    /// Compile and instantiate the plug-in.
+    /// Compile and instantiate the plug-in. Fails if no engine was chosen with [`PluginBuilder::with_backend`] and
+    /// `EXTISM_BACKEND` names an unknown engine or one not compiled into this build.
     pub fn build(self) -> Result<Plugin, Error> {
-        let manifest = self.source.into_manifest()?;
-        let options = EngineOptions::default();
-        let id = extism_core::Uuid::new_v4();
-        let inner = match self.backend {
-            #[cfg(feature = "wasmtime")]
-            Backend::Wasmtime => AnyPlugin::Wasmtime(instantiate(&manifest, self.functions, self.wasi, &options, id)?),
-            #[cfg(feature = "wasmer")]
-            Backend::Wasmer => AnyPlugin::Wasmer(instantiate(&manifest, self.functions, self.wasi, &options, id)?),
+        Plugin::new_from_compiled(&self.compile()?)
+    }
+
+    /// Compile the plug-in once, to create many instances with [`Plugin::new_from_compiled`].
+    pub fn compile(self) -> Result<CompiledPlugin, Error> {
+        let backend = match self.backend {
+            Some(backend) => backend,
+            None => Backend::from_env()?,
         };
-        Ok(Plugin::from_parts(id, inner))
+        let manifest = self.source.into_manifest()?;
+        let inner = compile_for!(backend, compile(&manifest, self.functions, &self.options));
+        Ok(CompiledPlugin { inner })
     }
 }
 
-fn instantiate<B: extism_core::backend::Backend>(
+fn compile<B: extism_core::backend::Backend>(
     manifest: &extism_core::Manifest,
     functions: Vec<Function>,
-    wasi: bool,
-    options: &EngineOptions,
-    id: extism_core::Uuid,
-) -> Result<extism_core::Plugin<B>, Error> {
-    let compiled = extism_core::Compiled::<B>::new(manifest, functions, wasi, options)?;
-    extism_core::Plugin::new(Arc::new(compiled), id)
+    options: &PluginOptions,
+) -> Result<Arc<extism_core::Compiled<B>>, Error> {
+    Ok(Arc::new(extism_core::Compiled::<B>::new(manifest, functions, options)?))
 }

@@ -1,10 +1,12 @@
 //! [`Plugin`]: a loaded plug-in instance and its calls.
 
-use extism_core::{FromBytes, Function, ToBytes, Uuid, WasmInput};
+use std::any::Any;
 
-use crate::Error;
+use extism_core::{CancelHandle, FromBytes, Function, ToBytes, Uuid, WasmInput};
+
 use crate::builder::PluginBuilder;
 use crate::dispatch::{AnyPlugin, with_plugin};
+use crate::{CompiledPlugin, Error};
 
 /// A loaded plug-in: call its exports with bytes in and bytes out.
 ///
@@ -23,8 +25,11 @@ impl std::fmt::Debug for Plugin {
 }
 
 impl Plugin {
-    pub(crate) fn from_parts(id: Uuid, inner: AnyPlugin) -> Plugin {
-        Plugin { id, inner }
+    /// Create a plug-in from a [`CompiledPlugin`] without compiling again.
+    pub fn new_from_compiled(compiled: &CompiledPlugin) -> Result<Plugin, Error> {
+        let id = Uuid::new_v4();
+        let inner = crate::dispatch::instantiate(&compiled.inner, id)?;
+        Ok(Plugin { id, inner })
     }
 
     /// Create a plug-in from wasm bytes, WAT, a JSON/TOML manifest or a [`crate::Manifest`], with host functions.
@@ -67,6 +72,31 @@ impl Plugin {
         U::from_bytes(self.output()).map_err(|e| (e, -1))
     }
 
+    /// Like [`Plugin::call`], with a host context for this call only: host functions read it with
+    /// [`crate::CurrentPlugin::host_context`]. A non-zero return code without an error is not an error here.
+    pub fn call_with_host_context<'a, 'b, T: ToBytes<'a>, U: FromBytes<'b>, C: Any + Send + Sync>(
+        &'b mut self,
+        name: impl AsRef<str>,
+        input: T,
+        host_context: C,
+    ) -> Result<U, Error> {
+        let input = input.to_bytes()?;
+        let context: Box<dyn Any + Send + Sync> = Box::new(host_context);
+        with_plugin!(&mut self.inner, p => p.call_with_context(name.as_ref(), input.as_ref(), Some(context)))
+            .map_err(|(e, _)| e)?;
+        U::from_bytes(self.output())
+    }
+
+    /// A handle that cancels this plug-in's running call from another thread; the call fails with "timeout".
+    pub fn cancel_handle(&self) -> CancelHandle {
+        with_plugin!(&self.inner, p => p.cancel_handle())
+    }
+
+    /// Fuel used by the last call, when the plug-in has a fuel limit.
+    pub fn fuel_consumed(&self) -> Option<u64> {
+        with_plugin!(&self.inner, p => p.fuel_consumed())
+    }
+
     fn output(&self) -> &[u8] {
         with_plugin!(&self.inner, p => p.output())
     }
@@ -83,7 +113,7 @@ impl Plugin {
 
     /// True if the plug-in was created with WASI.
     pub fn has_wasi(&self) -> bool {
-        false
+        with_plugin!(&self.inner, p => p.has_wasi())
     }
 
     /// The engine running this plug-in.
@@ -93,6 +123,8 @@ impl Plugin {
             AnyPlugin::Wasmtime(_) => crate::Backend::Wasmtime,
             #[cfg(feature = "wasmer")]
             AnyPlugin::Wasmer(_) => crate::Backend::Wasmer,
+            #[cfg(feature = "wasmi")]
+            AnyPlugin::Wasmi(_) => crate::Backend::Wasmi,
         }
     }
 }

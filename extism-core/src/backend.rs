@@ -41,6 +41,9 @@ pub trait Backend: Sized + Send + Sync + 'static {
     type Instance: Clone + Send + 'static;
     /// A callable plug-in export (`() -> ()` or `() -> i32`) inside a store.
     type Export: Clone + Send + 'static;
+    /// Host functions prepared once per compiled plug-in and shared by all its stores (for engines whose host
+    /// functions are store-independent, e.g. a linker template; others may just keep the list).
+    type Functions: Send + Sync + 'static;
 
     /// Create an engine.
     fn new_engine(options: &EngineOptions) -> Result<Self::Engine, Error>;
@@ -54,10 +57,21 @@ pub trait Backend: Sized + Send + Sync + 'static {
     /// The exports of a module.
     fn exports(module: &Self::Module) -> Vec<ExportInfo>;
 
-    /// A new store holding `state`, with the kernel (which imports nothing) instantiated and its function exports
-    /// defined under `extism:host/env` in the store's linker. The store keeps handles to the kernel exports the core
-    /// calls ([`KernelAccess`], [`PluginStore::begin_call`], [`PluginStore::end_call`]).
-    fn new_store(engine: &Self::Engine, kernel: &Self::Module, state: PluginState) -> Result<Self::Store, Error>;
+    /// Prepare host functions for [`Backend::new_store`]; later functions shadow earlier ones of the same
+    /// namespace and name.
+    fn prepare_functions(engine: &Self::Engine, functions: &[Function]) -> Result<Self::Functions, Error>;
+
+    /// A new store holding `state`, whose linker has `functions` and the kernel's exports named in `kernel_exports`
+    /// (the ones some module imports) under `extism:host/env`. The kernel (which imports nothing) is instantiated
+    /// here, and the store keeps handles to the kernel exports the core calls ([`KernelAccess`],
+    /// [`PluginStore::begin_call`], [`PluginStore::end_call`]).
+    fn new_store(
+        engine: &Self::Engine,
+        kernel: &Self::Module,
+        kernel_exports: &[&str],
+        functions: &Self::Functions,
+        state: PluginState,
+    ) -> Result<Self::Store, Error>;
 }
 
 /// One plug-in's store.
@@ -70,8 +84,8 @@ pub trait PluginStore<B: Backend>: KernelAccess + Send + 'static {
     /// The host state, mutable.
     fn state_mut(&mut self) -> &mut PluginState;
 
-    /// Define a host function as `namespace::name` in this store's linker. A later definition of the same name
-    /// replaces an earlier one (users may shadow built-ins).
+    /// Define a host function as `namespace::name` in this store's linker, beyond the prepared ones. A later
+    /// definition of the same name replaces an earlier one (users may shadow built-ins).
     fn define_function(&mut self, namespace: &str, name: &str, function: &Function) -> Result<(), Error>;
 
     /// Instantiate a module against the linker (its start function, if any, runs).
@@ -79,6 +93,16 @@ pub trait PluginStore<B: Backend>: KernelAccess + Send + 'static {
 
     /// Define every export of `instance` under module name `name` in the linker.
     fn register(&mut self, name: &str, instance: &B::Instance) -> Result<(), Error>;
+
+    /// Make the function exports of `module` importable under `name` with command semantics: every call to one of
+    /// them instantiates `module` afresh (running its start function), calls the export and discards the instance.
+    fn register_command(&mut self, name: &str, module: &B::Module) -> Result<(), Error> {
+        let _ = (name, module);
+        Err(unsupported(
+            B::NAME,
+            "command modules (modules exporting `_start`) linked into other modules",
+        ))
+    }
 
     /// Look up a function export by name; the core has checked that its type is `() -> ()` or `() -> i32`.
     fn export(&mut self, instance: &B::Instance, name: &str, shape: ExportShape) -> Option<B::Export>;
@@ -146,6 +170,8 @@ pub trait KernelAccess {
     fn kernel_length(&mut self, p: u64) -> Result<u64, Error>;
     /// Kernel `error_set(p)`.
     fn kernel_error_set(&mut self, p: u64) -> Result<(), Error>;
+    /// Kernel `error_get()`.
+    fn kernel_error_get(&mut self) -> Result<u64, Error>;
     /// Kernel `reset()`.
     fn kernel_reset(&mut self) -> Result<(), Error>;
 
@@ -239,7 +265,8 @@ impl std::fmt::Display for CallError {
             CallError::Interrupted => f.write_str("timeout"),
             CallError::OutOfFuel => f.write_str("plugin ran out of fuel"),
             CallError::MemoryLimit => f.write_str("oom"),
-            CallError::Exit(code) => write!(f, "exit with invalid exit status: {code}"),
+            // The text wasmtime and wasi-common give, which upstream Extism reports.
+            CallError::Exit(code) => write!(f, "Exited with i32 exit status {code}"),
             CallError::Host(e) | CallError::Other(e) => write!(f, "{e}"),
         }
     }

@@ -262,6 +262,60 @@ impl<T: serde::de::DeserializeOwned> FromBytesOwned for Json<T> {
     }
 }
 
+/// MessagePack encoding of any serde type (`rmp-serde`, named fields).
+#[cfg(feature = "msgpack")]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Msgpack<T>(pub T);
+
+#[cfg(feature = "msgpack")]
+impl<T> From<T> for Msgpack<T> {
+    fn from(x: T) -> Self {
+        Msgpack(x)
+    }
+}
+
+#[cfg(feature = "msgpack")]
+impl<T: serde::Serialize> ToBytes<'_> for Msgpack<T> {
+    type Bytes = Vec<u8>;
+    fn to_bytes(&self) -> Result<Vec<u8>, Error> {
+        Ok(rmp_serde::to_vec_named(&self.0)?)
+    }
+}
+
+#[cfg(feature = "msgpack")]
+impl<T: serde::de::DeserializeOwned> FromBytesOwned for Msgpack<T> {
+    fn from_bytes_owned(data: &[u8]) -> Result<Self, Error> {
+        Ok(Msgpack(rmp_serde::from_slice(data)?))
+    }
+}
+
+/// Base64 text (standard alphabet, padded) of some bytes: encodes any `AsRef<[u8]>`, decodes into `String` or
+/// `Vec<u8>`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Base64<T>(pub T);
+
+impl<T: AsRef<[u8]>> ToBytes<'_> for Base64<T> {
+    type Bytes = String;
+    fn to_bytes(&self) -> Result<String, Error> {
+        use base64::Engine as _;
+        Ok(base64::engine::general_purpose::STANDARD.encode(self.0.as_ref()))
+    }
+}
+
+impl FromBytesOwned for Base64<Vec<u8>> {
+    fn from_bytes_owned(data: &[u8]) -> Result<Self, Error> {
+        use base64::Engine as _;
+        Ok(Base64(base64::engine::general_purpose::STANDARD.decode(data)?))
+    }
+}
+
+impl FromBytesOwned for Base64<String> {
+    fn from_bytes_owned(data: &[u8]) -> Result<Self, Error> {
+        let Base64(bytes) = Base64::<Vec<u8>>::from_bytes_owned(data)?;
+        Ok(Base64(String::from_utf8(bytes)?))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,5 +341,19 @@ mod tests {
         assert_eq!(Json(vec![1]).to_bytes().unwrap(), b"[1]");
         assert_eq!(Some("a").to_bytes().unwrap(), b"a");
         assert_eq!(None::<&str>.to_bytes().unwrap(), b"");
+    }
+
+    #[test]
+    fn base64_and_msgpack() {
+        assert_eq!(Base64("hi").to_bytes().unwrap(), "aGk=");
+        let Base64(s): Base64<String> = Base64::from_bytes(b"aGk=").unwrap();
+        assert_eq!(s, "hi");
+        assert!(Base64::<Vec<u8>>::from_bytes(b"%%").is_err());
+        #[cfg(feature = "msgpack")]
+        {
+            let bytes = Msgpack(vec![1u8, 2]).to_bytes().unwrap();
+            let Msgpack(back): Msgpack<Vec<u8>> = Msgpack::from_bytes(&bytes).unwrap();
+            assert_eq!(back, [1, 2]);
+        }
     }
 }

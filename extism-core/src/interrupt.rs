@@ -4,7 +4,7 @@
 //! epoch tick) wakes every store of an engine.
 
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// A plug-in's interrupt flag, shared by its store, its cancel handles and the timeout timer.
 #[derive(Default)]
@@ -13,6 +13,10 @@ pub struct Interrupt {
     in_call: AtomicBool,
     /// True once an interrupt was requested for the current call.
     requested: AtomicBool,
+    /// Counts calls, so that a timeout registered for one call cannot stop a later one.
+    generation: AtomicU64,
+    /// Why this plug-in's engine cannot interrupt calls, if it cannot.
+    unsupported: OnceLock<String>,
     /// Makes the engine notice the flag promptly (e.g. a wasmtime epoch tick); set once by the backend.
     waker: OnceLock<Box<dyn Fn() + Send + Sync>>,
 }
@@ -38,6 +42,16 @@ impl Interrupt {
         let _ = self.waker.set(waker);
     }
 
+    /// Record that the engine cannot interrupt calls (cancel then reports `reason`).
+    pub(crate) fn set_unsupported(&self, reason: String) {
+        let _ = self.unsupported.set(reason);
+    }
+
+    /// Why the engine cannot interrupt calls, if it cannot.
+    pub(crate) fn unsupported(&self) -> Option<&str> {
+        self.unsupported.get().map(String::as_str)
+    }
+
     /// Ask the running call to stop. Returns false (and does nothing) when no call is running.
     pub fn request(&self) -> bool {
         if !self.in_call.load(Ordering::Acquire) {
@@ -50,14 +64,21 @@ impl Interrupt {
         true
     }
 
-    /// Mark the start of a call: earlier requests are forgotten. The core's call path does this; public so that a
-    /// backend's own tests can drive its interrupts through the seam.
-    pub fn enter_call(&self) {
-        self.requested.store(false, Ordering::Relaxed);
-        self.in_call.store(true, Ordering::Release);
+    /// Like [`Interrupt::request`], but only if the running call is the one numbered `generation`.
+    pub(crate) fn request_for_call(&self, generation: u64) -> bool {
+        self.generation.load(Ordering::Acquire) == generation && self.request()
     }
 
-    /// Mark the end of a call.
+    /// Mark the start of a call: earlier requests are forgotten. Returns the call's number. The core's call path does
+    /// this; it is public so that code driving a store through the seam directly (backend tests) can too.
+    pub fn enter_call(&self) -> u64 {
+        self.requested.store(false, Ordering::Relaxed);
+        let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
+        self.in_call.store(true, Ordering::Release);
+        generation
+    }
+
+    /// Mark the end of a call (see [`Interrupt::enter_call`]).
     pub fn leave_call(&self) {
         self.in_call.store(false, Ordering::Release);
         self.requested.store(false, Ordering::Relaxed);

@@ -1,6 +1,9 @@
 //! A plug-in on one backend: compile once ([`Compiled`]), instantiate many times ([`Plugin`]), and the call protocol.
 
+use std::any::Any;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Error, anyhow, bail};
 use uuid::Uuid;
@@ -8,6 +11,7 @@ use uuid::Uuid;
 use crate::EXTISM_ENV_MODULE;
 use crate::backend::{Backend, CallError, EngineOptions, ExportShape, ExternKind, KernelAccess, PluginStore};
 use crate::function::Function;
+use crate::interrupt::Interrupt;
 use crate::kernel::{CallRecord, KERNEL_WASM};
 use crate::link::{ModuleInfo, check_imports};
 use crate::manifest::Manifest;
@@ -17,6 +21,20 @@ use crate::val::{Val, ValType};
 /// The return code of a call that trapped (upstream's `EXIT_SIGNALED_SIGABRT`).
 pub const TRAP_RETURN_CODE: i32 = 134;
 
+/// How plug-ins are created, beyond what the manifest says.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct PluginOptions {
+    /// Give the plug-in WASI preview 1.
+    pub wasi: bool,
+    /// Fuel available to each call (refilled before every call); `None` = unlimited.
+    pub fuel_limit: Option<u64>,
+    /// Write the kernel's memory to this file when a call fails (also set by the `EXTISM_MEMDUMP` env var).
+    pub memdump: Option<PathBuf>,
+    /// Let the plug-in read its HTTP responses' headers (`http_headers`); off by default.
+    pub http_response_headers: bool,
+}
+
 /// Everything needed to create plug-ins: the engine, the compiled kernel and modules, host functions and settings.
 pub struct Compiled<B: Backend> {
     engine: B::Engine,
@@ -25,8 +43,13 @@ pub struct Compiled<B: Backend> {
     modules: Vec<ModuleInfo<B::Module>>,
     /// Instantiation order of the non-main modules.
     link_order: Vec<usize>,
-    functions: Vec<Function>,
+    /// The built-in and user host functions some module imports (user functions last, so they shadow built-ins of
+    /// the same name), prepared once for all instances: defining only these keeps instantiation cheap.
+    functions: B::Functions,
+    /// The kernel exports some module imports.
+    kernel_exports: Vec<&'static str>,
     manifest: Manifest,
+    options: PluginOptions,
 }
 
 impl<B: Backend> Compiled<B> {
@@ -34,12 +57,8 @@ impl<B: Backend> Compiled<B> {
     pub fn new(
         manifest: &Manifest,
         functions: impl IntoIterator<Item = Function>,
-        with_wasi: bool,
-        options: &EngineOptions,
+        options: &PluginOptions,
     ) -> Result<Compiled<B>, Error> {
-        if with_wasi {
-            bail!("WASI is not available in this build of the runtime yet: create the plug-in with WASI disabled");
-        }
         let functions: Vec<Function> = functions.into_iter().collect();
         for f in &functions {
             if let Some(bad) = f
@@ -56,7 +75,9 @@ impl<B: Backend> Compiled<B> {
             }
         }
         let named = crate::modules::load_modules(manifest)?;
-        let engine = B::new_engine(options)?;
+        let engine = B::new_engine(&EngineOptions {
+            fuel: options.fuel_limit.is_some(),
+        })?;
         let kernel = B::compile(&engine, KERNEL_WASM).context("unable to compile the Extism kernel")?;
         let mut modules = Vec::with_capacity(named.len());
         for m in named {
@@ -68,18 +89,76 @@ impl<B: Backend> Compiled<B> {
                 module,
             });
         }
-        let link_order = check_imports(&modules, &functions, crate::pdk::builtins())?;
+        let wasi = options.wasi.then(crate::wasi::functions);
+        let link_order = check_imports(&modules, &functions, crate::pdk::builtins(), wasi)?;
+        let imported = |f: &&Function| {
+            modules.iter().any(|m| {
+                m.imports
+                    .iter()
+                    .any(|i| i.module == f.effective_namespace() && i.name == f.name())
+            })
+        };
+        // User functions come last so that they may shadow built-ins.
+        let imported_functions: Vec<Function> = crate::pdk::builtins()
+            .iter()
+            .chain(wasi.unwrap_or_default())
+            .chain(&functions)
+            .filter(imported)
+            .cloned()
+            .collect();
+        let kernel_exports = crate::kernel::GUEST_EXPORTS
+            .iter()
+            .map(|(name, _, _)| *name)
+            .filter(|name| {
+                let shadowed = imported_functions
+                    .iter()
+                    .any(|f| f.effective_namespace() == EXTISM_ENV_MODULE && f.name() == *name);
+                !shadowed
+                    && modules.iter().any(|m| {
+                        m.imports
+                            .iter()
+                            .any(|i| i.module == EXTISM_ENV_MODULE && i.name == *name)
+                    })
+            })
+            .collect();
+        let functions = B::prepare_functions(&engine, &imported_functions)?;
         Ok(Compiled {
+            functions,
+            kernel_exports,
             engine,
             kernel,
             modules,
             link_order,
-            functions,
             manifest: Manifest {
                 wasm: Vec::new(),
                 ..manifest.clone()
             },
+            options: PluginOptions {
+                memdump: options
+                    .memdump
+                    .clone()
+                    .or_else(|| std::env::var_os("EXTISM_MEMDUMP").map(PathBuf::from)),
+                ..options.clone()
+            },
         })
+    }
+
+    /// The options plug-ins are created with.
+    pub fn options(&self) -> &PluginOptions {
+        &self.options
+    }
+
+    /// True if instances get WASI preview 1.
+    pub fn has_wasi(&self) -> bool {
+        self.options.wasi
+    }
+
+    fn timeout(&self) -> Option<Duration> {
+        self.manifest.timeout_ms.map(Duration::from_millis)
+    }
+
+    fn memory_budget(&self) -> Option<u64> {
+        self.manifest.memory.max_pages.map(|pages| u64::from(pages) * 65536)
     }
 
     fn main(&self) -> &ModuleInfo<B::Module> {
@@ -116,6 +195,52 @@ fn export_shape<M>(module: &ModuleInfo<M>, name: &str) -> Result<ExportShape, Er
     }
 }
 
+/// A store for `state` with the prepared host functions (PDK, WASI if enabled, the user's), the non-main modules
+/// linked, and every limit requested, so that an engine lacking one fails here instead of silently ignoring it. Used
+/// for a new plug-in, and again after a call to `_start`.
+fn new_store<B: Backend>(
+    compiled: &Compiled<B>,
+    mut state: PluginState,
+    interrupt: Option<&Arc<Interrupt>>,
+) -> Result<B::Store, Error> {
+    if compiled.options.wasi {
+        state.wasi = Some(crate::wasi::WasiState::new(state.manifest())?);
+    }
+    let mut store = B::new_store(
+        &compiled.engine,
+        &compiled.kernel,
+        &compiled.kernel_exports,
+        &compiled.functions,
+        state,
+    )?;
+    for &index in &compiled.link_order {
+        let module = &compiled.modules[index];
+        if module
+            .exports
+            .iter()
+            .any(|e| e.name == "_start" && matches!(e.kind, ExternKind::Func(_)))
+        {
+            // A command module: each call into it from another module runs on a fresh instance.
+            store.register_command(&module.name, &module.module)?;
+            continue;
+        }
+        let instance = store
+            .instantiate(&module.module)
+            .map_err(CallError::into_error)
+            .with_context(|| format!("unable to instantiate module `{}`", module.name))?;
+        run_guest_init::<B>(&mut store, &instance, module).map_err(CallError::into_error)?;
+        store.register(&module.name, &instance)?;
+    }
+    if let Some(interrupt) = interrupt {
+        store.enable_interrupts(interrupt.clone())?;
+    }
+    if let Some(fuel) = compiled.options.fuel_limit {
+        store.set_fuel(fuel)?;
+    }
+    store.set_memory_budget(compiled.memory_budget())?;
+    Ok(store)
+}
+
 /// One instance of a plug-in: its own store, kernel, vars and main-module instance.
 pub struct Plugin<B: Backend> {
     compiled: Arc<Compiled<B>>,
@@ -127,35 +252,66 @@ pub struct Plugin<B: Backend> {
     exports: Vec<(Box<str>, B::Export)>,
     /// Output of the last call, already checked against kernel memory.
     output: (usize, usize),
+    /// The interrupt flag shared with cancel handles and the timeout timer.
+    interrupt: Arc<Interrupt>,
+    /// Whether the store checks `interrupt`; turned on when a timeout is set or a cancel handle exists.
+    interrupts_enabled: bool,
+    /// Fuel used by the last call, when fuel is limited.
+    fuel_consumed: Option<u64>,
+    /// The last call was to `_start`: the next one rebuilds the store first (contract §3.5).
+    start_called: bool,
 }
 
 impl<B: Backend> Plugin<B> {
     /// Create an instance: a store with the host functions, the kernel and the non-main modules linked.
     pub fn new(compiled: Arc<Compiled<B>>, id: Uuid) -> Result<Plugin<B>, Error> {
-        let state = PluginState::new(id, &compiled.manifest);
-        let mut store = B::new_store(&compiled.engine, &compiled.kernel, state)?;
-        for f in crate::pdk::builtins() {
-            store.define_function(EXTISM_ENV_MODULE, f.name(), f)?;
-        }
-        for f in &compiled.functions {
-            store.define_function(f.effective_namespace(), f.name(), f)?;
-        }
-        for &index in &compiled.link_order {
-            let module = &compiled.modules[index];
-            let instance = store
-                .instantiate(&module.module)
-                .map_err(CallError::into_error)
-                .with_context(|| format!("unable to instantiate module `{}`", module.name))?;
-            run_guest_init::<B>(&mut store, &instance, module).map_err(CallError::into_error)?;
-            store.register(&module.name, &instance)?;
-        }
+        let mut state = PluginState::new(id, &compiled.manifest);
+        state.set_http_response_headers(compiled.options.http_response_headers);
+        let interrupt = Arc::new(Interrupt::default());
+        let interrupts_enabled = compiled.timeout().is_some();
+        let store = new_store(&compiled, state, interrupts_enabled.then_some(&interrupt))?;
         Ok(Plugin {
             compiled,
             store,
             main: None,
             exports: Vec::new(),
             output: (0, 0),
+            interrupt,
+            interrupts_enabled,
+            fuel_consumed: None,
+            start_called: false,
         })
+    }
+
+    /// Replace the store with a fresh one, as after a call to `_start`: vars, WASI state and the main instance are
+    /// lost; the id and the manifest (with its config edits) are kept.
+    fn rebuild(&mut self) -> Result<(), Error> {
+        let mut state = PluginState::new(self.id(), self.store.state().manifest());
+        // The host's choice to show response headers outlives the store (the C API can turn it on at any time).
+        state.set_http_response_headers(self.store.state().http.headers.is_some());
+        let interrupt = self.interrupts_enabled.then_some(&self.interrupt);
+        self.store = new_store(&self.compiled, state, interrupt)?;
+        self.main = None;
+        self.exports.clear();
+        Ok(())
+    }
+
+    /// True if the plug-in has WASI preview 1.
+    pub fn has_wasi(&self) -> bool {
+        self.compiled.has_wasi()
+    }
+
+    /// A handle that cancels this plug-in's running call from any thread.
+    pub fn cancel_handle(&self) -> CancelHandle {
+        CancelHandle {
+            id: self.id(),
+            interrupt: self.interrupt.clone(),
+        }
+    }
+
+    /// Fuel used by the last call, when the plug-in has a fuel limit.
+    pub fn fuel_consumed(&self) -> Option<u64> {
+        self.fuel_consumed
     }
 
     /// The plug-in's id.
@@ -195,7 +351,42 @@ impl<B: Backend> Plugin<B> {
     /// Call `name` with `input`. Returns the return code, or the error with the return code upstream gives for it
     /// (see the contract §3.6: guest errors keep the export's code or -1, traps and timeouts 134, others -1).
     pub fn call(&mut self, name: &str, input: &[u8]) -> Result<i32, (Error, i32)> {
+        self.call_with_context(name, input, None)
+    }
+
+    /// [`Plugin::call`] with a per-call host context that host functions read with
+    /// [`crate::CurrentPlugin::host_context`]; it is dropped when the call ends.
+    pub fn call_with_context(
+        &mut self,
+        name: &str,
+        input: &[u8],
+        host_context: Option<Box<dyn Any + Send + Sync>>,
+    ) -> Result<i32, (Error, i32)> {
         self.output = (0, 0);
+        self.fuel_consumed = None;
+        self.store.state_mut().host_context = host_context;
+        let result = self.call_inner(name, input);
+        self.store.state_mut().host_context = None;
+        if result.is_err()
+            && let Some(path) = &self.compiled.options.memdump
+            && let Err(e) = std::fs::write(path, self.store.kernel_memory())
+        {
+            tracing::error!(target: "extism::memdump", "unable to write kernel memory to {}: {e}", path.display());
+        }
+        result
+    }
+
+    fn call_inner(&mut self, name: &str, input: &[u8]) -> Result<i32, (Error, i32)> {
+        if self.start_called {
+            self.rebuild().map_err(|e| (e, -1))?;
+            self.start_called = false;
+        }
+        let fuel_limit = self.compiled.options.fuel_limit;
+        if let Some(fuel) = fuel_limit {
+            // Refilled before the kernel's own work too, so that a call after one that ran dry can start.
+            self.store.set_fuel(fuel).map_err(|e| (e, -1))?;
+        }
+        self.prepare_interrupts();
         let export = self.export_index(name).map_err(|e| (e, -1))?;
 
         let input_offset = self
@@ -216,7 +407,35 @@ impl<B: Backend> Plugin<B> {
             }
         }
 
-        let result = self.store.call(&self.exports[export].1);
+        // Fuel is charged to the export call only: refill right before it, read what is left right after.
+        if let Some(fuel) = fuel_limit {
+            self.store.set_fuel(fuel).map_err(|e| (e, -1))?;
+        }
+        let generation = self.interrupt.enter_call();
+        let started = self.compiled.timeout().map(|timeout| (Instant::now(), timeout));
+        // Host functions (HTTP) ask how much of the timeout is left.
+        self.store.state_mut().call_started = started.map(|(now, _)| now);
+        let deadline = started.map(|(now, timeout)| crate::timer::start(&self.interrupt, generation, now + timeout));
+        let result = match self.store.call(&self.exports[export].1) {
+            // WASI `proc_exit` leaves the guest as a host-function error.
+            Err(CallError::Host(e)) => match crate::wasi::exit_code(&e) {
+                Some(code) => Err(CallError::Exit(code)),
+                None => Err(CallError::Host(e)),
+            },
+            other => other,
+        };
+        self.interrupt.leave_call();
+        self.start_called = name == "_start";
+        drop(deadline);
+        if let Some(fuel) = fuel_limit {
+            let remaining = self.store.fuel_remaining().unwrap_or(0);
+            self.fuel_consumed = Some(fuel.saturating_sub(remaining));
+            self.store.set_fuel(fuel).map_err(|e| (e, -1))?;
+        }
+        if let Err(CallError::OutOfFuel) = result {
+            // Checked first, like upstream: whatever else happened, the call ran dry.
+            return Err((CallError::OutOfFuel.into_error(), -1));
+        }
 
         let record = self.store.end_call().map_err(|e| (e.into_error(), -1))?;
         let memory = self.store.kernel_memory();
@@ -239,7 +458,8 @@ impl<B: Backend> Plugin<B> {
         }
 
         match result {
-            Ok(rc) => {
+            // Exit 0 without a guest error is a success whose output counts (contract §3.5).
+            Ok(rc) | Err(CallError::Exit(rc @ 0)) => {
                 if record.output_length != 0 {
                     if read_region(memory, record.output_offset, record.output_length).is_none() {
                         return Err((
@@ -255,10 +475,21 @@ impl<B: Backend> Plugin<B> {
                 }
                 Ok(rc)
             }
-            Err(CallError::Exit(0)) => Ok(0),
             Err(CallError::Exit(code)) => Err((CallError::Exit(code).into_error(), code)),
             Err(e @ (CallError::Trap(_) | CallError::Interrupted)) => Err((e.into_error(), TRAP_RETURN_CODE)),
             Err(e) => Err((e.into_error(), -1)),
+        }
+    }
+
+    /// Turn on interrupt checks once someone holds a cancel handle (a timeout turned them on at creation). An engine
+    /// that cannot interrupt makes the handles' `cancel` report that instead.
+    fn prepare_interrupts(&mut self) {
+        if self.interrupts_enabled || Arc::strong_count(&self.interrupt) == 1 {
+            return;
+        }
+        self.interrupts_enabled = true;
+        if let Err(e) = self.store.enable_interrupts(self.interrupt.clone()) {
+            self.interrupt.set_unsupported(e.to_string());
         }
     }
 
@@ -273,7 +504,11 @@ impl<B: Backend> Plugin<B> {
             Some(instance) => instance.clone(),
             None => {
                 let main = self.compiled.main();
+                // Main's initial memory must fit in the budget; the budget is then refilled for growth.
+                let budget = self.compiled.memory_budget();
+                self.store.set_memory_budget(budget)?;
                 let instance = self.store.instantiate(&main.module).map_err(CallError::into_error)?;
+                self.store.set_memory_budget(budget)?;
                 run_guest_init::<B>(&mut self.store, &instance, main).map_err(CallError::into_error)?;
                 self.main = Some(instance.clone());
                 instance
@@ -335,4 +570,23 @@ fn run_guest_init<B: Backend>(
             .map_err(|e| CallError::Other(e.into_error().context("failed to initialize wasi runtime")))?;
     }
     Ok(())
+}
+
+/// Cancels a plug-in's running call from any thread (a cancel while no call runs does nothing).
+#[derive(Clone, Debug)]
+pub struct CancelHandle {
+    /// The plug-in's id.
+    pub id: Uuid,
+    interrupt: Arc<Interrupt>,
+}
+
+impl CancelHandle {
+    /// Stop the running call; it fails with "timeout". Errors only if the plug-in's engine cannot interrupt calls.
+    pub fn cancel(&self) -> Result<(), Error> {
+        if let Some(reason) = self.interrupt.unsupported() {
+            return Err(Error::msg(reason.to_string()));
+        }
+        self.interrupt.request();
+        Ok(())
+    }
 }

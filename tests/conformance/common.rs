@@ -10,6 +10,7 @@ macro_rules! backend_test {
         #[rstest::rstest]
         #[cfg_attr(feature = "wasmtime", case::wasmtime(extism::Backend::Wasmtime))]
         #[cfg_attr(feature = "wasmer", case::wasmer(extism::Backend::Wasmer))]
+        #[cfg_attr(feature = "wasmi", case::wasmi(extism::Backend::Wasmi))]
         fn $name(#[case] $backend: extism::Backend) $body
     };
 }

@@ -60,7 +60,9 @@ impl<B: Engine> Kernel for Probe<B> {
 fn probe<B: Engine>() -> Box<dyn Kernel> {
     let engine = B::new_engine(&EngineOptions::default()).unwrap();
     let kernel = B::compile(&engine, KERNEL_WASM).unwrap();
-    let store = B::new_store(&engine, &kernel, PluginState::new(Uuid::new_v4(), &Manifest::default())).unwrap();
+    let functions = B::prepare_functions(&engine, &[]).unwrap();
+    let state = PluginState::new(Uuid::new_v4(), &Manifest::default());
+    let store = B::new_store(&engine, &kernel, &[], &functions, state).unwrap();
     let instance = store.kernel_instance();
     Box::new(Probe::<B> { store, instance })
 }
@@ -71,6 +73,8 @@ fn kernel(backend: Backend) -> Box<dyn Kernel> {
         Backend::Wasmtime => probe::<extism_wasmtime::Wasmtime>(),
         #[cfg(feature = "wasmer")]
         Backend::Wasmer => probe::<extism_wasmer::Wasmer>(),
+        #[cfg(feature = "wasmi")]
+        Backend::Wasmi => probe::<extism_wasmi::Wasmi>(),
         #[allow(unreachable_patterns)]
         other => panic!("no kernel probe for {other}: add it here"),
     }

@@ -197,6 +197,14 @@ impl KernelAccess for CallerView<'_, '_> {
             .map_err(kernel_error)
     }
 
+    fn kernel_error_get(&mut self) -> Result<u64, Error> {
+        self.kernel()
+            .error_get
+            .clone()
+            .call(&mut *self.env)
+            .map_err(kernel_error)
+    }
+
     fn kernel_reset(&mut self) -> Result<(), Error> {
         self.kernel().reset.clone().call(&mut *self.env).map_err(kernel_error)
     }

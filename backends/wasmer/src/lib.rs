@@ -36,8 +36,8 @@ mod tunables;
 mod types;
 
 use anyhow::Error;
-use extism_core::PluginState;
-use extism_core::backend::{Backend, EngineOptions, ExportInfo, ImportInfo};
+use extism_core::backend::{Backend, EngineOptions, ExportInfo, ImportInfo, PluginStore};
+use extism_core::{Function, PluginState};
 
 pub use engine::WasmerEngine;
 pub use store::{WasmerExport, WasmerInstance, WasmerStore};
@@ -53,6 +53,9 @@ impl Backend for Wasmer {
     type Store = WasmerStore;
     type Instance = WasmerInstance;
     type Export = WasmerExport;
+    /// The functions themselves: wasmer host functions belong to a store, and here to one instance (see
+    /// `host_call.rs`), so each store creates its own when a module that imports them is instantiated.
+    type Functions = Vec<Function>;
 
     fn new_engine(options: &EngineOptions) -> Result<WasmerEngine, Error> {
         WasmerEngine::new(options.fuel)
@@ -70,7 +73,23 @@ impl Backend for Wasmer {
         types::exports(module)
     }
 
-    fn new_store(engine: &WasmerEngine, kernel: &wasmer::Module, state: PluginState) -> Result<WasmerStore, Error> {
-        WasmerStore::new(engine, kernel, state)
+    fn prepare_functions(_engine: &WasmerEngine, functions: &[Function]) -> Result<Vec<Function>, Error> {
+        Ok(functions.to_vec())
+    }
+
+    /// Defines every kernel export (`kernel_exports` only narrows what is needed; entries in this backend's linker
+    /// are plain handles), then the host functions, which shadow kernel exports of the same name.
+    fn new_store(
+        engine: &WasmerEngine,
+        kernel: &wasmer::Module,
+        _kernel_exports: &[&str],
+        functions: &Vec<Function>,
+        state: PluginState,
+    ) -> Result<WasmerStore, Error> {
+        let mut store = WasmerStore::new(engine, kernel, state)?;
+        for f in functions {
+            store.define_function(f.effective_namespace(), f.name(), f)?;
+        }
+        Ok(store)
     }
 }

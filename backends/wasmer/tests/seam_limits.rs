@@ -29,7 +29,14 @@ fn compile(engine: &WasmerEngine, wat: &str) -> wasmer::Module {
 
 fn store(engine: &WasmerEngine) -> WasmerStore {
     let kernel = Wasmer::compile(engine, KERNEL_WASM).unwrap();
-    Wasmer::new_store(engine, &kernel, PluginState::new(Uuid::new_v4(), &Manifest::default())).unwrap()
+    Wasmer::new_store(
+        engine,
+        &kernel,
+        &[],
+        &Vec::new(),
+        PluginState::new(Uuid::new_v4(), &Manifest::default()),
+    )
+    .unwrap()
 }
 
 /// A store with `wat` instantiated in it.

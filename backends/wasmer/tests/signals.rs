@@ -51,8 +51,14 @@ fn host_sigusr1_handler_keeps_working() {
         &wat::parse_str(r#"(module (func (export "spin") (loop (br 0))) (func (export "f")))"#).unwrap(),
     )
     .unwrap();
-    let mut store =
-        Wasmer::new_store(&engine, &kernel, PluginState::new(Uuid::new_v4(), &Manifest::default())).unwrap();
+    let mut store = Wasmer::new_store(
+        &engine,
+        &kernel,
+        &[],
+        &Vec::new(),
+        PluginState::new(Uuid::new_v4(), &Manifest::default()),
+    )
+    .unwrap();
     let instance = store.instantiate(&module).unwrap();
     let f = store.export(&instance, "f", ExportShape::NoResult).unwrap();
     store.call(&f).unwrap();

@@ -15,6 +15,9 @@ impl std::fmt::Display for HostFailure {
 impl std::error::Error for HostFailure {}
 
 pub(crate) fn classify(error: wasmtime::Error) -> CallError {
+    if error.downcast_ref::<crate::limits::BudgetExceeded>().is_some() {
+        return CallError::MemoryLimit;
+    }
     if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
         return match trap {
             wasmtime::Trap::Interrupt => CallError::Interrupted,

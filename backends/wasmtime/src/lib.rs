@@ -4,14 +4,15 @@
 
 mod errors;
 mod host_call;
+mod limits;
 mod store;
 mod types;
 
 use anyhow::Error;
-use extism_core::PluginState;
 use extism_core::backend::{Backend, EngineOptions, ExportInfo, ImportInfo};
+use extism_core::{Function, PluginState};
 
-pub use store::{WasmtimeExport, WasmtimeStore};
+pub use store::{StoreData, WasmtimeExport, WasmtimeStore};
 
 /// The wasmtime engine.
 #[derive(Debug, Clone, Copy, Default)]
@@ -24,9 +25,13 @@ impl Backend for Wasmtime {
     type Store = WasmtimeStore;
     type Instance = wasmtime::Instance;
     type Export = WasmtimeExport;
+    type Functions = wasmtime::Linker<store::StoreData>;
 
-    fn new_engine(_options: &EngineOptions) -> Result<wasmtime::Engine, Error> {
+    fn new_engine(options: &EngineOptions) -> Result<wasmtime::Engine, Error> {
         let mut config = wasmtime::Config::new();
+        // Epoch checks make every call interruptible (timeouts, cancel); fuel metering only when a limit is set.
+        config.epoch_interruption(true);
+        config.consume_fuel(options.fuel);
         // Real toolchains emit reference types, tail calls and function references; GC support is compiled in.
         config.wasm_tail_call(true);
         config.wasm_function_references(true);
@@ -46,11 +51,28 @@ impl Backend for Wasmtime {
         types::exports(module)
     }
 
+    /// A linker template with the host functions: wasmtime host functions are store-independent, so each store
+    /// starts from a clone instead of registering every function type again.
+    fn prepare_functions(
+        engine: &wasmtime::Engine,
+        functions: &[Function],
+    ) -> Result<wasmtime::Linker<store::StoreData>, Error> {
+        let mut linker = wasmtime::Linker::new(engine);
+        // Users may shadow built-in host functions (upstream allows overriding e.g. `http_request`).
+        linker.allow_shadowing(true);
+        for f in functions {
+            host_call::define(&mut linker, f.effective_namespace(), f.name(), f)?;
+        }
+        Ok(linker)
+    }
+
     fn new_store(
         engine: &wasmtime::Engine,
         kernel: &wasmtime::Module,
+        kernel_exports: &[&str],
+        functions: &wasmtime::Linker<store::StoreData>,
         state: PluginState,
     ) -> Result<WasmtimeStore, Error> {
-        WasmtimeStore::new(engine, kernel, state)
+        WasmtimeStore::new(engine, kernel, kernel_exports, functions.clone(), state)
     }
 }

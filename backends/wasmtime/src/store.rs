@@ -4,11 +4,12 @@ use std::sync::Arc;
 
 use anyhow::{Error, anyhow};
 use extism_core::backend::{CallError, ExportShape, KernelAccess, PluginStore};
-use extism_core::{EXTISM_ENV_MODULE, Function, PluginState, Val};
+use extism_core::{EXTISM_ENV_MODULE, Function, Interrupt, PluginState, Val};
 use wasmtime::{AsContextMut, Instance, Linker, Memory, Module, Store, TypedFunc};
 
 use crate::Wasmtime;
 use crate::errors::{classify, to_anyhow};
+use crate::limits::{MemoryBudget, on_epoch_deadline};
 use crate::types::{from_wasmtime, to_wasmtime};
 
 /// Typed handles to the kernel exports the host calls.
@@ -18,6 +19,7 @@ pub(crate) struct KernelExports {
     pub free: TypedFunc<u64, ()>,
     pub length: TypedFunc<u64, u64>,
     pub error_set: TypedFunc<u64, ()>,
+    pub error_get: TypedFunc<(), u64>,
     pub reset: TypedFunc<(), ()>,
     pub begin: TypedFunc<u64, u64>,
     pub end: TypedFunc<(), u64>,
@@ -41,6 +43,7 @@ impl KernelExports {
             free: typed!("free"),
             length: typed!("length"),
             error_set: typed!("error_set"),
+            error_get: typed!("error_get"),
             reset: typed!("reset"),
             begin: typed!("extism_host_call_begin"),
             end: typed!("extism_host_call_end"),
@@ -48,9 +51,13 @@ impl KernelExports {
     }
 }
 
-/// The data of a wasmtime store: the core's state plus the kernel handles host functions need.
-pub(crate) struct StoreData {
-    pub state: PluginState,
+/// The data of a wasmtime store: the core's state plus the kernel handles host functions need (public only as a
+/// type parameter of the prepared linker).
+pub struct StoreData {
+    pub(crate) state: PluginState,
+    pub(crate) budget: MemoryBudget,
+    /// Set once interrupts are enabled; checked at every epoch deadline.
+    pub(crate) interrupt: Option<Arc<Interrupt>>,
     /// Set by [`WasmtimeStore::new`] right after the kernel is instantiated, before the store is handed out.
     /// Shared (not cloned) because cloning a `TypedFunc` bumps wasmtime's type-registry reference counts.
     kernel: Option<Arc<KernelExports>>,
@@ -80,18 +87,41 @@ pub struct WasmtimeStore {
 }
 
 impl WasmtimeStore {
-    pub(crate) fn new(engine: &wasmtime::Engine, kernel: &Module, state: PluginState) -> Result<WasmtimeStore, Error> {
-        let mut store = Store::new(engine, StoreData { state, kernel: None });
+    pub(crate) fn new(
+        engine: &wasmtime::Engine,
+        kernel: &Module,
+        kernel_exports: &[&str],
+        mut linker: Linker<StoreData>,
+        state: PluginState,
+    ) -> Result<WasmtimeStore, Error> {
+        let mut store = Store::new(
+            engine,
+            StoreData {
+                state,
+                budget: MemoryBudget::default(),
+                interrupt: None,
+                kernel: None,
+            },
+        );
+        store.limiter(|data| &mut data.budget);
+        // Every store has a deadline one epoch ahead: epochs are per engine, so a tick for any plug-in of this engine
+        // reaches here, and the callback lets the call go on unless this plug-in's own flag is set.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|ctx| on_epoch_deadline(ctx.data().interrupt.as_ref()));
         // The kernel imports nothing, so it needs no linker.
         let instance = Instance::new(&mut store, kernel, &[]).map_err(to_anyhow)?;
         let exports = Arc::new(KernelExports::new(&mut store, &instance)?);
         store.data_mut().kernel = Some(exports.clone());
-        let mut linker = Linker::new(engine);
-        // Users may shadow built-in host functions (upstream allows overriding e.g. `http_request`).
-        linker.allow_shadowing(true);
-        linker
-            .instance(&mut store, EXTISM_ENV_MODULE, instance)
-            .map_err(to_anyhow)?;
+        // Only the kernel exports some module imports (the core leaves out names a host function shadows): defining
+        // all of them would cost more than the rest of store creation.
+        for name in kernel_exports {
+            let export = instance
+                .get_export(&mut store, name)
+                .ok_or_else(|| anyhow!("the Extism kernel has no export `{name}`"))?;
+            linker
+                .define(&store, EXTISM_ENV_MODULE, name, export)
+                .map_err(to_anyhow)?;
+        }
         Ok(WasmtimeStore {
             store,
             linker,
@@ -151,6 +181,13 @@ impl KernelAccess for WasmtimeStore {
             .map_err(|e| classify(e).into_error())
     }
 
+    fn kernel_error_get(&mut self) -> Result<u64, Error> {
+        self.kernel
+            .error_get
+            .call(&mut self.store, ())
+            .map_err(|e| classify(e).into_error())
+    }
+
     fn kernel_reset(&mut self) -> Result<(), Error> {
         self.kernel
             .reset
@@ -192,6 +229,28 @@ impl PluginStore<Wasmtime> for WasmtimeStore {
         Ok(())
     }
 
+    fn register_command(&mut self, name: &str, module: &Module) -> Result<(), Error> {
+        // Each forwarding function instantiates against the linker as it is now (kernel, host functions, modules
+        // registered so far), which is what the command module can import.
+        let linker = self.linker.clone();
+        for export in module.exports() {
+            let Some(ty) = export.ty().func().cloned() else {
+                continue;
+            };
+            let (module, linker, export_name) = (module.clone(), linker.clone(), export.name().to_string());
+            self.linker
+                .func_new(name, export.name(), ty, move |mut caller, params, results| {
+                    let instance = linker.instantiate(&mut caller, &module)?;
+                    let func = instance
+                        .get_func(&mut caller, &export_name)
+                        .ok_or_else(|| wasmtime::Error::msg(format!("command module has no export `{export_name}`")))?;
+                    func.call(&mut caller, params, results)
+                })
+                .map_err(to_anyhow)?;
+        }
+        Ok(())
+    }
+
     fn export(&mut self, instance: &Instance, name: &str, shape: ExportShape) -> Option<WasmtimeExport> {
         match shape {
             ExportShape::NoResult => instance
@@ -226,6 +285,28 @@ impl PluginStore<Wasmtime> for WasmtimeStore {
         let mut results: Vec<wasmtime::Val> = ty.results().map(|_| wasmtime::Val::I32(0)).collect();
         func.call(&mut self.store, &args, &mut results).map_err(classify)?;
         Ok(results.iter().map(from_wasmtime).collect())
+    }
+
+    fn set_fuel(&mut self, fuel: u64) -> Result<(), Error> {
+        self.store
+            .set_fuel(fuel)
+            .map_err(|e| to_anyhow(e).context("fuel is not metered by this wasmtime engine"))
+    }
+
+    fn fuel_remaining(&mut self) -> Option<u64> {
+        self.store.get_fuel().ok()
+    }
+
+    fn set_memory_budget(&mut self, bytes: Option<u64>) -> Result<(), Error> {
+        self.store.data_mut().budget.remaining = bytes;
+        Ok(())
+    }
+
+    fn enable_interrupts(&mut self, interrupt: Arc<Interrupt>) -> Result<(), Error> {
+        let engine = self.store.engine().clone();
+        interrupt.set_waker(Box::new(move || engine.increment_epoch()));
+        self.store.data_mut().interrupt = Some(interrupt);
+        Ok(())
     }
 
     fn begin_call(&mut self, input_len: u64) -> Result<u64, CallError> {

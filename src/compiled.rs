@@ -1,0 +1,36 @@
+//! [`CompiledPlugin`]: compile once, create many plug-ins cheaply.
+
+use crate::dispatch::AnyCompiled;
+use crate::{Error, PluginBuilder};
+
+/// A compiled plug-in: modules compiled and imports checked once; [`crate::Plugin::new_from_compiled`] then creates
+/// instances without compiling again. Host functions are shared by every plug-in created from it.
+#[derive(Clone)]
+pub struct CompiledPlugin {
+    pub(crate) inner: AnyCompiled,
+}
+
+impl CompiledPlugin {
+    /// Compile what `builder` describes.
+    pub fn new(builder: PluginBuilder) -> Result<CompiledPlugin, Error> {
+        builder.compile()
+    }
+
+    /// The engine it was compiled for.
+    pub fn backend(&self) -> crate::Backend {
+        match &self.inner {
+            #[cfg(feature = "wasmtime")]
+            AnyCompiled::Wasmtime(_) => crate::Backend::Wasmtime,
+            #[cfg(feature = "wasmer")]
+            AnyCompiled::Wasmer(_) => crate::Backend::Wasmer,
+            #[cfg(feature = "wasmi")]
+            AnyCompiled::Wasmi(_) => crate::Backend::Wasmi,
+        }
+    }
+}
+
+impl std::fmt::Debug for CompiledPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CompiledPlugin({})", self.backend())
+    }
+}

@@ -1,0 +1,89 @@
+//! Compiled plug-ins, host context, errors set by host functions.
+
+use crate::common::{root_cause, wasm};
+use extism::{CompiledPlugin, CurrentPlugin, Error, PTR, Plugin, PluginBuilder, UserData, Val};
+
+backend_test! {
+    /// One compilation, many independent instances.
+    fn compiled_plugin_makes_independent_instances(backend) {
+        let compiled = PluginBuilder::new(wasm("kitchen")).with_backend(backend).compile().unwrap();
+        assert_eq!(compiled.backend(), backend);
+        let mut plugins: Vec<Plugin> = (0..4).map(|_| Plugin::new_from_compiled(&compiled).unwrap()).collect();
+        for (i, p) in plugins.iter_mut().enumerate() {
+            for _ in 0..=i {
+                let _: String = p.call("counter", "").unwrap();
+            }
+        }
+        for (i, p) in plugins.iter_mut().enumerate() {
+            let out: String = p.call("counter", "").unwrap();
+            assert_eq!(out, (i + 2).to_string());
+        }
+        let ids: std::collections::HashSet<_> = plugins.iter().map(|p| p.id).collect();
+        assert_eq!(ids.len(), 4);
+        // Compiled plug-ins are shared across threads.
+        let c2: CompiledPlugin = compiled.clone();
+        std::thread::spawn(move || {
+            let mut p = Plugin::new_from_compiled(&c2).unwrap();
+            let out: String = p.call("counter", "").unwrap();
+            assert_eq!(out, "1");
+        })
+        .join()
+        .unwrap();
+    }
+}
+
+fn greet_with_context(
+    plugin: &mut CurrentPlugin,
+    inputs: &[Val],
+    outputs: &mut [Val],
+    _: UserData<()>,
+) -> Result<(), Error> {
+    let name: String = plugin.memory_get_val(&inputs[0])?;
+    let prefix = plugin.host_context::<String>()?.clone();
+    plugin.host_context::<String>()?.push('!');
+    plugin.memory_set_val(&mut outputs[0], format!("{prefix}{name}"))
+}
+
+backend_test! {
+    fn host_context_is_per_call(backend) {
+        let mut p = PluginBuilder::new(wasm("host_functions"))
+            .with_backend(backend)
+            .with_function("greet", [PTR], [PTR], UserData::new(()), greet_with_context)
+            .with_function_in_namespace("my:ns", "greet", [PTR], [PTR], UserData::new(()), greet_with_context)
+            .build()
+            .unwrap();
+        let out: String = p.call_with_host_context("greet_both", "Ada", "Dear ".to_string()).unwrap();
+        assert_eq!(out, "Dear Ada|Dear !Ada");
+        let out: String = p.call_with_host_context("greet_user", "Bo", "Hi ".to_string()).unwrap();
+        assert_eq!(out, "Hi Bo");
+        // Without a context, or with one of another type, the host function fails the call.
+        let err = p.call::<&str, &[u8]>("greet_user", "x").unwrap_err();
+        assert_eq!(root_cause(&err), "no host context was passed to this call");
+        let err = p.call_with_host_context::<&str, &[u8], u32>("greet_user", "x", 5).unwrap_err();
+        assert!(root_cause(&err).starts_with("the host context is not a"), "{err}");
+    }
+}
+
+backend_test! {
+    /// A host function's `set_error` becomes the call's error (root cause), even when it also returns an error.
+    fn set_error_from_host_function_wins(backend) {
+        let f = |also_fail: bool| {
+            move |plugin: &mut CurrentPlugin, _: &[Val], outputs: &mut [Val], _: UserData<()>| -> Result<(), Error> {
+                plugin.set_error("set by the host")?;
+                assert_eq!(plugin.get_error(), Some("set by the host"));
+                outputs[0] = Val::I64(0);
+                if also_fail { anyhow::bail!("returned by the host") } else { Ok(()) }
+            }
+        };
+        for also_fail in [false, true] {
+            let mut p = PluginBuilder::new(wasm("host_functions"))
+                .with_backend(backend)
+                .with_function("greet", [PTR], [PTR], UserData::new(()), f(also_fail))
+                .with_function_in_namespace("my:ns", "greet", [PTR], [PTR], UserData::new(()), f(also_fail))
+                .build()
+                .unwrap();
+            let err = p.call::<&str, &[u8]>("greet_user", "x").unwrap_err();
+            assert_eq!(root_cause(&err), "set by the host", "also_fail={also_fail}: {err:#}");
+        }
+    }
+}
