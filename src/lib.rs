@@ -11,6 +11,7 @@
 //! | feature | engine | choose it for |
 //! |---|---|---|
 //! | `wasmtime` (default) | wasmtime, Cranelift JIT | the fastest guest code and calls |
+//! | `wasmer` | wasmer, singlepass JIT | a JIT that compiles quickly; no SIMD, tail calls or memory64 |
 //! | `wasmi` | wasmi, an interpreter | platforms without a JIT (iOS, consoles, embedded); the fastest plug-in creation |
 //!
 //! Choose **wasmi** when code generation at run time is forbidden or unavailable (iOS, game consoles, hardened or
@@ -20,8 +21,8 @@
 //! wasmtime for compute-heavy plug-ins. Timeouts, cancellation, fuel and memory limits behave the same on both.
 //!
 //! With more than one engine compiled in, each plug-in picks its own: [`PluginBuilder::with_backend`], else the
-//! `EXTISM_BACKEND` environment variable (`wasmtime`, `wasmi`), else the first compiled engine. A build with one engine
-//! has nothing to choose and pays nothing for the choice.
+//! `EXTISM_BACKEND` environment variable (`wasmtime`, `wasmer`, `wasmi`), else the first compiled engine. A build with
+//! one engine has nothing to choose and pays nothing for the choice.
 //!
 //! ```
 //! use extism::{Manifest, Plugin, Wasm};

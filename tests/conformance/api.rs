@@ -182,15 +182,6 @@ backend_test! {
                 Wasm::data(main.as_bytes().to_vec()).with_name("main"),
             ]);
             let built = PluginBuilder::new(manifest).with_backend(backend).build();
-            if command && backend.name() == "wasmer" {
-                // Not implemented on wasmer yet: a clear error naming the engine and the capability.
-                let err = built.expect_err("command modules are refused on wasmer");
-                assert_eq!(
-                    err.to_string(),
-                    "the wasmer backend does not support command modules (modules exporting `_start`) linked into other modules"
-                );
-                continue;
-            }
             let mut p = built.unwrap();
             let err = p.call::<&str, &[u8]>("twice", "").unwrap_err();
             assert_eq!(err.to_string(), format!("Returned non-zero exit code: {expected}"), "command={command}");

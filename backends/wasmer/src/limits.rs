@@ -55,6 +55,15 @@ impl InterruptFlags {
         }
     }
 
+    /// Whether any flag is raised (an interrupt or a refused memory growth is pending).
+    pub(crate) fn any_raised(&self) -> bool {
+        self.flags
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .any(|f| f.is_raised())
+    }
+
     pub(crate) fn add(&self, flags: &[FlagPtr]) {
         self.flags
             .lock()

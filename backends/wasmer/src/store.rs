@@ -8,8 +8,8 @@ use anyhow::{Error, anyhow};
 use extism_core::backend::{CallError, ExportShape, KernelAccess, PluginStore, unsupported};
 use extism_core::{EXTISM_ENV_MODULE, Function, Interrupt, PluginState, Val};
 use wasmer::{
-    Extern, FunctionEnv, Global, Imports, Instance, InstantiationError, Memory, Module, RuntimeError, Store,
-    TypedFunction, Value,
+    Extern, FunctionEnv, FunctionEnvMut, Global, Imports, Instance, InstantiationError, Memory, Module, RuntimeError,
+    Store, TypedFunction, Value,
 };
 
 use crate::engine::WasmerEngine;
@@ -68,7 +68,8 @@ pub(crate) struct Env {
     pub state: PluginState,
     /// The kernel's exports, set right after the kernel is instantiated, before any host function can run.
     kernel: Option<KernelExports>,
-    /// The exported `memory` of each instance, by instance slot (see [`WasmerInstance`]).
+    /// The exported `memory` of each instance that can call host functions (the kernel first), indexed by the
+    /// slot its host functions were created with. A command module has one slot, updated for each fresh instance.
     pub memories: Vec<Option<Memory>>,
 }
 
@@ -319,6 +320,42 @@ pub(crate) unsafe fn memory_bytes<'a>(memory: &Memory, store: &impl wasmer::AsSt
     unsafe { std::slice::from_raw_parts_mut(ptr, len) }
 }
 
+/// An export of a command module, called from another module: each call runs on a fresh instance.
+struct Command {
+    module: Module,
+    imports: Imports,
+    limits: Arc<StoreLimits>,
+    memory_slot: usize,
+    export: String,
+}
+
+impl Command {
+    fn call(&self, env: &mut FunctionEnvMut<Env>, params: &[Value]) -> Result<Vec<Value>, RuntimeError> {
+        let (result, flags) = crate::tunables::instantiating(&self.limits, || {
+            Instance::new(&mut *env, &self.module, &self.imports).map_err(Box::new)
+        });
+        let instance = result.map_err(|e| match *e {
+            InstantiationError::Start(e) => e,
+            other => RuntimeError::user(Box::new(other)),
+        })?;
+        // Other threads reach the new instance's interrupt flag from now on; one raised already applies to it.
+        let interrupted = self.limits.flags.any_raised();
+        self.limits.flags.add(&flags);
+        if interrupted {
+            self.limits.flags.raise();
+        }
+        env.data_mut().memories[self.memory_slot] = instance.exports.get_memory("memory").ok().cloned();
+        if let Ok(start) = instance.exports.get_function(START_EXPORT) {
+            start.call(&mut *env, &[])?;
+        }
+        let func = instance
+            .exports
+            .get_function(&self.export)
+            .map_err(|_| RuntimeError::new(format!("command module has no export `{}`", self.export)))?;
+        Ok(func.call(&mut *env, params)?.into_vec())
+    }
+}
+
 /// A callable plug-in export.
 #[derive(Clone)]
 pub enum WasmerExport {
@@ -357,13 +394,15 @@ impl PluginStore<Wasmer> for WasmerStore {
                  instance, so one limit cannot cover them all)",
             )));
         }
-        let slot = self.instances.len();
-        let imports = self.imports_for(module, slot);
+        // The instance's slot among the memories host functions see (see `Env::memories`).
+        let memory_slot = self.env.as_ref(&self.store).memories.len();
+        let imports = self.imports_for(module, memory_slot);
         // Boxed: wasmer's `InstantiationError` is large, and only the failure path carries it.
         let (result, flags) = crate::tunables::instantiating(&self.limits, || {
             Instance::new(&mut self.store, module, &imports).map_err(Box::new)
         });
         let instance = result.map_err(|e| self.instantiation_error(*e))?;
+        let slot = self.instances.len();
         if instrumented {
             self.flags.add(&flags);
             self.limits.flags.add(&flags);
@@ -399,6 +438,45 @@ impl PluginStore<Wasmer> for WasmerStore {
             }
         }
         Ok(WasmerInstance(slot))
+    }
+
+    fn register_command(&mut self, name: &str, module: &Module) -> Result<(), Error> {
+        if self.fuel.is_some() {
+            return Err(unsupported(
+                "wasmer",
+                "fuel limits for plug-ins made of more than one wasm module (wasmer meters fuel per module \
+                 instance, so one limit cannot cover them all)",
+            ));
+        }
+        // The imports as the linker has them now (kernel, host functions, modules registered so far), which is what
+        // the command module can import; its host functions see the memory of the instance currently running.
+        let memory_slot = {
+            let memories = &mut self.env.as_mut(&mut self.store).memories;
+            memories.push(None);
+            memories.len() - 1
+        };
+        let imports = self.imports_for(module, memory_slot);
+        let names = self.linker.entry(name.to_string()).or_default();
+        for export in module.exports() {
+            let (wasmer::ExternType::Function(ty), false) = (export.ty(), is_hidden_export(export.name())) else {
+                continue;
+            };
+            let command = Command {
+                module: module.clone(),
+                imports: imports.clone(),
+                limits: self.limits.clone(),
+                memory_slot,
+                export: export.name().to_string(),
+            };
+            let forward = wasmer::Function::new_with_env(
+                &mut self.store,
+                &self.env,
+                ty.clone(),
+                move |mut env: FunctionEnvMut<Env>, params: &[Value]| command.call(&mut env, params),
+            );
+            names.insert(export.name().to_string(), Definition::Extern(forward.into()));
+        }
+        Ok(())
     }
 
     fn register(&mut self, name: &str, instance: &WasmerInstance) -> Result<(), Error> {
