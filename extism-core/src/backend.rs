@@ -41,8 +41,9 @@ pub trait Backend: Sized + Send + Sync + 'static {
     type Instance: Clone + Send + 'static;
     /// A callable plug-in export (`() -> ()` or `() -> i32`) inside a store.
     type Export: Clone + Send + 'static;
-    /// Host functions prepared once per compiled plug-in and shared by all its stores (for engines whose host
-    /// functions are store-independent, e.g. a linker template; others may just keep the list).
+    /// Linking prepared once per compiled plug-in and shared by all its stores: the host functions (for engines whose
+    /// host functions are store-independent, e.g. a linker template; others may just keep the list) and whatever
+    /// lets a store find the kernel exports without name lookups.
     type Functions: Send + Sync + 'static;
 
     /// Create an engine.
@@ -57,18 +58,22 @@ pub trait Backend: Sized + Send + Sync + 'static {
     /// The exports of a module.
     fn exports(module: &Self::Module) -> Vec<ExportInfo>;
 
-    /// Prepare host functions for [`Backend::new_store`]; later functions shadow earlier ones of the same
-    /// namespace and name.
-    fn prepare_functions(engine: &Self::Engine, functions: &[Function]) -> Result<Self::Functions, Error>;
+    /// Prepare linking for [`Backend::new_store`], once per compiled plug-in: the host functions `functions` (later
+    /// ones shadow earlier ones of the same namespace and name) and the kernel exports named in `kernel_exports`
+    /// (the ones some module imports under `extism:host/env` and no host function shadows).
+    fn prepare_functions(
+        engine: &Self::Engine,
+        kernel: &Self::Module,
+        kernel_exports: &[&'static str],
+        functions: &[Function],
+    ) -> Result<Self::Functions, Error>;
 
-    /// A new store holding `state`, whose linker has `functions` and the kernel's exports named in `kernel_exports`
-    /// (the ones some module imports) under `extism:host/env`. The kernel (which imports nothing) is instantiated
-    /// here, and the store keeps handles to the kernel exports the core calls ([`KernelAccess`],
-    /// [`PluginStore::begin_call`], [`PluginStore::end_call`]).
+    /// A new store holding `state`, in which modules link against the prepared host functions and the kernel's
+    /// exports. The kernel (which imports nothing) is instantiated here, and the store keeps handles to the kernel
+    /// exports the core calls ([`KernelAccess`], [`PluginStore::begin_call`], [`PluginStore::end_call`]).
     fn new_store(
         engine: &Self::Engine,
         kernel: &Self::Module,
-        kernel_exports: &[&str],
         functions: &Self::Functions,
         state: PluginState,
     ) -> Result<Self::Store, Error>;

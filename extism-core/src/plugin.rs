@@ -44,10 +44,9 @@ pub struct Compiled<B: Backend> {
     /// Instantiation order of the non-main modules.
     link_order: Vec<usize>,
     /// The built-in and user host functions some module imports (user functions last, so they shadow built-ins of
-    /// the same name), prepared once for all instances: defining only these keeps instantiation cheap.
+    /// the same name) and the kernel exports some module imports, prepared once for all instances: linking only
+    /// these keeps instantiation cheap.
     functions: B::Functions,
-    /// The kernel exports some module imports.
-    kernel_exports: Vec<&'static str>,
     manifest: Manifest,
     options: PluginOptions,
 }
@@ -106,7 +105,7 @@ impl<B: Backend> Compiled<B> {
             .filter(imported)
             .cloned()
             .collect();
-        let kernel_exports = crate::kernel::GUEST_EXPORTS
+        let kernel_exports: Vec<&'static str> = crate::kernel::GUEST_EXPORTS
             .iter()
             .map(|(name, _, _)| *name)
             .filter(|name| {
@@ -121,10 +120,9 @@ impl<B: Backend> Compiled<B> {
                     })
             })
             .collect();
-        let functions = B::prepare_functions(&engine, &imported_functions)?;
+        let functions = B::prepare_functions(&engine, &kernel, &kernel_exports, &imported_functions)?;
         Ok(Compiled {
             functions,
-            kernel_exports,
             engine,
             kernel,
             modules,
@@ -206,13 +204,7 @@ fn new_store<B: Backend>(
     if compiled.options.wasi {
         state.wasi = Some(crate::wasi::WasiState::new(state.manifest())?);
     }
-    let mut store = B::new_store(
-        &compiled.engine,
-        &compiled.kernel,
-        &compiled.kernel_exports,
-        &compiled.functions,
-        state,
-    )?;
+    let mut store = B::new_store(&compiled.engine, &compiled.kernel, &compiled.functions, state)?;
     for &index in &compiled.link_order {
         let module = &compiled.modules[index];
         if module

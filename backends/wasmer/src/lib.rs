@@ -73,16 +73,20 @@ impl Backend for Wasmer {
         types::exports(module)
     }
 
-    fn prepare_functions(_engine: &WasmerEngine, functions: &[Function]) -> Result<Vec<Function>, Error> {
+    fn prepare_functions(
+        _engine: &WasmerEngine,
+        _kernel: &wasmer::Module,
+        _kernel_exports: &[&'static str],
+        functions: &[Function],
+    ) -> Result<Vec<Function>, Error> {
         Ok(functions.to_vec())
     }
 
-    /// Defines every kernel export (`kernel_exports` only narrows what is needed; entries in this backend's linker
+    /// Defines every kernel export (the prepared `kernel_exports` only narrow what is needed; entries in this backend's linker
     /// are plain handles), then the host functions, which shadow kernel exports of the same name.
     fn new_store(
         engine: &WasmerEngine,
         kernel: &wasmer::Module,
-        _kernel_exports: &[&str],
         functions: &Vec<Function>,
         state: PluginState,
     ) -> Result<WasmerStore, Error> {

@@ -32,7 +32,6 @@ fn store(engine: &WasmerEngine) -> WasmerStore {
     Wasmer::new_store(
         engine,
         &kernel,
-        &[],
         &Vec::new(),
         PluginState::new(Uuid::new_v4(), &Manifest::default()),
     )

@@ -54,7 +54,6 @@ fn host_sigusr1_handler_keeps_working() {
     let mut store = Wasmer::new_store(
         &engine,
         &kernel,
-        &[],
         &Vec::new(),
         PluginState::new(Uuid::new_v4(), &Manifest::default()),
     )

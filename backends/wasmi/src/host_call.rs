@@ -280,7 +280,7 @@ mod tests {
         let engine = Wasmi::new_engine(&EngineOptions::default()).unwrap();
         let kernel = Wasmi::compile(&engine, KERNEL_WASM).unwrap();
         let state = PluginState::new(Uuid::new_v4(), &Manifest::default());
-        let mut store = Wasmi::new_store(&engine, &kernel, &[], &Vec::new(), state).unwrap();
+        let mut store = Wasmi::new_store(&engine, &kernel, &Vec::new(), state).unwrap();
         assert!(
             store.guest_memory_and_state().is_none(),
             "no guest memory outside a host call"

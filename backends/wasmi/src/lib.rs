@@ -85,16 +85,20 @@ impl Backend for Wasmi {
         types::exports(module)
     }
 
-    fn prepare_functions(_engine: &wasmi::Engine, functions: &[Function]) -> Result<Vec<Function>, Error> {
+    fn prepare_functions(
+        _engine: &wasmi::Engine,
+        _kernel: &wasmi::Module,
+        _kernel_exports: &[&'static str],
+        functions: &[Function],
+    ) -> Result<Vec<Function>, Error> {
         Ok(functions.to_vec())
     }
 
-    /// Defines every kernel export (`kernel_exports` only narrows what is needed; wasmi's linker entries are cheap),
+    /// Defines every kernel export (the prepared `kernel_exports` only narrow what is needed; wasmi's linker entries are cheap),
     /// then the host functions, which shadow kernel exports of the same name.
     fn new_store(
         engine: &wasmi::Engine,
         kernel: &wasmi::Module,
-        _kernel_exports: &[&str],
         functions: &Vec<Function>,
         state: PluginState,
     ) -> Result<WasmiStore, Error> {

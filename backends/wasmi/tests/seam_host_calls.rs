@@ -71,7 +71,7 @@ fn call(name: &str) -> Result<i32, CallError> {
     let kernel = Wasmi::compile(&engine, KERNEL_WASM).unwrap();
     let guest = Wasmi::compile(&engine, &wat::parse_str(GUEST).unwrap()).unwrap();
     let state = PluginState::new(Uuid::new_v4(), &Manifest::default());
-    let mut store = Wasmi::new_store(&engine, &kernel, &[], &Vec::new(), state).unwrap();
+    let mut store = Wasmi::new_store(&engine, &kernel, &Vec::new(), state).unwrap();
     for f in functions() {
         store.define_function("host", f.name(), &f).unwrap();
     }

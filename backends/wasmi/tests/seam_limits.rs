@@ -103,7 +103,7 @@ impl Fixture {
     /// A store with the host functions defined and nothing instantiated yet.
     fn empty_store(&self) -> WasmiStore {
         let state = PluginState::new(Uuid::new_v4(), &Manifest::default());
-        let mut store = Wasmi::new_store(&self.engine, &self.kernel, &[], &Vec::new(), state).unwrap();
+        let mut store = Wasmi::new_store(&self.engine, &self.kernel, &Vec::new(), state).unwrap();
         for f in host_functions() {
             store.define_function("host", f.name(), &f).unwrap();
         }

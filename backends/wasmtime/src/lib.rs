@@ -5,13 +5,17 @@
 mod errors;
 mod host_call;
 mod limits;
+mod link;
 mod store;
 mod types;
+
+use std::sync::Arc;
 
 use anyhow::Error;
 use extism_core::backend::{Backend, EngineOptions, ExportInfo, ImportInfo};
 use extism_core::{Function, PluginState};
 
+pub use link::Prepared;
 pub use store::{StoreData, WasmtimeExport, WasmtimeStore};
 
 /// The wasmtime engine.
@@ -25,7 +29,7 @@ impl Backend for Wasmtime {
     type Store = WasmtimeStore;
     type Instance = wasmtime::Instance;
     type Export = WasmtimeExport;
-    type Functions = wasmtime::Linker<store::StoreData>;
+    type Functions = Arc<Prepared>;
 
     fn new_engine(options: &EngineOptions) -> Result<wasmtime::Engine, Error> {
         let mut config = wasmtime::Config::new();
@@ -51,28 +55,29 @@ impl Backend for Wasmtime {
         types::exports(module)
     }
 
-    /// A linker template with the host functions: wasmtime host functions are store-independent, so each store
-    /// starts from a clone instead of registering every function type again.
+    /// A linker with the host functions (wasmtime host functions are store-independent) and the kernel's export
+    /// indices, so that a store resolves imports without defining anything (see [`link`]).
     fn prepare_functions(
         engine: &wasmtime::Engine,
+        kernel: &wasmtime::Module,
+        kernel_exports: &[&'static str],
         functions: &[Function],
-    ) -> Result<wasmtime::Linker<store::StoreData>, Error> {
+    ) -> Result<Arc<Prepared>, Error> {
         let mut linker = wasmtime::Linker::new(engine);
         // Users may shadow built-in host functions (upstream allows overriding e.g. `http_request`).
         linker.allow_shadowing(true);
         for f in functions {
             host_call::define(&mut linker, f.effective_namespace(), f.name(), f)?;
         }
-        Ok(linker)
+        Ok(Arc::new(Prepared::new(kernel, kernel_exports, linker)?))
     }
 
     fn new_store(
         engine: &wasmtime::Engine,
         kernel: &wasmtime::Module,
-        kernel_exports: &[&str],
-        functions: &wasmtime::Linker<store::StoreData>,
+        functions: &Arc<Prepared>,
         state: PluginState,
     ) -> Result<WasmtimeStore, Error> {
-        WasmtimeStore::new(engine, kernel, kernel_exports, functions.clone(), state)
+        WasmtimeStore::new(engine, kernel, functions, state)
     }
 }

@@ -1,15 +1,16 @@
-//! One plug-in's wasmtime store: the linker, the kernel instance and typed handles to the kernel exports.
+//! One plug-in's wasmtime store: the kernel instance, typed handles to the kernel exports, and import resolution.
 
 use std::sync::Arc;
 
 use anyhow::{Error, anyhow};
 use extism_core::backend::{CallError, ExportShape, KernelAccess, PluginStore};
-use extism_core::{EXTISM_ENV_MODULE, Function, Interrupt, PluginState, Val};
-use wasmtime::{AsContextMut, Instance, Linker, Memory, Module, Store, TypedFunc};
+use extism_core::{Function, Interrupt, PluginState, Val};
+use wasmtime::{AsContextMut, Instance, Memory, Module, Store, TypedFunc};
 
 use crate::Wasmtime;
 use crate::errors::{classify, to_anyhow};
 use crate::limits::{MemoryBudget, on_epoch_deadline};
+use crate::link::{KernelIndex, Prepared, Resolver};
 use crate::types::{from_wasmtime, to_wasmtime};
 
 /// Typed handles to the kernel exports the host calls.
@@ -26,27 +27,33 @@ pub(crate) struct KernelExports {
 }
 
 impl KernelExports {
-    fn new(store: &mut Store<StoreData>, kernel: &Instance) -> Result<KernelExports, Error> {
+    /// Fetched by export index and type-checked against the kernel: no name lookups per store.
+    fn new(store: &mut Store<StoreData>, kernel: &Instance, index: &KernelIndex) -> Result<KernelExports, Error> {
+        let mismatch = || anyhow!("the Extism kernel instance does not match its module");
         let memory = kernel
-            .get_memory(&mut *store, "memory")
-            .ok_or_else(|| anyhow!("the Extism kernel exports no memory"))?;
+            .get_module_export(&mut *store, &index.memory)
+            .and_then(wasmtime::Extern::into_memory)
+            .ok_or_else(mismatch)?;
         macro_rules! typed {
-            ($name:literal) => {
+            ($field:ident) => {
                 kernel
-                    .get_typed_func(&mut *store, $name)
-                    .map_err(|e| to_anyhow(e).context(concat!("the Extism kernel export `", $name, "`")))?
+                    .get_module_export(&mut *store, &index.$field)
+                    .and_then(wasmtime::Extern::into_func)
+                    .ok_or_else(mismatch)?
+                    .typed(&*store)
+                    .map_err(|e| to_anyhow(e).context(concat!("the Extism kernel export `", stringify!($field), "`")))?
             };
         }
         Ok(KernelExports {
             memory,
-            alloc: typed!("alloc"),
-            free: typed!("free"),
-            length: typed!("length"),
-            error_set: typed!("error_set"),
-            error_get: typed!("error_get"),
-            reset: typed!("reset"),
-            begin: typed!("extism_host_call_begin"),
-            end: typed!("extism_host_call_end"),
+            alloc: typed!(alloc),
+            free: typed!(free),
+            length: typed!(length),
+            error_set: typed!(error_set),
+            error_get: typed!(error_get),
+            reset: typed!(reset),
+            begin: typed!(begin),
+            end: typed!(end),
         })
     }
 }
@@ -77,11 +84,10 @@ impl StoreData {
     }
 }
 
-/// A wasmtime store and linker for one plug-in.
+/// A wasmtime store for one plug-in, and what its modules' imports resolve against.
 pub struct WasmtimeStore {
     pub(crate) store: Store<StoreData>,
-    pub(crate) linker: Linker<StoreData>,
-    kernel_instance: Instance,
+    resolver: Resolver,
     /// The same handles as in the store data, held here too so that the call path borrows them beside the store.
     kernel: Arc<KernelExports>,
 }
@@ -90,8 +96,7 @@ impl WasmtimeStore {
     pub(crate) fn new(
         engine: &wasmtime::Engine,
         kernel: &Module,
-        kernel_exports: &[&str],
-        mut linker: Linker<StoreData>,
+        prepared: &Arc<Prepared>,
         state: PluginState,
     ) -> Result<WasmtimeStore, Error> {
         let mut store = Store::new(
@@ -110,22 +115,15 @@ impl WasmtimeStore {
         store.epoch_deadline_callback(|ctx| on_epoch_deadline(ctx.data().interrupt.as_ref()));
         // The kernel imports nothing, so it needs no linker.
         let instance = Instance::new(&mut store, kernel, &[]).map_err(to_anyhow)?;
-        let exports = Arc::new(KernelExports::new(&mut store, &instance)?);
+        let exports = Arc::new(KernelExports::new(&mut store, &instance, &prepared.kernel)?);
         store.data_mut().kernel = Some(exports.clone());
-        // Only the kernel exports some module imports (the core leaves out names a host function shadows): defining
-        // all of them would cost more than the rest of store creation.
-        for name in kernel_exports {
-            let export = instance
-                .get_export(&mut store, name)
-                .ok_or_else(|| anyhow!("the Extism kernel has no export `{name}`"))?;
-            linker
-                .define(&store, EXTISM_ENV_MODULE, name, export)
-                .map_err(to_anyhow)?;
-        }
         Ok(WasmtimeStore {
             store,
-            linker,
-            kernel_instance: instance,
+            resolver: Resolver {
+                prepared: prepared.clone(),
+                kernel: instance,
+                linked: None,
+            },
             kernel: exports,
         })
     }
@@ -215,32 +213,30 @@ impl PluginStore<Wasmtime> for WasmtimeStore {
     }
 
     fn define_function(&mut self, namespace: &str, name: &str, function: &Function) -> Result<(), Error> {
-        crate::host_call::define(&mut self.linker, namespace, name, function)
+        crate::host_call::define(self.resolver.linked_mut(), namespace, name, function)
     }
 
     fn instantiate(&mut self, module: &Module) -> Result<Instance, CallError> {
-        self.linker.instantiate(&mut self.store, module).map_err(classify)
+        self.resolver.instantiate(&mut self.store, module).map_err(classify)
     }
 
     fn register(&mut self, name: &str, instance: &Instance) -> Result<(), Error> {
-        self.linker
-            .instance(&mut self.store, name, *instance)
-            .map_err(to_anyhow)?;
-        Ok(())
+        self.resolver.register(&mut self.store, name, *instance)
     }
 
     fn register_command(&mut self, name: &str, module: &Module) -> Result<(), Error> {
-        // Each forwarding function instantiates against the linker as it is now (kernel, host functions, modules
+        // Each forwarding function instantiates against what this store links now (kernel, host functions, modules
         // registered so far), which is what the command module can import.
-        let linker = self.linker.clone();
+        let snapshot = self.resolver.clone();
         for export in module.exports() {
             let Some(ty) = export.ty().func().cloned() else {
                 continue;
             };
-            let (module, linker, export_name) = (module.clone(), linker.clone(), export.name().to_string());
-            self.linker
+            let (module, resolver, export_name) = (module.clone(), snapshot.clone(), export.name().to_string());
+            self.resolver
+                .linked_mut()
                 .func_new(name, export.name(), ty, move |mut caller, params, results| {
-                    let instance = linker.instantiate(&mut caller, &module)?;
+                    let instance = resolver.instantiate(&mut caller, &module)?;
                     let func = instance
                         .get_func(&mut caller, &export_name)
                         .ok_or_else(|| wasmtime::Error::msg(format!("command module has no export `{export_name}`")))?;
@@ -273,7 +269,7 @@ impl PluginStore<Wasmtime> for WasmtimeStore {
     }
 
     fn kernel_instance(&self) -> Instance {
-        self.kernel_instance
+        self.resolver.kernel
     }
 
     fn call_function(&mut self, instance: &Instance, name: &str, args: &[Val]) -> Result<Vec<Val>, CallError> {
