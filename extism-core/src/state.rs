@@ -42,6 +42,11 @@ impl PluginState {
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
     }
+
+    /// The config `config_get` reads, editable between calls (the C API's `extism_plugin_config` merges into it).
+    pub fn config_mut(&mut self) -> &mut BTreeMap<String, String> {
+        &mut self.manifest.config
+    }
 }
 
 impl std::fmt::Debug for PluginState {
