@@ -125,3 +125,13 @@ pub(crate) unsafe fn plugin_ref<'a>(ptr: *const ExtismPlugin) -> Option<&'a Exti
     // SAFETY: NULL or live, as the caller promises; only shared access is needed (the mutex guards the rest).
     unsafe { ptr.as_ref() }
 }
+
+// C hands these objects to any thread (a plug-in called from several threads, a cancel handle used from another):
+// the build fails here if an engine makes them thread-unsafe, instead of the C API becoming unsound.
+const _: () = {
+    const fn shared_across_threads<T: Send + Sync>() {}
+    shared_across_threads::<ExtismPlugin>();
+    shared_across_threads::<crate::compiled::ExtismCompiledPlugin>();
+    shared_across_threads::<crate::function::ExtismFunction>();
+    shared_across_threads::<ExtismCancelHandle>();
+};
