@@ -39,11 +39,14 @@ pub fn target_dir() -> PathBuf {
 }
 
 /// The engine features this test binary was compiled with: the library under test is built with the same ones.
+/// One line per engine feature of `capi/Cargo.toml`.
 pub fn engine_features() -> Vec<&'static str> {
     let mut features = Vec::new();
     if cfg!(feature = "wasmtime") {
         features.push("wasmtime");
     }
+    // if cfg!(feature = "wasmer") { features.push("wasmer"); } -- when the feature exists
+    // if cfg!(feature = "wasmi") { features.push("wasmi"); } -- when the feature exists
     features
 }
 
