@@ -114,11 +114,15 @@ pub fn compile_c(source: &Path, lib_dir: &Path, out_dir: &Path) -> PathBuf {
 }
 
 /// A command running a test program with the test plug-ins available and no engine choice inherited.
+///
+/// `LD_LIBRARY_PATH` is removed: `cargo test` points it at `target/debug`, and it takes precedence over the
+/// programs' rpath, so a program built against the release library would silently load the debug one.
 pub fn test_command(program: impl AsRef<std::ffi::OsStr>) -> Command {
     let mut command = Command::new(program);
     command
         .env("EXTISM_TEST_WASM_DIR", wasm_dir())
-        .env_remove("EXTISM_BACKEND");
+        .env_remove("EXTISM_BACKEND")
+        .env_remove("LD_LIBRARY_PATH");
     command
 }
 
