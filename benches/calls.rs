@@ -1,29 +1,40 @@
-//! Call-path benchmarks, every compiled engine side by side on the same PDK plug-in:
+//! Benchmarks, every compiled engine side by side on the same plug-ins:
 //! - `noop/<engine>`: a call to an export that reads no input and writes no output: kernel reset, call, output
 //!   record — the fixed cost of a call;
 //! - `echo_64KiB/<engine>`: 64 KiB in, the same 64 KiB out (copy into kernel memory, guest reads and writes it back);
-//! - `instantiate_compiled/<engine>`: a plug-in from a `CompiledPlugin`, up to and including its first call.
+//! - `count_vowels_1MiB/<engine>`: a compute-bound call of a PDK plug-in on 1 MiB of text;
+//! - `host_call/<engine>`: one call of a trivial host function (`i64 -> i64`) from a guest loop; the time is per host
+//!   call (the guest's loop costs a few instructions on top);
+//! - `create/<engine>`: `PluginBuilder::build` from the bytes of a 91 KB PDK plug-in (`kitchen.wasm`): compile,
+//!   check the imports, create the store with the kernel (the main module is instantiated on the first call);
+//! - `create_and_call/<engine>`: the same and a first call of a trivial export, which instantiates the main module and
+//!   runs the guest's initialisers: a plug-in ready to use;
+//! - `instantiate/<engine>`: a ready instance (first call included) from an already compiled plug-in.
 //!
-//! `cargo bench --bench calls`
+//! `cargo bench --bench calls --all-features` (or `-- noop` etc. for one group).
 
 use std::hint::black_box;
+use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use extism::{Backend, Plugin, PluginBuilder};
+use extism::{Backend, CurrentPlugin, Manifest, Plugin, PluginBuilder, UserData, Val, ValType, Wasm};
 
-fn echo_plugin(backend: Backend) -> Plugin {
-    let wasm =
-        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/wasm/echo.wasm")).expect("tests/wasm/echo.wasm");
-    PluginBuilder::new(wasm)
+fn test_wasm(name: &str) -> Vec<u8> {
+    let path = format!("{}/tests/wasm/{name}.wasm", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn plugin(backend: Backend, name: &str) -> Plugin {
+    PluginBuilder::new(test_wasm(name))
         .with_backend(backend)
         .build()
-        .expect("echo plug-in")
+        .unwrap_or_else(|e| panic!("{name} on {backend}: {e:#}"))
 }
 
 fn noop(c: &mut Criterion) {
     let mut group = c.benchmark_group("noop");
     for &backend in Backend::ALL {
-        let mut plugin = echo_plugin(backend);
+        let mut plugin = plugin(backend, "echo");
         group.bench_function(BenchmarkId::from_parameter(backend), |b| {
             b.iter(|| {
                 let out: &[u8] = plugin.call("noop", "").expect("noop");
@@ -39,7 +50,7 @@ fn echo_64k(c: &mut Criterion) {
     let mut group = c.benchmark_group("echo_64KiB");
     group.throughput(Throughput::Bytes(input.len() as u64));
     for &backend in Backend::ALL {
-        let mut plugin = echo_plugin(backend);
+        let mut plugin = plugin(backend, "echo");
         group.bench_function(BenchmarkId::from_parameter(backend), |b| {
             b.iter(|| {
                 let out: &[u8] = plugin.call("echo", &input[..]).expect("echo");
@@ -51,26 +62,117 @@ fn echo_64k(c: &mut Criterion) {
     group.finish();
 }
 
-/// `instantiate_compiled/<engine>`: a new plug-in from a `CompiledPlugin` (store, kernel, host functions) plus its
-/// first call (the main module is instantiated lazily, on the first call), for the ~90 KB kitchen PDK plug-in.
-fn instantiate_compiled(c: &mut Criterion) {
-    let wasm = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/wasm/kitchen.wasm")).expect("kitchen.wasm");
-    let mut group = c.benchmark_group("instantiate_compiled");
+fn count_vowels_1m(c: &mut Criterion) {
+    let input: String = "The quick brown fox jumps over the lazy dog. "
+        .chars()
+        .cycle()
+        .take(1 << 20)
+        .collect();
+    let mut group = c.benchmark_group("count_vowels_1MiB");
+    group.throughput(Throughput::Bytes(input.len() as u64));
+    group.sample_size(20);
     for &backend in Backend::ALL {
-        let compiled = PluginBuilder::new(&wasm[..])
-            .with_backend(backend)
-            .compile()
-            .expect("compile");
+        let mut plugin = plugin(backend, "count_vowels");
         group.bench_function(BenchmarkId::from_parameter(backend), |b| {
             b.iter(|| {
-                let mut plugin = Plugin::new_from_compiled(&compiled).expect("instantiate");
-                let out: &[u8] = plugin.call("input_length", "").expect("first call");
-                black_box(out.len());
+                let out: &str = plugin.call("count_vowels", input.as_str()).expect("count_vowels");
+                black_box(out);
             })
         });
     }
     group.finish();
 }
 
-criterion_group!(benches, noop, echo_64k, instantiate_compiled);
+/// A guest that calls `extism:host/user::inc` as many times as its input (a little-endian u64) says.
+const HOST_CALLS: &str = r#"
+(module
+  (import "extism:host/env" "input_load_u64" (func $input_load_u64 (param i64) (result i64)))
+  (import "extism:host/user" "inc" (func $inc (param i64) (result i64)))
+  (func (export "calls") (result i32)
+    (local $n i64) (local $acc i64)
+    (local.set $n (call $input_load_u64 (i64.const 0)))
+    (block $done
+      (loop $again
+        (br_if $done (i64.eqz (local.get $n)))
+        (local.set $acc (call $inc (local.get $acc)))
+        (local.set $n (i64.sub (local.get $n) (i64.const 1)))
+        (br $again)))
+    (i32.wrap_i64 (i64.sub (local.get $acc) (local.get $acc)))))
+"#;
+
+fn host_call(c: &mut Criterion) {
+    let mut group = c.benchmark_group("host_call");
+    for &backend in Backend::ALL {
+        let mut plugin = PluginBuilder::new(HOST_CALLS)
+            .with_backend(backend)
+            .with_function(
+                "inc",
+                [ValType::I64],
+                [ValType::I64],
+                UserData::new(()),
+                |_: &mut CurrentPlugin, args: &[Val], results: &mut [Val], _| {
+                    results[0] = Val::I64(args[0].unwrap_i64().wrapping_add(1));
+                    Ok(())
+                },
+            )
+            .build()
+            .expect("host-call plug-in");
+        group.bench_function(BenchmarkId::from_parameter(backend), |b| {
+            // One criterion iteration is one host call: a single plug-in call makes all of them.
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                let _: &[u8] = plugin.call("calls", &iters.to_le_bytes()[..]).expect("calls");
+                start.elapsed()
+            })
+        });
+    }
+    group.finish();
+}
+
+fn create(c: &mut Criterion) {
+    let wasm = test_wasm("kitchen");
+    for (group_name, first_call) in [("create", false), ("create_and_call", true)] {
+        let mut group = c.benchmark_group(group_name);
+        group.sample_size(20);
+        for &backend in Backend::ALL {
+            group.bench_function(BenchmarkId::from_parameter(backend), |b| {
+                b.iter(|| {
+                    let mut plugin = PluginBuilder::new(&wasm[..])
+                        .with_backend(backend)
+                        .build()
+                        .expect("kitchen");
+                    if first_call {
+                        let _: &[u8] = plugin.call("input_length", "").expect("input_length");
+                    }
+                    black_box(plugin);
+                })
+            });
+        }
+        group.finish();
+    }
+}
+
+/// A ready instance (first call included: the main module is instantiated on the first call) from a
+/// `CompiledPlugin`.
+fn instantiate(c: &mut Criterion) {
+    let manifest = Manifest::new([Wasm::data(test_wasm("kitchen"))]);
+    let mut group = c.benchmark_group("instantiate");
+    group.measurement_time(Duration::from_secs(3));
+    for &backend in Backend::ALL {
+        let compiled = PluginBuilder::new(&manifest)
+            .with_backend(backend)
+            .compile()
+            .expect("compile kitchen");
+        group.bench_function(BenchmarkId::from_parameter(backend), |b| {
+            b.iter(|| {
+                let mut plugin = Plugin::new_from_compiled(&compiled).expect("instantiate");
+                let _: &[u8] = plugin.call("input_length", "").expect("input_length");
+                black_box(plugin);
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, noop, echo_64k, count_vowels_1m, host_call, create, instantiate);
 criterion_main!(benches);

@@ -15,7 +15,8 @@ use crate::{Backend, CompiledPlugin, Error};
 pub struct PluginBuilder<'a> {
     source: WasmInput<'a>,
     functions: Vec<Function>,
-    backend: Backend,
+    /// `None`: [`Backend::from_env`] at build time.
+    backend: Option<Backend>,
     options: PluginOptions,
 }
 
@@ -25,12 +26,14 @@ impl<'a> PluginBuilder<'a> {
         PluginBuilder {
             source: plugin.into(),
             functions: Vec::new(),
-            backend: Backend::default(),
+            backend: None,
             options: PluginOptions::default(),
         }
     }
 
-    /// Give the plug-in WASI preview 1 (not available in this version yet: building fails with a clear error).
+    /// Give the plug-in WASI preview 1: no arguments or environment, empty stdin, stdout and stderr discarded unless
+    /// the environment variable `EXTISM_ENABLE_WASI_OUTPUT` is set, and the manifest's `allowed_paths` as preopened
+    /// directories (a host path prefixed `ro:` is read-only). The same implementation runs on every engine.
     pub fn with_wasi(mut self, wasi: bool) -> Self {
         self.options.wasi = wasi;
         self
@@ -84,9 +87,17 @@ impl<'a> PluginBuilder<'a> {
         self
     }
 
-    /// Run the plug-in on `backend` instead of the default engine.
+    /// Run the plug-in on `backend` instead of the default engine (the one `EXTISM_BACKEND` names, else the first
+    /// compiled engine; see [`Backend::from_env`]).
     pub fn with_backend(mut self, backend: Backend) -> Self {
-        self.backend = backend;
+        self.backend = Some(backend);
+        self
+    }
+
+    /// Let the plug-in read the headers of its HTTP responses (the PDK's `HttpResponse::headers`); off by default,
+    /// when the plug-in sees none.
+    pub fn with_http_response_headers(mut self, allow: bool) -> Self {
+        self.options.http_response_headers = allow;
         self
     }
 
@@ -96,15 +107,20 @@ impl<'a> PluginBuilder<'a> {
         self
     }
 
-    /// Compile and instantiate the plug-in.
+    /// Compile and instantiate the plug-in. Fails if no engine was chosen with [`PluginBuilder::with_backend`] and
+    /// `EXTISM_BACKEND` names an unknown engine or one not compiled into this build.
     pub fn build(self) -> Result<Plugin, Error> {
         Plugin::new_from_compiled(&self.compile()?)
     }
 
     /// Compile the plug-in once, to create many instances with [`Plugin::new_from_compiled`].
     pub fn compile(self) -> Result<CompiledPlugin, Error> {
+        let backend = match self.backend {
+            Some(backend) => backend,
+            None => Backend::from_env()?,
+        };
         let manifest = self.source.into_manifest()?;
-        let inner = compile_for!(self.backend, compile(&manifest, self.functions, &self.options));
+        let inner = compile_for!(backend, compile(&manifest, self.functions, &self.options));
         Ok(CompiledPlugin { inner })
     }
 }

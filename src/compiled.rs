@@ -21,6 +21,10 @@ impl CompiledPlugin {
         match &self.inner {
             #[cfg(feature = "wasmtime")]
             AnyCompiled::Wasmtime(_) => crate::Backend::Wasmtime,
+            #[cfg(feature = "wasmer")]
+            AnyCompiled::Wasmer(_) => crate::Backend::Wasmer,
+            #[cfg(feature = "wasmi")]
+            AnyCompiled::Wasmi(_) => crate::Backend::Wasmi,
         }
     }
 }

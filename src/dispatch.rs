@@ -10,6 +10,12 @@ pub(crate) enum AnyPlugin {
     /// On wasmtime.
     #[cfg(feature = "wasmtime")]
     Wasmtime(CorePlugin<extism_wasmtime::Wasmtime>),
+    /// On wasmer.
+    #[cfg(feature = "wasmer")]
+    Wasmer(CorePlugin<extism_wasmer::Wasmer>),
+    /// On wasmi.
+    #[cfg(feature = "wasmi")]
+    Wasmi(CorePlugin<extism_wasmi::Wasmi>),
 }
 
 /// A compiled plug-in on whichever backend compiled it.
@@ -18,6 +24,12 @@ pub(crate) enum AnyCompiled {
     /// On wasmtime.
     #[cfg(feature = "wasmtime")]
     Wasmtime(Arc<CoreCompiled<extism_wasmtime::Wasmtime>>),
+    /// On wasmer.
+    #[cfg(feature = "wasmer")]
+    Wasmer(Arc<CoreCompiled<extism_wasmer::Wasmer>>),
+    /// On wasmi.
+    #[cfg(feature = "wasmi")]
+    Wasmi(Arc<CoreCompiled<extism_wasmi::Wasmi>>),
 }
 
 /// Run `$body` with `$p` bound to the backend-specific value inside `$value` (an [`AnyPlugin`] or an
@@ -27,6 +39,10 @@ macro_rules! with_plugin {
         match $value {
             #[cfg(feature = "wasmtime")]
             $crate::dispatch::AnyPlugin::Wasmtime($p) => $body,
+            #[cfg(feature = "wasmer")]
+            $crate::dispatch::AnyPlugin::Wasmer($p) => $body,
+            #[cfg(feature = "wasmi")]
+            $crate::dispatch::AnyPlugin::Wasmi($p) => $body,
         }
     };
 }
@@ -40,6 +56,10 @@ macro_rules! compile_for {
             $crate::Backend::Wasmtime => $crate::dispatch::AnyCompiled::Wasmtime(
                 $compile::<extism_wasmtime::Wasmtime>($($arg),*)?,
             ),
+            #[cfg(feature = "wasmer")]
+            $crate::Backend::Wasmer => $crate::dispatch::AnyCompiled::Wasmer($compile::<extism_wasmer::Wasmer>($($arg),*)?),
+            #[cfg(feature = "wasmi")]
+            $crate::Backend::Wasmi => $crate::dispatch::AnyCompiled::Wasmi($compile::<extism_wasmi::Wasmi>($($arg),*)?),
         }
     };
 }
@@ -49,6 +69,10 @@ pub(crate) fn instantiate(compiled: &AnyCompiled, id: extism_core::Uuid) -> Resu
     Ok(match compiled {
         #[cfg(feature = "wasmtime")]
         AnyCompiled::Wasmtime(c) => AnyPlugin::Wasmtime(CorePlugin::new(c.clone(), id)?),
+        #[cfg(feature = "wasmer")]
+        AnyCompiled::Wasmer(c) => AnyPlugin::Wasmer(CorePlugin::new(c.clone(), id)?),
+        #[cfg(feature = "wasmi")]
+        AnyCompiled::Wasmi(c) => AnyPlugin::Wasmi(CorePlugin::new(c.clone(), id)?),
     })
 }
 

@@ -6,6 +6,24 @@
 //!
 //! The engine is chosen with cargo features; `wasmtime` (Cranelift JIT, the fastest calls) is the default.
 //!
+//! # Choosing an engine
+//!
+//! | feature | engine | choose it for |
+//! |---|---|---|
+//! | `wasmtime` (default) | wasmtime, Cranelift JIT | the fastest guest code and calls |
+//! | `wasmer` | wasmer, singlepass JIT | a JIT that compiles quickly; no SIMD, tail calls or memory64 |
+//! | `wasmi` | wasmi, an interpreter | platforms without a JIT (iOS, consoles, embedded); the fastest plug-in creation |
+//!
+//! Choose **wasmi** when code generation at run time is forbidden or unavailable (iOS, game consoles, hardened or
+//! embedded systems), or when start-up matters more than throughput: wasmi validates a module and translates each
+//! function on its first call, so creating a plug-in from a 100 KB module takes about a millisecond, where wasmtime
+//! spends over a hundred milliseconds compiling it. Guest code runs about ten times slower than on wasmtime, so prefer
+//! wasmtime for compute-heavy plug-ins. Timeouts, cancellation, fuel and memory limits behave the same on both.
+//!
+//! With more than one engine compiled in, each plug-in picks its own: [`PluginBuilder::with_backend`], else the
+//! `EXTISM_BACKEND` environment variable (`wasmtime`, `wasmer`, `wasmi`), else the first compiled engine. A build with
+//! one engine has nothing to choose and pays nothing for the choice.
+//!
 //! ```
 //! use extism::{Manifest, Plugin, Wasm};
 //!
@@ -43,13 +61,14 @@
 //! # }
 //! ```
 
-#[cfg(not(any(feature = "wasmtime")))]
-compile_error!("enable at least one engine feature of the `extism` crate: `wasmtime`");
+#[cfg(not(any(feature = "wasmtime", feature = "wasmer", feature = "wasmi")))]
+compile_error!("enable at least one engine feature of the `extism` crate: `wasmtime`, `wasmer` or `wasmi`");
 
 mod backend;
 mod builder;
 mod compiled;
 mod dispatch;
+pub mod logging;
 mod macros;
 mod plugin;
 mod pool;
@@ -64,6 +83,7 @@ pub use extism_core::{
     CurrentPlugin, EXTISM_ENV_MODULE, EXTISM_USER_MODULE, FromBytes, FromBytesOwned, Function, HttpRequest,
     MemoryHandle, MemoryOptions, PTR, ToBytes, UserData, Val, ValType, Wasm, WasmInput, WasmMetadata,
 };
+pub use logging::set_log_callback;
 pub use plugin::Plugin;
 pub use pool::{Pool, PoolBuilder, PoolPlugin};
 

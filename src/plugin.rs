@@ -125,6 +125,13 @@ impl Plugin {
         with_plugin!(&mut self.inner, p => p.state_mut().config_mut())
     }
 
+    /// Let the plug-in read the headers of its HTTP responses (`http_headers`), as
+    /// [`crate::PluginBuilder::with_http_response_headers`] does at creation; for the C API's
+    /// `extism_plugin_allow_http_response_headers`, which enables it on a live plug-in.
+    pub fn set_http_response_headers(&mut self, enabled: bool) {
+        with_plugin!(&mut self.inner, p => p.state_mut().set_http_response_headers(enabled))
+    }
+
     /// True if the main module exports `name` with a signature Extism can call (no parameters, no result or `i32`).
     pub fn function_exists(&self, name: impl AsRef<str>) -> bool {
         with_plugin!(&self.inner, p => p.function_exists(name.as_ref()))
@@ -137,7 +144,7 @@ impl Plugin {
 
     /// True if the plug-in was created with WASI.
     pub fn has_wasi(&self) -> bool {
-        false
+        with_plugin!(&self.inner, p => p.has_wasi())
     }
 
     /// The engine running this plug-in.
@@ -145,6 +152,10 @@ impl Plugin {
         match &self.inner {
             #[cfg(feature = "wasmtime")]
             AnyPlugin::Wasmtime(_) => crate::Backend::Wasmtime,
+            #[cfg(feature = "wasmer")]
+            AnyPlugin::Wasmer(_) => crate::Backend::Wasmer,
+            #[cfg(feature = "wasmi")]
+            AnyPlugin::Wasmi(_) => crate::Backend::Wasmi,
         }
     }
 }

@@ -53,8 +53,7 @@ pub unsafe extern "C" fn extism_plugin_allow_http_response_headers(plugin: *mut 
         if let Some(plugin) = unsafe { plugin_ref(plugin) }
             && let Some(mut slot) = lock(plugin, "extism_plugin_allow_http_response_headers")
         {
-            // Recorded for the HTTP host functions, which read it when a plug-in asks for its response headers.
-            slot.http_response_headers = true;
+            slot.plugin.set_http_response_headers(true);
         }
     })
 }

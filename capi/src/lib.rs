@@ -29,7 +29,6 @@ mod current_plugin;
 mod ffi;
 mod function;
 mod log;
-mod logging;
 mod plugin;
 mod types;
 mod version;

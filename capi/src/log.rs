@@ -3,8 +3,8 @@
 use std::ffi::c_char;
 
 use crate::ffi::{guard, utf8_arg};
-use crate::logging;
 use crate::types::{ExtismLogDrainFunctionType, ExtismSize};
+use extism::logging;
 
 /// An optional C string argument: `Ok(None)` for NULL, an error for non-UTF-8.
 ///

@@ -32,8 +32,6 @@ pub(crate) struct Slot {
     pub(crate) plugin: Plugin,
     /// The error of the last call (or config/reset), NUL-terminated; `extism_plugin_error` points into it.
     pub(crate) error: Option<CString>,
-    /// Whether `extism_plugin_allow_http_response_headers` was called.
-    pub(crate) http_response_headers: bool,
 }
 
 impl Slot {
@@ -91,11 +89,7 @@ impl ExtismPlugin {
             cancel: ExtismCancelHandle(plugin.cancel_handle()),
             backend: plugin.backend(),
             owner: AtomicUsize::new(0),
-            slot: Mutex::new(Slot {
-                plugin,
-                error: None,
-                http_response_headers: false,
-            }),
+            slot: Mutex::new(Slot { plugin, error: None }),
         }
     }
 

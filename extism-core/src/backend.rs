@@ -94,6 +94,16 @@ pub trait PluginStore<B: Backend>: KernelAccess + Send + 'static {
     /// Define every export of `instance` under module name `name` in the linker.
     fn register(&mut self, name: &str, instance: &B::Instance) -> Result<(), Error>;
 
+    /// Make the function exports of `module` importable under `name` with command semantics: every call to one of
+    /// them instantiates `module` afresh (running its start function), calls the export and discards the instance.
+    fn register_command(&mut self, name: &str, module: &B::Module) -> Result<(), Error> {
+        let _ = (name, module);
+        Err(unsupported(
+            B::NAME,
+            "command modules (modules exporting `_start`) linked into other modules",
+        ))
+    }
+
     /// Look up a function export by name; the core has checked that its type is `() -> ()` or `() -> i32`.
     fn export(&mut self, instance: &B::Instance, name: &str, shape: ExportShape) -> Option<B::Export>;
 
@@ -255,7 +265,8 @@ impl std::fmt::Display for CallError {
             CallError::Interrupted => f.write_str("timeout"),
             CallError::OutOfFuel => f.write_str("plugin ran out of fuel"),
             CallError::MemoryLimit => f.write_str("oom"),
-            CallError::Exit(code) => write!(f, "exit with invalid exit status: {code}"),
+            // The text wasmtime and wasi-common give, which upstream Extism reports.
+            CallError::Exit(code) => write!(f, "Exited with i32 exit status {code}"),
             CallError::Host(e) | CallError::Other(e) => write!(f, "{e}"),
         }
     }

@@ -1,6 +1,7 @@
 //! [`CurrentPlugin`]: what a host function sees of the plug-in that called it.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use anyhow::{Error, anyhow};
 use uuid::Uuid;
@@ -8,6 +9,7 @@ use uuid::Uuid;
 use crate::backend::KernelAccess;
 use crate::convert::{FromBytes, MemoryHandle, ToBytes};
 use crate::manifest::Manifest;
+use crate::state::PluginState;
 use crate::val::Val;
 
 /// The plug-in a host function was called from: its kernel memory, vars and manifest.
@@ -42,6 +44,20 @@ impl<'a> CurrentPlugin<'a> {
     /// The plug-in's vars, mutable.
     pub fn vars_mut(&mut self) -> &mut BTreeMap<String, Vec<u8>> {
         &mut self.kernel.memory_and_state().1.vars
+    }
+
+    /// Time left before the running call reaches the manifest's `timeout_ms`, or `None` when it has no timeout.
+    /// Zero once the time is up.
+    pub fn time_remaining(&mut self) -> Option<Duration> {
+        let state = self.state();
+        let timeout = Duration::from_millis(state.manifest.timeout_ms?);
+        let elapsed = state.call_started.map(|started| started.elapsed()).unwrap_or_default();
+        Some(timeout.saturating_sub(elapsed))
+    }
+
+    /// The plug-in's host state.
+    pub(crate) fn state(&mut self) -> &mut PluginState {
+        self.kernel.memory_and_state().1
     }
 
     /// The host context passed to the running call (`call_with_host_context`). Fails when the call has none or it is
@@ -82,6 +98,18 @@ impl<'a> CurrentPlugin<'a> {
     /// The whole kernel memory: handles are offsets into this slice. Invalid after the next allocation.
     pub fn kernel_memory(&mut self) -> &mut [u8] {
         self.kernel.memory_and_state().0
+    }
+
+    /// The calling module's own linear memory (its export named `memory`), not the kernel's: for host functions that
+    /// take raw pointers into the guest, as WASI's do. `None` if the caller exports no memory or the engine cannot
+    /// reach it from a host call.
+    pub fn guest_memory(&mut self) -> Option<&mut [u8]> {
+        self.kernel.guest_memory_and_state().map(|(memory, _)| memory)
+    }
+
+    /// The calling module's memory together with the host state (see [`CurrentPlugin::guest_memory`]).
+    pub(crate) fn guest_memory_and_state(&mut self) -> Option<(&mut [u8], &mut PluginState)> {
+        self.kernel.guest_memory_and_state()
     }
 
     /// The handle of the live allocation at `offset`: `Some(null)` for 0, `None` if `offset` is not a live block.

@@ -69,16 +69,17 @@ impl Interrupt {
         self.generation.load(Ordering::Acquire) == generation && self.request()
     }
 
-    /// Mark the start of a call: earlier requests are forgotten. Returns the call's number.
-    pub(crate) fn enter_call(&self) -> u64 {
+    /// Mark the start of a call: earlier requests are forgotten. Returns the call's number. The core's call path does
+    /// this; it is public so that code driving a store through the seam directly (backend tests) can too.
+    pub fn enter_call(&self) -> u64 {
         self.requested.store(false, Ordering::Relaxed);
         let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
         self.in_call.store(true, Ordering::Release);
         generation
     }
 
-    /// Mark the end of a call.
-    pub(crate) fn leave_call(&self) {
+    /// Mark the end of a call (see [`Interrupt::enter_call`]).
+    pub fn leave_call(&self) {
         self.in_call.store(false, Ordering::Release);
         self.requested.store(false, Ordering::Relaxed);
     }

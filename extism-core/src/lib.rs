@@ -1,7 +1,7 @@
 //! The engine-neutral core of an Extism-compatible plug-in runtime.
 //!
 //! This crate holds everything that makes a runtime *Extism*: the manifest, the kernel protocol, the built-in host
-//! functions (config, vars, logging), user host functions and [`CurrentPlugin`], the call protocol with upstream's
+//! functions (config, vars, logging, HTTP), user host functions and [`CurrentPlugin`], the call protocol with upstream's
 //! return codes and errors, and conversions. It never names a WebAssembly engine: engines plug in through the
 //! [`backend::Backend`] trait, implemented by the `extism-wasmtime` (and later wasmer and wasmi) crates.
 //!
@@ -11,10 +11,12 @@ pub mod backend;
 pub mod convert;
 mod current_plugin;
 mod function;
+mod http;
 mod input;
 mod interrupt;
 pub mod kernel;
 mod link;
+pub mod logging;
 mod manifest;
 mod modules;
 mod pdk;
@@ -22,6 +24,7 @@ mod plugin;
 mod state;
 mod timer;
 mod val;
+mod wasi;
 
 pub use anyhow::Error;
 #[cfg(feature = "msgpack")]
@@ -29,6 +32,7 @@ pub use convert::Msgpack;
 pub use convert::{Base64, FromBytes, FromBytesOwned, Json, MemoryHandle, ToBytes};
 pub use current_plugin::CurrentPlugin;
 pub use function::{CPtr, EXTISM_USER_MODULE, Function, UserData};
+pub use http::DEFAULT_MAX_HTTP_RESPONSE_BYTES;
 pub use input::WasmInput;
 pub use interrupt::Interrupt;
 pub use manifest::{DEFAULT_MAX_VAR_BYTES, HttpRequest, Manifest, MemoryOptions, Wasm, WasmMetadata};
@@ -36,6 +40,7 @@ pub use plugin::{CancelHandle, Compiled, Plugin, PluginOptions, TRAP_RETURN_CODE
 pub use state::PluginState;
 pub use uuid::Uuid;
 pub use val::{FuncType, PTR, Val, ValType};
+pub use wasi::{ENABLE_WASI_OUTPUT, WASI_MODULE};
 
 /// The module name of the kernel and the built-in host functions.
 pub const EXTISM_ENV_MODULE: &str = "extism:host/env";

@@ -32,22 +32,24 @@ fn kernel_signature(name: &str) -> Option<FuncType> {
 }
 
 /// Check every import of every module and return the order to instantiate the non-main modules in (dependencies
-/// first). `modules` has the main module last; `functions` are the user's host functions.
+/// first). `modules` has the main module last; `functions` are the user's host functions; `wasi` the WASI functions
+/// if the plug-in has WASI.
 pub(crate) fn check_imports<M>(
     modules: &[ModuleInfo<M>],
     functions: &[Function],
     builtins: &[Function],
+    wasi: Option<&[Function]>,
 ) -> Result<Vec<usize>, Error> {
     let by_name: HashMap<&str, usize> = modules.iter().enumerate().map(|(i, m)| (m.name.as_str(), i)).collect();
     // Later definitions shadow earlier ones, as in the linker: built-ins, then user functions.
     let mut host: HashMap<(&str, &str), &FuncType> = HashMap::new();
-    for f in builtins.iter().chain(functions) {
+    for f in builtins.iter().chain(wasi.unwrap_or_default()).chain(functions) {
         host.insert((f.effective_namespace(), f.name()), f.ty());
     }
 
     for module in modules {
         for import in &module.imports {
-            check_import(import, &host, &by_name, modules)?;
+            check_import(import, &host, &by_name, modules, wasi.is_some())?;
         }
     }
 
@@ -102,6 +104,7 @@ fn check_import<M>(
     host: &HashMap<(&str, &str), &FuncType>,
     by_name: &HashMap<&str, usize>,
     modules: &[ModuleInfo<M>],
+    wasi: bool,
 ) -> Result<(), Error> {
     let (module, name) = (import.module.as_str(), import.name.as_str());
     if module == EXTISM_ENV_MODULE {
@@ -135,6 +138,10 @@ fn check_import<M>(
     }
     match (&import.kind, host.get(&(module, name))) {
         (ExternKind::Func(ty), Some(defined)) if ty == *defined => Ok(()),
+        (_, None) if module == crate::WASI_MODULE && !wasi => bail!(
+            "the plug-in imports WASI (`{module}::{name}`) but was created without WASI: \
+             create it with WASI enabled (`with_wasi(true)`)"
+        ),
         (ExternKind::Func(ty), Some(defined)) => bail!(
             "incompatible import type for `{module}::{name}`: the plug-in expects {ty} but the host function is {defined}"
         ),

@@ -1,5 +1,6 @@
 //! The host functions every plug-in may import from `extism:host/env` besides the kernel's own exports:
-//! `config_get`, `var_get`, `var_set`, the `log_*` family, `get_log_level`, and the HTTP functions.
+//! `config_get`, `var_get`, `var_set`, the `log_*` family, `get_log_level`, and the HTTP functions (whose
+//! implementation lives in `http.rs`).
 //!
 //! They follow upstream's ownership rule: a host function frees the handles passed to it, and handles it returns
 //! belong to the guest. Empty values travel as handle 0.
@@ -35,9 +36,9 @@ pub(crate) fn builtins() -> &'static [Function] {
             f("var_get", &[I64], &[I64], Arc::new(var_get)),
             f("var_set", &[I64, I64], &[], Arc::new(var_set)),
             f("get_log_level", &[], &[I32], Arc::new(get_log_level)),
-            f("http_request", &[I64, I64], &[I64], Arc::new(http_request)),
-            f("http_status_code", &[], &[I32], Arc::new(|_, _, r| set(r, Val::I32(0)))),
-            f("http_headers", &[], &[I64], Arc::new(|_, _, r| set(r, Val::I64(0)))),
+            f("http_request", &[I64, I64], &[I64], Arc::new(crate::http::http_request)),
+            f("http_status_code", &[], &[I32], Arc::new(crate::http::http_status_code)),
+            f("http_headers", &[], &[I64], Arc::new(crate::http::http_headers)),
         ];
         for level in [
             tracing::Level::TRACE,
@@ -168,15 +169,4 @@ fn log(plugin: &mut CurrentPlugin, args: &[Val], level: tracing::Level) -> Resul
         Err(e) => tracing::error!(target: "extism::pdk", plugin = %id, "unable to log message: {e}"),
     }
     plugin.memory_free(handle)
-}
-
-/// HTTP is not built into this version of the runtime: every request is refused with upstream's message for a build
-/// without HTTP support, naming the URL when the request can be read.
-fn http_request(plugin: &mut CurrentPlugin, args: &[Val], _results: &mut [Val]) -> Result<(), Error> {
-    let request = take_string(plugin, handle_arg(args, 0), "http request")?;
-    let url = serde_json::from_str::<serde_json::Value>(&request)
-        .ok()
-        .and_then(|v| v.get("url").and_then(|u| u.as_str()).map(str::to_string))
-        .unwrap_or_default();
-    bail!("http_request is not enabled, request to {url} is not allowed")
 }

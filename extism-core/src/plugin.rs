@@ -31,6 +31,8 @@ pub struct PluginOptions {
     pub fuel_limit: Option<u64>,
     /// Write the kernel's memory to this file when a call fails (also set by the `EXTISM_MEMDUMP` env var).
     pub memdump: Option<PathBuf>,
+    /// Let the plug-in read its HTTP responses' headers (`http_headers`); off by default.
+    pub http_response_headers: bool,
 }
 
 /// Everything needed to create plug-ins: the engine, the compiled kernel and modules, host functions and settings.
@@ -57,9 +59,6 @@ impl<B: Backend> Compiled<B> {
         functions: impl IntoIterator<Item = Function>,
         options: &PluginOptions,
     ) -> Result<Compiled<B>, Error> {
-        if options.wasi {
-            bail!("WASI is not available in this build of the runtime yet: create the plug-in with WASI disabled");
-        }
         let functions: Vec<Function> = functions.into_iter().collect();
         for f in &functions {
             if let Some(bad) = f
@@ -90,7 +89,8 @@ impl<B: Backend> Compiled<B> {
                 module,
             });
         }
-        let link_order = check_imports(&modules, &functions, crate::pdk::builtins())?;
+        let wasi = options.wasi.then(crate::wasi::functions);
+        let link_order = check_imports(&modules, &functions, crate::pdk::builtins(), wasi)?;
         let imported = |f: &&Function| {
             modules.iter().any(|m| {
                 m.imports
@@ -98,8 +98,10 @@ impl<B: Backend> Compiled<B> {
                     .any(|i| i.module == f.effective_namespace() && i.name == f.name())
             })
         };
+        // User functions come last so that they may shadow built-ins.
         let imported_functions: Vec<Function> = crate::pdk::builtins()
             .iter()
+            .chain(wasi.unwrap_or_default())
             .chain(&functions)
             .filter(imported)
             .cloned()
@@ -146,6 +148,11 @@ impl<B: Backend> Compiled<B> {
         &self.options
     }
 
+    /// True if instances get WASI preview 1.
+    pub fn has_wasi(&self) -> bool {
+        self.options.wasi
+    }
+
     fn timeout(&self) -> Option<Duration> {
         self.manifest.timeout_ms.map(Duration::from_millis)
     }
@@ -188,6 +195,52 @@ fn export_shape<M>(module: &ModuleInfo<M>, name: &str) -> Result<ExportShape, Er
     }
 }
 
+/// A store for `state` with the prepared host functions (PDK, WASI if enabled, the user's), the non-main modules
+/// linked, and every limit requested, so that an engine lacking one fails here instead of silently ignoring it. Used
+/// for a new plug-in, and again after a call to `_start`.
+fn new_store<B: Backend>(
+    compiled: &Compiled<B>,
+    mut state: PluginState,
+    interrupt: Option<&Arc<Interrupt>>,
+) -> Result<B::Store, Error> {
+    if compiled.options.wasi {
+        state.wasi = Some(crate::wasi::WasiState::new(state.manifest())?);
+    }
+    let mut store = B::new_store(
+        &compiled.engine,
+        &compiled.kernel,
+        &compiled.kernel_exports,
+        &compiled.functions,
+        state,
+    )?;
+    for &index in &compiled.link_order {
+        let module = &compiled.modules[index];
+        if module
+            .exports
+            .iter()
+            .any(|e| e.name == "_start" && matches!(e.kind, ExternKind::Func(_)))
+        {
+            // A command module: each call into it from another module runs on a fresh instance.
+            store.register_command(&module.name, &module.module)?;
+            continue;
+        }
+        let instance = store
+            .instantiate(&module.module)
+            .map_err(CallError::into_error)
+            .with_context(|| format!("unable to instantiate module `{}`", module.name))?;
+        run_guest_init::<B>(&mut store, &instance, module).map_err(CallError::into_error)?;
+        store.register(&module.name, &instance)?;
+    }
+    if let Some(interrupt) = interrupt {
+        store.enable_interrupts(interrupt.clone())?;
+    }
+    if let Some(fuel) = compiled.options.fuel_limit {
+        store.set_fuel(fuel)?;
+    }
+    store.set_memory_budget(compiled.memory_budget())?;
+    Ok(store)
+}
+
 /// One instance of a plug-in: its own store, kernel, vars and main-module instance.
 pub struct Plugin<B: Backend> {
     compiled: Arc<Compiled<B>>,
@@ -205,38 +258,18 @@ pub struct Plugin<B: Backend> {
     interrupts_enabled: bool,
     /// Fuel used by the last call, when fuel is limited.
     fuel_consumed: Option<u64>,
+    /// The last call was to `_start`: the next one rebuilds the store first (contract §3.5).
+    start_called: bool,
 }
 
 impl<B: Backend> Plugin<B> {
     /// Create an instance: a store with the host functions, the kernel and the non-main modules linked.
     pub fn new(compiled: Arc<Compiled<B>>, id: Uuid) -> Result<Plugin<B>, Error> {
-        let state = PluginState::new(id, &compiled.manifest);
-        let mut store = B::new_store(
-            &compiled.engine,
-            &compiled.kernel,
-            &compiled.kernel_exports,
-            &compiled.functions,
-            state,
-        )?;
-        for &index in &compiled.link_order {
-            let module = &compiled.modules[index];
-            let instance = store
-                .instantiate(&module.module)
-                .map_err(CallError::into_error)
-                .with_context(|| format!("unable to instantiate module `{}`", module.name))?;
-            run_guest_init::<B>(&mut store, &instance, module).map_err(CallError::into_error)?;
-            store.register(&module.name, &instance)?;
-        }
-        // Ask for every limit now, so that an engine lacking one fails creation instead of silently ignoring it.
+        let mut state = PluginState::new(id, &compiled.manifest);
+        state.set_http_response_headers(compiled.options.http_response_headers);
         let interrupt = Arc::new(Interrupt::default());
         let interrupts_enabled = compiled.timeout().is_some();
-        if interrupts_enabled {
-            store.enable_interrupts(interrupt.clone())?;
-        }
-        if let Some(fuel) = compiled.options.fuel_limit {
-            store.set_fuel(fuel)?;
-        }
-        store.set_memory_budget(compiled.memory_budget())?;
+        let store = new_store(&compiled, state, interrupts_enabled.then_some(&interrupt))?;
         Ok(Plugin {
             compiled,
             store,
@@ -246,7 +279,26 @@ impl<B: Backend> Plugin<B> {
             interrupt,
             interrupts_enabled,
             fuel_consumed: None,
+            start_called: false,
         })
+    }
+
+    /// Replace the store with a fresh one, as after a call to `_start`: vars, WASI state and the main instance are
+    /// lost; the id and the manifest (with its config edits) are kept.
+    fn rebuild(&mut self) -> Result<(), Error> {
+        let mut state = PluginState::new(self.id(), self.store.state().manifest());
+        // The host's choice to show response headers outlives the store (the C API can turn it on at any time).
+        state.set_http_response_headers(self.store.state().http.headers.is_some());
+        let interrupt = self.interrupts_enabled.then_some(&self.interrupt);
+        self.store = new_store(&self.compiled, state, interrupt)?;
+        self.main = None;
+        self.exports.clear();
+        Ok(())
+    }
+
+    /// True if the plug-in has WASI preview 1.
+    pub fn has_wasi(&self) -> bool {
+        self.compiled.has_wasi()
     }
 
     /// A handle that cancels this plug-in's running call from any thread.
@@ -325,6 +377,10 @@ impl<B: Backend> Plugin<B> {
     }
 
     fn call_inner(&mut self, name: &str, input: &[u8]) -> Result<i32, (Error, i32)> {
+        if self.start_called {
+            self.rebuild().map_err(|e| (e, -1))?;
+            self.start_called = false;
+        }
         let fuel_limit = self.compiled.options.fuel_limit;
         if let Some(fuel) = fuel_limit {
             // Refilled before the kernel's own work too, so that a call after one that ran dry can start.
@@ -356,12 +412,20 @@ impl<B: Backend> Plugin<B> {
             self.store.set_fuel(fuel).map_err(|e| (e, -1))?;
         }
         let generation = self.interrupt.enter_call();
-        let deadline = self
-            .compiled
-            .timeout()
-            .map(|timeout| crate::timer::start(&self.interrupt, generation, Instant::now() + timeout));
-        let result = self.store.call(&self.exports[export].1);
+        let started = self.compiled.timeout().map(|timeout| (Instant::now(), timeout));
+        // Host functions (HTTP) ask how much of the timeout is left.
+        self.store.state_mut().call_started = started.map(|(now, _)| now);
+        let deadline = started.map(|(now, timeout)| crate::timer::start(&self.interrupt, generation, now + timeout));
+        let result = match self.store.call(&self.exports[export].1) {
+            // WASI `proc_exit` leaves the guest as a host-function error.
+            Err(CallError::Host(e)) => match crate::wasi::exit_code(&e) {
+                Some(code) => Err(CallError::Exit(code)),
+                None => Err(CallError::Host(e)),
+            },
+            other => other,
+        };
         self.interrupt.leave_call();
+        self.start_called = name == "_start";
         drop(deadline);
         if let Some(fuel) = fuel_limit {
             let remaining = self.store.fuel_remaining().unwrap_or(0);
@@ -394,7 +458,8 @@ impl<B: Backend> Plugin<B> {
         }
 
         match result {
-            Ok(rc) => {
+            // Exit 0 without a guest error is a success whose output counts (contract §3.5).
+            Ok(rc) | Err(CallError::Exit(rc @ 0)) => {
                 if record.output_length != 0 {
                     if read_region(memory, record.output_offset, record.output_length).is_none() {
                         return Err((
@@ -410,7 +475,6 @@ impl<B: Backend> Plugin<B> {
                 }
                 Ok(rc)
             }
-            Err(CallError::Exit(0)) => Ok(0),
             Err(CallError::Exit(code)) => Err((CallError::Exit(code).into_error(), code)),
             Err(e @ (CallError::Trap(_) | CallError::Interrupted)) => Err((e.into_error(), TRAP_RETURN_CODE)),
             Err(e) => Err((e.into_error(), -1)),

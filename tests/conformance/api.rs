@@ -163,3 +163,28 @@ backend_test! {
         std::fs::remove_file(&path).unwrap();
     }
 }
+
+backend_test! {
+    /// Reactor modules keep one instance; a command module (it exports `_start`) gets a fresh instance for every
+    /// call into it from another module (contract §3.2g).
+    fn command_and_reactor_modules(backend) {
+        let counter = |command: bool| {
+            let start = if command { r#"(func (export "_start"))"# } else { "" };
+            format!(r#"(module (global $n (mut i32) (i32.const 0)) {start}
+                (func (export "bump") (result i32)
+                    (global.set $n (i32.add (global.get $n) (i32.const 1))) (global.get $n)))"#)
+        };
+        let main = r#"(module (import "counter" "bump" (func $bump (result i32)))
+            (func (export "twice") (result i32) (i32.add (i32.mul (call $bump) (i32.const 10)) (call $bump))))"#;
+        for (command, expected) in [(false, 12), (true, 11)] {
+            let manifest = Manifest::new([
+                Wasm::data(counter(command).into_bytes()).with_name("counter"),
+                Wasm::data(main.as_bytes().to_vec()).with_name("main"),
+            ]);
+            let built = PluginBuilder::new(manifest).with_backend(backend).build();
+            let mut p = built.unwrap();
+            let err = p.call::<&str, &[u8]>("twice", "").unwrap_err();
+            assert_eq!(err.to_string(), format!("Returned non-zero exit code: {expected}"), "command={command}");
+        }
+    }
+}

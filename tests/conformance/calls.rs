@@ -131,3 +131,22 @@ backend_test! {
         assert_eq!(handle.join().unwrap(), "from a thread");
     }
 }
+
+backend_test! {
+    /// SIMD instructions (emitted by real toolchains) run on every engine that has them; wasmer's singlepass
+    /// compiler has none, so there the plug-in fails at creation with an error that names SIMD.
+    fn simd_plugin_runs(backend) {
+        let wat = r#"(module
+            (func (export "run") (result i32)
+                (i32x4.extract_lane 3 (i32x4.add (i32x4.splat (i32.const 40)) (v128.const i32x4 0 0 0 2)))))"#;
+        let built = PluginBuilder::new(wat).with_backend(backend).build();
+        if backend.name() == "wasmer" {
+            let err = built.expect_err("singlepass cannot compile SIMD");
+            assert!(format!("{err:#}").to_lowercase().contains("simd"), "{err:#}");
+            return;
+        }
+        let mut p = built.unwrap();
+        let err = p.call::<&str, &[u8]>("run", "").unwrap_err();
+        assert_eq!(err.to_string(), "Returned non-zero exit code: 42");
+    }
+}

@@ -9,6 +9,8 @@ macro_rules! backend_test {
         $(#[$meta])*
         #[rstest::rstest]
         #[cfg_attr(feature = "wasmtime", case::wasmtime(extism::Backend::Wasmtime))]
+        #[cfg_attr(feature = "wasmer", case::wasmer(extism::Backend::Wasmer))]
+        #[cfg_attr(feature = "wasmi", case::wasmi(extism::Backend::Wasmi))]
         fn $name(#[case] $backend: extism::Backend) $body
     };
 }

@@ -95,3 +95,18 @@ backend_test! {
         assert!(p.call::<&str, &[u8]>("f", "").is_err());
     }
 }
+
+backend_test! {
+    /// Unbounded recursion is a trap (not a crash of the host), and the plug-in stays usable.
+    fn stack_overflow_is_a_trap(backend) {
+        let wat = r#"(module
+            (func $down (param i64) (result i64) (i64.add (call $down (local.get 0)) (i64.const 1)))
+            (func (export "recurse") (drop (call $down (i64.const 0))))
+            (func (export "fine")))"#;
+        let mut p = PluginBuilder::new(wat).with_backend(backend).build().unwrap();
+        let (err, rc) = p.call_get_error_code::<&str, &[u8]>("recurse", "").unwrap_err();
+        assert_eq!(rc, 134);
+        assert!(err.to_string().contains("stack"), "the error mentions the trap: {err:#}");
+        let _: &[u8] = p.call("fine", "").unwrap();
+    }
+}

@@ -159,3 +159,83 @@ backend_test! {
         assert!(err.to_string().contains("returned a I32 where its signature declares I64"), "{err}");
     }
 }
+
+backend_test! {
+    /// Arguments and results of every value type and up to five parameters reach the host and come back unchanged
+    /// and in order (backends may take different paths for different signatures).
+    fn host_function_signatures(backend) {
+        let wat = r#"(module
+            (import "extism:host/user" "mixed" (func $mixed (param i32 f64 i64) (result f32)))
+            (import "extism:host/user" "five" (func $five (param i64 i64 i64 i64 i64) (result i64)))
+            (import "extism:host/user" "small" (func $small (param i64) (result i32)))
+            (import "extism:host/user" "none" (func $none))
+            (func (export "run") (result i32)
+                i32.const 7 f64.const 2.5 i64.const 100 call $mixed
+                f32.const 109.5 f32.ne if i32.const 1 return end
+                i64.const 1 i64.const 2 i64.const 3 i64.const 4 i64.const 5 call $five
+                i64.const 12345 i64.ne if i32.const 2 return end
+                i64.const 41 call $small
+                i32.const 42 i32.ne if i32.const 3 return end
+                call $none
+                i32.const 0))"#;
+        let calls = UserData::new(0u32);
+        let functions = [
+            Function::new("mixed", [ValType::I32, ValType::F64, ValType::I64], [ValType::F32], UserData::new(()), |_, inputs, outputs, _| {
+                let (Val::I32(a), Val::F64(b), Val::I64(c)) = (inputs[0], inputs[1], inputs[2]) else {
+                    return Err(Error::msg(format!("unexpected arguments {inputs:?}")));
+                };
+                outputs[0] = Val::F32((a as f32 + f64::from_bits(b) as f32 + c as f32).to_bits());
+                Ok(())
+            }),
+            Function::new("five", [ValType::I64; 5], [ValType::I64], UserData::new(()), |_, inputs, outputs, _| {
+                outputs[0] = Val::I64(inputs.iter().fold(0, |acc, v| acc * 10 + v.i64().unwrap()));
+                Ok(())
+            }),
+            Function::new("small", [ValType::I64], [ValType::I32], UserData::new(()), |_, inputs, outputs, _| {
+                outputs[0] = Val::I32(inputs[0].i64().unwrap() as i32 + 1);
+                Ok(())
+            }),
+            Function::new("none", [], [], calls.clone(), |_, _, _, calls| {
+                *calls.get()?.lock().unwrap() += 1;
+                Ok(())
+            }),
+        ];
+        let mut p = PluginBuilder::new(wat).with_backend(backend).with_functions(functions).build().unwrap();
+        // A wrong value makes `run` return the number of the failed check, which `call` turns into an error.
+        if let Err(e) = p.call::<&str, &[u8]>("run", "") {
+            panic!("{e:#}");
+        }
+        assert_eq!(*calls.get().unwrap().lock().unwrap(), 1);
+    }
+}
+
+backend_test! {
+    /// A host function with two results works where the engine supports it; wasmer's singlepass compiler cannot
+    /// compile a module that imports one, which is a clear error when the plug-in is created.
+    fn host_function_with_two_results(backend) {
+        let wat = r#"(module
+            (import "extism:host/user" "pair" (func $pair (param i64) (result i64 i32)))
+            (func (export "run") (result i32)
+                (local $a i64) (local $b i32)
+                i64.const 5 call $pair local.set $b local.set $a
+                local.get $a i64.const 10 i64.ne if i32.const 1 return end
+                local.get $b i32.const 6 i32.ne if i32.const 2 return end
+                i32.const 0))"#;
+        let pair = Function::new("pair", [ValType::I64], [ValType::I64, ValType::I32], UserData::new(()), |_, inputs, outputs, _| {
+            let n = inputs[0].i64().unwrap();
+            outputs[0] = Val::I64(n * 2);
+            outputs[1] = Val::I32(n as i32 + 1);
+            Ok(())
+        });
+        let built = PluginBuilder::new(wat).with_backend(backend).with_functions([pair]).build();
+        if backend.name() == "wasmer" {
+            let err = built.expect_err("wasmer cannot import multi-result functions");
+            assert!(format!("{err:#}").contains("more than one result"), "{err:#}");
+            return;
+        }
+        let mut p = built.unwrap();
+        if let Err(e) = p.call::<&str, &[u8]>("run", "") {
+            panic!("{e:#}");
+        }
+    }
+}

@@ -71,6 +71,10 @@ fn kernel(backend: Backend) -> Box<dyn Kernel> {
     match backend {
         #[cfg(feature = "wasmtime")]
         Backend::Wasmtime => probe::<extism_wasmtime::Wasmtime>(),
+        #[cfg(feature = "wasmer")]
+        Backend::Wasmer => probe::<extism_wasmer::Wasmer>(),
+        #[cfg(feature = "wasmi")]
+        Backend::Wasmi => probe::<extism_wasmi::Wasmi>(),
         #[allow(unreachable_patterns)]
         other => panic!("no kernel probe for {other}: add it here"),
     }

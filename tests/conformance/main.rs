@@ -8,7 +8,15 @@ mod calls;
 mod config_vars;
 mod errors;
 mod host_functions;
+#[cfg(feature = "http")]
+mod http;
+#[cfg(not(feature = "http"))]
+mod http_disabled;
+mod http_server;
 mod kernel;
 mod lifecycle;
 mod limits;
+mod logging;
 mod manifest;
+mod threads;
+mod wasi;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the test plug-ins in this directory for wasm32-unknown-unknown and
-# copies each one to tests/wasm/<crate name with '-' as '_'>.wasm.
+# Builds the test plug-ins in this directory for wasm32-unknown-unknown (or the
+# target a crate names in its Cargo.toml, see below) and copies each one to
+# tests/wasm/<crate name with '-' as '_'>.wasm.
 #
 #   tests/plugins/build.sh           rebuild and update tests/wasm/*.wasm
 #   tests/plugins/build.sh --check   rebuild in a temporary directory and fail
@@ -16,8 +17,8 @@ usage() {
     cat <<'EOF'
 usage: build.sh [--check]
 
-  (no option)  build every plug-in (release, wasm32-unknown-unknown) and copy
-               it to tests/wasm/<name>.wasm
+  (no option)  build every plug-in (release, wasm32-unknown-unknown unless its
+               Cargo.toml says otherwise) and copy it to tests/wasm/<name>.wasm
   --check      build into a temporary directory and compare with the
                committed tests/wasm/*.wasm; exit 1 naming every stale,
                missing or source-less file
@@ -40,8 +41,20 @@ esac
 
 plugins_dir=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
 wasm_dir=$(dirname -- "$plugins_dir")/wasm
-target=wasm32-unknown-unknown
+default_target=wasm32-unknown-unknown
 cd -- "$plugins_dir"
+
+# A crate built for another target says so in its Cargo.toml:
+#   [package.metadata.extism-test]
+#   target = "wasm32-wasip1"
+crate_target() {
+    awk -v default="$default_target" '
+        /^[[:space:]]*\[/ { in_table = ($0 ~ /^[[:space:]]*\[package\.metadata\.extism-test\][[:space:]]*$/) }
+        in_table && /^[[:space:]]*target[[:space:]]*=/ {
+            if (match($0, /"[^"]*"/)) { print substr($0, RSTART + 1, RLENGTH - 2); found = 1; exit }
+        }
+        END { if (!found) print default }' "$1"
+}
 
 # --- toolchain --------------------------------------------------------------
 # rustup picks the toolchain from rust-toolchain.toml (we are in its
@@ -51,11 +64,7 @@ expected=$(sed -n 's/^[[:space:]]*channel[[:space:]]*=[[:space:]]*"\([^"]*\)".*/
 actual=$(rustc -V)
 if [[ "$actual" != "rustc $expected "* ]]; then
     echo "build.sh: rust-toolchain.toml pins Rust $expected but rustc is: $actual" >&2
-    echo "build.sh: unset RUSTUP_TOOLCHAIN or install the pinned toolchain (rustup toolchain install $expected --target $target)" >&2
-    exit 1
-fi
-if ! rustc --print target-list | grep -qx "$target"; then
-    echo "build.sh: rustc does not know the target $target" >&2
+    echo "build.sh: unset RUSTUP_TOOLCHAIN or install the pinned toolchain (rustup toolchain install $expected)" >&2
     exit 1
 fi
 sysroot=$(rustc --print sysroot)
@@ -63,7 +72,9 @@ sysroot=$(rustc --print sysroot)
 # --- members ----------------------------------------------------------------
 # Every member is a sub-directory with its own Cargo.toml (see the workspace
 # Cargo.toml); its wasm is named after the crate with '-' turned into '_'.
-names=()
+names=()   # wasm file names, '-' as '_'
+crates=()  # package names, for `cargo build -p`
+targets=() # the target of each crate
 for manifest in */Cargo.toml; do
     crate=$(sed -n 's/^name[[:space:]]*=[[:space:]]*"\([^"]*\)".*/\1/p' "$manifest" | head -n 1)
     if [[ -z "$crate" ]]; then
@@ -71,11 +82,25 @@ for manifest in */Cargo.toml; do
         exit 1
     fi
     names+=("${crate//-/_}")
+    crates+=("$crate")
+    targets+=("$(crate_target "$manifest")")
 done
 if [[ ${#names[@]} -eq 0 ]]; then
     echo "build.sh: no plug-in crates found in $plugins_dir" >&2
     exit 1
 fi
+# The distinct targets, in a fixed order.
+mapfile -t distinct_targets < <(printf '%s\n' "${targets[@]}" | sort -u)
+for target in "${distinct_targets[@]}"; do
+    if ! rustc --print target-list | grep -qx "$target"; then
+        echo "build.sh: rustc does not know the target $target" >&2
+        exit 1
+    fi
+    if [[ ! -d "$sysroot/lib/rustlib/$target" ]]; then
+        echo "build.sh: the standard library for $target is not installed (rustup target add $target)" >&2
+        exit 1
+    fi
+done
 
 # --- where to build ---------------------------------------------------------
 if [[ $mode == check ]]; then
@@ -121,10 +146,15 @@ unset RUSTC_WORKSPACE_WRAPPER
 
 # --- build ------------------------------------------------------------------
 echo "build.sh: $actual, building ${names[*]} into $target_dir" >&2
-cargo build --locked --release --workspace --target "$target" --target-dir "$target_dir"
+# One cargo run per crate, for that crate's own target: built together, cargo would unify their dependencies'
+# features, and one plug-in turning on a PDK feature (http_client's `http`) would change the bytes of the others.
+for i in "${!crates[@]}"; do
+    cargo build --locked --release --target "${targets[$i]}" --target-dir "$target_dir" -p "${crates[$i]}"
+done
 
-for name in "${names[@]}"; do
-    built=$target_dir/$target/release/$name.wasm
+for i in "${!names[@]}"; do
+    name=${names[$i]}
+    built=$target_dir/${targets[$i]}/release/$name.wasm
     if [[ ! -f "$built" ]]; then
         echo "build.sh: cargo did not produce $built" >&2
         exit 1

@@ -112,4 +112,11 @@ impl KernelAccess for CallerView<'_, '_> {
     fn kernel_reset(&mut self) -> Result<(), Error> {
         kernel_call(&mut *self.caller, |k| &k.reset, ())
     }
+
+    fn guest_memory_and_state(&mut self) -> Option<(&mut [u8], &mut PluginState)> {
+        // The calling instance's own export: for a plug-in module that is its memory, never the kernel's.
+        let memory = self.caller.get_export("memory")?.into_memory()?;
+        let (bytes, data) = memory.data_and_store_mut(&mut *self.caller);
+        Some((bytes, &mut data.state))
+    }
 }

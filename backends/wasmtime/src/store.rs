@@ -229,6 +229,28 @@ impl PluginStore<Wasmtime> for WasmtimeStore {
         Ok(())
     }
 
+    fn register_command(&mut self, name: &str, module: &Module) -> Result<(), Error> {
+        // Each forwarding function instantiates against the linker as it is now (kernel, host functions, modules
+        // registered so far), which is what the command module can import.
+        let linker = self.linker.clone();
+        for export in module.exports() {
+            let Some(ty) = export.ty().func().cloned() else {
+                continue;
+            };
+            let (module, linker, export_name) = (module.clone(), linker.clone(), export.name().to_string());
+            self.linker
+                .func_new(name, export.name(), ty, move |mut caller, params, results| {
+                    let instance = linker.instantiate(&mut caller, &module)?;
+                    let func = instance
+                        .get_func(&mut caller, &export_name)
+                        .ok_or_else(|| wasmtime::Error::msg(format!("command module has no export `{export_name}`")))?;
+                    func.call(&mut caller, params, results)
+                })
+                .map_err(to_anyhow)?;
+        }
+        Ok(())
+    }
+
     fn export(&mut self, instance: &Instance, name: &str, shape: ExportShape) -> Option<WasmtimeExport> {
         match shape {
             ExportShape::NoResult => instance

@@ -34,7 +34,7 @@ int main(void) {
     CHECK(extism_plugin_new((const uint8_t *)WAT, strlen(WAT), NULL, 0, false, &err) == NULL);
     CHECK_CONTAINS(err, "Unable to compile Extism plugin: EXTISM_BACKEND=");
     CHECK_CONTAINS(err, wrong[i]);
-    CHECK_CONTAINS(err, extism_backends());
+    for (const char **c = backends(); *c != NULL; c++) CHECK_CONTAINS(err, *c);
     extism_plugin_new_error_free(err);
   }
 

@@ -99,7 +99,7 @@ static void errors(const char *backend) {
   CHECK(extism_plugin_new_with_backend((const uint8_t *)NOOP_WAT, strlen(NOOP_WAT), NULL, 0, false, "v8", NULL,
                                        &err) == NULL);
   CHECK_CONTAINS(err, "unknown engine `v8`");
-  CHECK_CONTAINS(err, extism_backends());
+  for (const char **c = backends(); *c != NULL; c++) CHECK_CONTAINS(err, *c);
   extism_plugin_new_error_free(err);
   err = NULL;
   CHECK(extism_compiled_plugin_new_with_backend((const uint8_t *)NOOP_WAT, strlen(NOOP_WAT), NULL, 0, false, "\xff",

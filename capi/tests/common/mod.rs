@@ -45,8 +45,12 @@ pub fn engine_features() -> Vec<&'static str> {
     if cfg!(feature = "wasmtime") {
         features.push("wasmtime");
     }
-    // if cfg!(feature = "wasmer") { features.push("wasmer"); } -- when the feature exists
-    // if cfg!(feature = "wasmi") { features.push("wasmi"); } -- when the feature exists
+    if cfg!(feature = "wasmer") {
+        features.push("wasmer");
+    }
+    if cfg!(feature = "wasmi") {
+        features.push("wasmi");
+    }
     features
 }
 

@@ -1,0 +1,219 @@
+//! Host functions on wasmer: the trampoline that turns a wasmer host call into a core [`Function`] call.
+
+use anyhow::{Error, anyhow};
+use extism_core::backend::KernelAccess;
+use extism_core::{CurrentPlugin, Function, PluginState, Val};
+use wasmer::{FunctionEnv, FunctionEnvMut, RuntimeError, Store, Value};
+
+use crate::errors::{HostFailure, host_failure, trap};
+use crate::store::{Env, KernelExports, memory_bytes};
+use crate::types::{from_wasmer, to_wasmer, to_wasmer_func_type};
+
+/// Arguments of most host functions fit here without a heap allocation.
+const INLINE_VALUES: usize = 8;
+
+/// A wasmer function that runs `function` for the instance in `slot`.
+///
+/// wasmer tells a host function nothing about its caller, so each importing instance gets its own wasmer function
+/// that knows the instance: that is how [`KernelAccess::guest_memory_and_state`] finds the caller's memory.
+pub(crate) fn function(
+    store: &mut Store,
+    env: &FunctionEnv<Env>,
+    function: &Function,
+    slot: usize,
+) -> wasmer::Function {
+    if let Some(typed) = typed(store, env, function, slot) {
+        return typed;
+    }
+    let ty = to_wasmer_func_type(function.params(), function.results());
+    let function = function.clone();
+    wasmer::Function::new_with_env(store, env, ty, move |mut env: FunctionEnvMut<Env>, params: &[Value]| {
+        dynamic(&function, &mut env, slot, params).map_err(|e| RuntimeError::user(Box::new(HostFailure(e))))
+    })
+}
+
+/// The signatures of nearly every Extism host function (handles are `i64`): up to five `i64` parameters and no
+/// result, an `i64` or an `i32`. For these, a typed wasmer function avoids the dynamic path, which allocates the
+/// arguments, the results and a copy of the signature on every call.
+fn typed(store: &mut Store, env: &FunctionEnv<Env>, function: &Function, slot: usize) -> Option<wasmer::Function> {
+    use extism_core::ValType::{I32, I64};
+    if function.params().iter().any(|t| *t != I64) {
+        return None;
+    }
+    macro_rules! with_params {
+        ($($arg:ident),*) => {{
+            let f = function.clone();
+            match function.results() {
+                [] => Some(wasmer::Function::new_typed_with_env(
+                    store,
+                    env,
+                    move |mut env: FunctionEnvMut<Env>, $($arg: i64),*| -> Result<(), HostFailure> {
+                        run(&f, &mut env, slot, &[$(Val::I64($arg)),*], &mut []).map_err(HostFailure)
+                    },
+                )),
+                [I64] => Some(wasmer::Function::new_typed_with_env(
+                    store,
+                    env,
+                    move |mut env: FunctionEnvMut<Env>, $($arg: i64),*| -> Result<i64, HostFailure> {
+                        let mut out = [Val::I64(0)];
+                        run(&f, &mut env, slot, &[$(Val::I64($arg)),*], &mut out).map_err(HostFailure)?;
+                        Ok(out[0].i64().unwrap_or_default())
+                    },
+                )),
+                [I32] => Some(wasmer::Function::new_typed_with_env(
+                    store,
+                    env,
+                    move |mut env: FunctionEnvMut<Env>, $($arg: i64),*| -> Result<i32, HostFailure> {
+                        let mut out = [Val::I32(0)];
+                        run(&f, &mut env, slot, &[$(Val::I64($arg)),*], &mut out).map_err(HostFailure)?;
+                        Ok(out[0].i32().unwrap_or_default())
+                    },
+                )),
+                _ => None,
+            }
+        }};
+    }
+    match function.params().len() {
+        0 => with_params!(),
+        1 => with_params!(a),
+        2 => with_params!(a, b),
+        3 => with_params!(a, b, c),
+        4 => with_params!(a, b, c, d),
+        5 => with_params!(a, b, c, d, e),
+        _ => None,
+    }
+}
+
+/// Run `function` with `args`; `outs` has one slot per declared result. Checks the results' types.
+fn run(
+    function: &Function,
+    env: &mut FunctionEnvMut<'_, Env>,
+    slot: usize,
+    args: &[Val],
+    outs: &mut [Val],
+) -> Result<(), Error> {
+    for (out, ty) in outs.iter_mut().zip(function.results()) {
+        *out = Val::default_for(*ty).unwrap_or(Val::I32(0));
+    }
+    let mut view = CallerView { env, slot };
+    function.invoke(&mut CurrentPlugin::new(&mut view), args, outs)?;
+    for (out, ty) in outs.iter().zip(function.results()) {
+        if out.ty() != *ty {
+            return Err(anyhow!(
+                "host function `{}` returned a {:?} where its signature declares {ty:?}",
+                function.name(),
+                out.ty()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The general path, for any signature.
+fn dynamic(
+    function: &Function,
+    env: &mut FunctionEnvMut<'_, Env>,
+    slot: usize,
+    params: &[Value],
+) -> Result<Vec<Value>, Error> {
+    let mut inline_args = [Val::I32(0); INLINE_VALUES];
+    let mut heap_args = Vec::new();
+    let args: &[Val] = if params.len() <= INLINE_VALUES {
+        for (slot, p) in inline_args.iter_mut().zip(params) {
+            *slot = from_wasmer(p);
+        }
+        &inline_args[..params.len()]
+    } else {
+        heap_args.extend(params.iter().map(from_wasmer));
+        &heap_args
+    };
+    let mut inline_out = [Val::I32(0); INLINE_VALUES];
+    let mut heap_out = Vec::new();
+    let outs: &mut [Val] = if function.results().len() <= INLINE_VALUES {
+        &mut inline_out[..function.results().len()]
+    } else {
+        heap_out.resize(function.results().len(), Val::I32(0));
+        &mut heap_out
+    };
+    run(function, env, slot, args, outs)?;
+    // wasmer's dynamic host functions return their results in a `Vec`.
+    Ok(outs.iter().map(|v| to_wasmer(*v)).collect())
+}
+
+/// The kernel and the calling instance as seen from inside a host call.
+struct CallerView<'a, 'b> {
+    env: &'a mut FunctionEnvMut<'b, Env>,
+    /// The instance that called.
+    slot: usize,
+}
+
+impl CallerView<'_, '_> {
+    fn kernel(&self) -> &KernelExports {
+        self.env.data().kernel()
+    }
+}
+
+/// A kernel call's error from inside a host call.
+fn kernel_error(error: RuntimeError) -> Error {
+    match host_failure(error) {
+        Ok(e) => e,
+        Err(e) => trap(&e).into_error(),
+    }
+}
+
+impl KernelAccess for CallerView<'_, '_> {
+    fn memory_and_state(&mut self) -> (&mut [u8], &mut PluginState) {
+        let (env, store) = self.env.data_and_store_mut();
+        // SAFETY: both results borrow `self.env` (the store included) mutably; memory bytes are not part of the env.
+        let bytes = unsafe { memory_bytes(&env.kernel().memory, &store) };
+        (bytes, &mut env.state)
+    }
+
+    fn kernel_alloc(&mut self, n: u64) -> Result<u64, Error> {
+        self.kernel()
+            .alloc
+            .clone()
+            .call(&mut *self.env, n)
+            .map_err(kernel_error)
+    }
+
+    fn kernel_free(&mut self, p: u64) -> Result<(), Error> {
+        self.kernel().free.clone().call(&mut *self.env, p).map_err(kernel_error)
+    }
+
+    fn kernel_length(&mut self, p: u64) -> Result<u64, Error> {
+        self.kernel()
+            .length
+            .clone()
+            .call(&mut *self.env, p)
+            .map_err(kernel_error)
+    }
+
+    fn kernel_error_set(&mut self, p: u64) -> Result<(), Error> {
+        self.kernel()
+            .error_set
+            .clone()
+            .call(&mut *self.env, p)
+            .map_err(kernel_error)
+    }
+
+    fn kernel_error_get(&mut self) -> Result<u64, Error> {
+        self.kernel()
+            .error_get
+            .clone()
+            .call(&mut *self.env)
+            .map_err(kernel_error)
+    }
+
+    fn kernel_reset(&mut self) -> Result<(), Error> {
+        self.kernel().reset.clone().call(&mut *self.env).map_err(kernel_error)
+    }
+
+    fn guest_memory_and_state(&mut self) -> Option<(&mut [u8], &mut PluginState)> {
+        let (env, store) = self.env.data_and_store_mut();
+        let memory = env.memories.get(self.slot)?.as_ref()?;
+        // SAFETY: as in `memory_and_state`: the results borrow `self.env` mutably.
+        let bytes = unsafe { memory_bytes(memory, &store) };
+        Some((bytes, &mut env.state))
+    }
+}

@@ -1,0 +1,95 @@
+//! The wasmer backend of the Extism runtime: implements [`extism_core::backend::Backend`] on wasmer 7.4 with the
+//! singlepass compiler. Applications select it through the `extism` crate's `wasmer` feature rather than using this
+//! crate directly.
+//!
+//! # How the engine's gaps are filled
+//!
+//! - **Compiler**: singlepass only. wasmer 7.4's Cranelift pins a `cranelift-codegen` that cannot share a
+//!   dependency graph with wasmtime 48, and LLVM needs a system LLVM. singlepass lacks SIMD, tail calls, memory64,
+//!   exception handling, GC and wide arithmetic: a module that needs one fails to compile with an error that names
+//!   it.
+//! - **`Send`**: `wasmer::Store` is not `Send`. [`WasmerStore`] is, by an `unsafe impl` whose argument is written
+//!   next to it (`store.rs`): the store is owned by the wrapper alone, wasmer's per-thread state lives only for the
+//!   duration of a call, and the parts that make it `!Send` are raw pointers into memory the store owns and
+//!   type-erased closures that wasmer requires to be `Send` anyway.
+//! - **Interrupts** (timeouts, cancellation): per store, without signals. Plug-in modules are compiled with a check
+//!   of a per-instance flag at every function entry and loop header; another thread raises the flags of one store
+//!   (`instrument.rs`). wasmer's `experimental-host-interrupt` feature is deliberately not used: it claims
+//!   `SIGUSR1`, and with it compiled in, a `SIGUSR1` from anywhere else kills the process.
+//! - **Fuel**: metered by the same instrumentation, per module instance; the kernel is not metered. A plug-in made of
+//!   more than one wasm module cannot share one fuel limit across its instances, so with fuel enabled its second
+//!   module fails to instantiate with a capability error.
+//! - **Memory budget**: the engine's tunables wrap every memory a store creates, charging creation and growth to the
+//!   store's byte budget (`tunables.rs`).
+//! - **Host functions** cannot see their caller's exports in wasmer: the kernel's handles and each instance's memory
+//!   live in the function environment, and each importing instance gets its own host function objects, so a host
+//!   function knows which instance called it.
+
+mod engine;
+mod errors;
+mod features;
+mod host_call;
+mod instrument;
+mod limits;
+mod store;
+mod tunables;
+mod types;
+
+use anyhow::Error;
+use extism_core::backend::{Backend, EngineOptions, ExportInfo, ImportInfo, PluginStore};
+use extism_core::{Function, PluginState};
+
+pub use engine::WasmerEngine;
+pub use store::{WasmerExport, WasmerInstance, WasmerStore};
+
+/// The wasmer engine (singlepass compiler).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Wasmer;
+
+impl Backend for Wasmer {
+    const NAME: &'static str = "wasmer";
+    type Engine = WasmerEngine;
+    type Module = wasmer::Module;
+    type Store = WasmerStore;
+    type Instance = WasmerInstance;
+    type Export = WasmerExport;
+    /// The functions themselves: wasmer host functions belong to a store, and here to one instance (see
+    /// `host_call.rs`), so each store creates its own when a module that imports them is instantiated.
+    type Functions = Vec<Function>;
+
+    fn new_engine(options: &EngineOptions) -> Result<WasmerEngine, Error> {
+        WasmerEngine::new(options.fuel)
+    }
+
+    fn compile(engine: &WasmerEngine, wasm: &[u8]) -> Result<wasmer::Module, Error> {
+        engine.compile(wasm)
+    }
+
+    fn imports(module: &wasmer::Module) -> Vec<ImportInfo> {
+        types::imports(module)
+    }
+
+    fn exports(module: &wasmer::Module) -> Vec<ExportInfo> {
+        types::exports(module)
+    }
+
+    fn prepare_functions(_engine: &WasmerEngine, functions: &[Function]) -> Result<Vec<Function>, Error> {
+        Ok(functions.to_vec())
+    }
+
+    /// Defines every kernel export (`kernel_exports` only narrows what is needed; entries in this backend's linker
+    /// are plain handles), then the host functions, which shadow kernel exports of the same name.
+    fn new_store(
+        engine: &WasmerEngine,
+        kernel: &wasmer::Module,
+        _kernel_exports: &[&str],
+        functions: &Vec<Function>,
+        state: PluginState,
+    ) -> Result<WasmerStore, Error> {
+        let mut store = WasmerStore::new(engine, kernel, state)?;
+        for f in functions {
+            store.define_function(f.effective_namespace(), f.name(), f)?;
+        }
+        Ok(store)
+    }
+}

@@ -1,0 +1,160 @@
+//! Per-store limits shared with other threads: the interrupt flags of the store's instances and the memory budget.
+
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering, fence};
+use std::sync::{Arc, Mutex};
+
+/// The interrupt flag of one instance: the storage of its [`crate::instrument::INTERRUPT_GLOBAL`], inside the
+/// instance's `VMContext`.
+#[derive(Clone, Copy)]
+pub(crate) struct FlagPtr(NonNull<AtomicI32>);
+
+// SAFETY: a `FlagPtr` is only dereferenced (a) by the thread that owns the store, which keeps the instance alive,
+// and (b) by other threads through `InterruptFlags`, whose list the store empties (under its lock) before the store
+// and its instances are dropped; every access is atomic, so concurrent accesses do not race. The wasm code of the
+// instance reads the same four bytes with plain loads, outside Rust's memory model, as wasmtime's generated code
+// reads its epoch counter.
+unsafe impl Send for FlagPtr {}
+// SAFETY: as above; shared use only performs atomic operations.
+unsafe impl Sync for FlagPtr {}
+
+impl FlagPtr {
+    /// # Safety
+    /// `ptr` must point to the storage of an `i32` global (offset 0 of a 16-byte aligned `VMGlobalDefinition`) that
+    /// stays allocated as long as the flag is used.
+    pub(crate) unsafe fn new(ptr: NonNull<u8>) -> FlagPtr {
+        FlagPtr(ptr.cast())
+    }
+
+    /// Ordering between a raise on one thread and a clear on the store's thread comes from the `SeqCst` fences in
+    /// `InterruptFlags::raise` and `WasmerStore::arm`, so the accesses themselves can be relaxed.
+    fn set(self, raised: bool) {
+        // SAFETY: see the `Send` impl: the pointee is alive whenever a `FlagPtr` is used.
+        unsafe { self.0.as_ref() }.store(i32::from(raised), Ordering::Relaxed);
+    }
+
+    fn is_raised(self) -> bool {
+        // SAFETY: as in `set`.
+        unsafe { self.0.as_ref() }.load(Ordering::Relaxed) != 0
+    }
+}
+
+/// The flags another thread may raise: every interrupt flag of a store, until the store is dropped.
+#[derive(Default)]
+pub(crate) struct InterruptFlags {
+    flags: Mutex<Vec<FlagPtr>>,
+}
+
+impl InterruptFlags {
+    /// Make every instance of the store trap at its next check.
+    pub(crate) fn raise(&self) {
+        // Pairs with the fence in `WasmerStore::arm`: either the store sees the request, or it sees these writes.
+        fence(Ordering::SeqCst);
+        for flag in self.flags.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            flag.set(true);
+        }
+    }
+
+    /// Whether any flag is raised (an interrupt or a refused memory growth is pending).
+    pub(crate) fn any_raised(&self) -> bool {
+        self.flags
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .any(|f| f.is_raised())
+    }
+
+    pub(crate) fn add(&self, flags: &[FlagPtr]) {
+        self.flags
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(flags);
+    }
+
+    /// Forget every flag: the store is about to free its instances.
+    pub(crate) fn clear(&self) {
+        self.flags.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+}
+
+/// The flags as the store's own thread uses them, without the lock.
+#[derive(Default)]
+pub(crate) struct LocalFlags(Vec<FlagPtr>);
+
+impl LocalFlags {
+    pub(crate) fn add(&mut self, flags: &[FlagPtr]) {
+        self.0.extend_from_slice(flags);
+    }
+
+    pub(crate) fn set_all(&self, raised: bool) {
+        for flag in &self.0 {
+            flag.set(raised);
+        }
+    }
+
+    pub(crate) fn any_raised(&self) -> bool {
+        self.0.iter().any(|f| f.is_raised())
+    }
+}
+
+/// What another thread, or a memory of the store, may touch.
+#[derive(Default)]
+pub(crate) struct StoreLimits {
+    /// Bytes that all memories of the store may still grow by, [`UNLIMITED`] for no limit.
+    remaining: AtomicU64,
+    /// Set when a growth was refused; the running call then fails with `CallError::MemoryLimit`.
+    exceeded: AtomicBool,
+    pub(crate) flags: InterruptFlags,
+}
+
+/// No memory budget.
+const UNLIMITED: u64 = u64::MAX;
+
+impl StoreLimits {
+    pub(crate) fn new() -> Arc<StoreLimits> {
+        Arc::new(StoreLimits {
+            remaining: AtomicU64::new(UNLIMITED),
+            ..StoreLimits::default()
+        })
+    }
+
+    /// Let memories grow by `bytes` more from now on (`None`: without limit).
+    pub(crate) fn set_budget(&self, bytes: Option<u64>) {
+        self.remaining.store(bytes.unwrap_or(UNLIMITED), Ordering::Relaxed);
+    }
+
+    /// Take `bytes` from the budget. When they are not there, record the failure and stop the running call at the
+    /// next check (the guest only sees `memory.grow` return -1, and might carry on).
+    pub(crate) fn charge(&self, bytes: u64) -> bool {
+        let charged = self
+            .remaining
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                if left == UNLIMITED {
+                    Some(left)
+                } else {
+                    left.checked_sub(bytes)
+                }
+            })
+            .is_ok();
+        if !charged {
+            self.exceeded.store(true, Ordering::Relaxed);
+            self.flags.raise();
+        }
+        charged
+    }
+
+    /// Give back bytes charged for a growth that then failed for another reason.
+    pub(crate) fn refund(&self, bytes: u64) {
+        let _ = self
+            .remaining
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                (left != UNLIMITED).then(|| left.saturating_add(bytes))
+            });
+    }
+
+    /// Whether a growth was refused since the last call of this function.
+    pub(crate) fn take_exceeded(&self) -> bool {
+        // A plain load first: this runs around every call, and a refusal is rare.
+        self.exceeded.load(Ordering::Relaxed) && self.exceeded.swap(false, Ordering::Relaxed)
+    }
+}

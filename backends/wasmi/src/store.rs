@@ -1,0 +1,411 @@
+//! One plug-in's wasmi store: the linker, the kernel instance, typed handles to the kernel exports, and the call
+//! paths (direct, or in fuel slices when interrupts are enabled).
+
+use std::sync::Arc;
+
+use anyhow::{Error, anyhow};
+use extism_core::backend::{CallError, ExportShape, KernelAccess, PluginStore};
+use extism_core::{EXTISM_ENV_MODULE, Function, Interrupt, PluginState, Val};
+use wasmi::{AsContextMut, Instance, Linker, Memory, Module, Store, TypedFunc, TypedResumableCall};
+
+use crate::Wasmi;
+use crate::errors::{classify, classify_borrowed, to_anyhow};
+use crate::limits::{FuelAccount, MemoryBudget, UNLIMITED_FUEL, split_slice};
+use crate::types::{from_wasmi, to_wasmi};
+
+/// Typed handles to the kernel exports the host calls. wasmi handles are plain indices, so copying them is free.
+#[derive(Clone, Copy)]
+pub(crate) struct KernelExports {
+    pub memory: Memory,
+    pub alloc: TypedFunc<u64, u64>,
+    pub free: TypedFunc<u64, ()>,
+    pub length: TypedFunc<u64, u64>,
+    pub error_set: TypedFunc<u64, ()>,
+    pub error_get: TypedFunc<(), u64>,
+    pub reset: TypedFunc<(), ()>,
+    pub begin: TypedFunc<u64, u64>,
+    pub end: TypedFunc<(), u64>,
+}
+
+impl KernelExports {
+    fn new(store: &Store<StoreData>, kernel: &Instance) -> Result<KernelExports, Error> {
+        let memory = kernel
+            .get_memory(store, "memory")
+            .ok_or_else(|| anyhow!("the Extism kernel exports no memory"))?;
+        macro_rules! typed {
+            ($name:literal) => {
+                kernel
+                    .get_typed_func(store, $name)
+                    .map_err(|e| to_anyhow(e).context(concat!("the Extism kernel export `", $name, "`")))?
+            };
+        }
+        Ok(KernelExports {
+            memory,
+            alloc: typed!("alloc"),
+            free: typed!("free"),
+            length: typed!("length"),
+            error_set: typed!("error_set"),
+            error_get: typed!("error_get"),
+            reset: typed!("reset"),
+            begin: typed!("extism_host_call_begin"),
+            end: typed!("extism_host_call_end"),
+        })
+    }
+}
+
+/// The data of a wasmi store: the core's state, the kernel handles host functions need, and the limits' books.
+pub(crate) struct StoreData {
+    pub state: PluginState,
+    /// Set by [`WasmiStore::new`] right after the kernel is instantiated, before the store is handed out.
+    kernel: Option<KernelExports>,
+    pub budget: MemoryBudget,
+    pub fuel: FuelAccount,
+}
+
+impl StoreData {
+    pub(crate) fn kernel(&self) -> KernelExports {
+        self.kernel
+            .expect("WasmiStore::new instantiates the kernel before the store is used")
+    }
+
+    /// Forget violations recorded by an earlier operation (a host function may have swallowed the error they caused).
+    fn clear_violations(&mut self) {
+        self.budget.exceeded = false;
+        self.fuel.exhausted = false;
+    }
+}
+
+/// A wasmi store and linker for one plug-in.
+pub struct WasmiStore {
+    /// Boxed: a wasmi store is about 2 KB, which would make every plug-in handle that large.
+    pub(crate) store: Box<Store<StoreData>>,
+    pub(crate) linker: Linker<StoreData>,
+    kernel_instance: Instance,
+    kernel: KernelExports,
+    /// Set by [`PluginStore::enable_interrupts`]: export calls then run in fuel slices.
+    interrupt: Option<Arc<Interrupt>>,
+}
+
+impl WasmiStore {
+    pub(crate) fn new(engine: &wasmi::Engine, kernel: &Module, state: PluginState) -> Result<WasmiStore, Error> {
+        let data = StoreData {
+            state,
+            kernel: None,
+            budget: MemoryBudget::default(),
+            fuel: FuelAccount::default(),
+        };
+        let mut store = Box::new(Store::new(engine, data));
+        store.limiter(|data| &mut data.budget);
+        // The engine always meters fuel (so that interrupts can be enabled on any store); without a user limit the
+        // store never runs dry.
+        store.set_fuel(UNLIMITED_FUEL).map_err(to_anyhow)?;
+        let mut linker = Linker::new(engine);
+        // Users may shadow built-in host functions (upstream allows overriding e.g. `http_request`).
+        linker.allow_shadowing(true);
+        // The kernel imports nothing, so the empty linker instantiates it.
+        let instance = linker.instantiate_and_start(&mut *store, kernel).map_err(to_anyhow)?;
+        let exports = KernelExports::new(&store, &instance)?;
+        store.data_mut().kernel = Some(exports);
+        linker
+            .instance(&mut *store, EXTISM_ENV_MODULE, instance)
+            .map_err(to_anyhow)?;
+        Ok(WasmiStore {
+            store,
+            linker,
+            kernel_instance: instance,
+            kernel: exports,
+            interrupt: None,
+        })
+    }
+}
+
+/// Turn a failed wasmi operation into a [`CallError`], consulting what the limits recorded while it ran (see
+/// [`crate::errors`]).
+fn failure(store: &mut Store<StoreData>, error: wasmi::Error) -> CallError {
+    settle(store, classify(error))
+}
+
+/// The final class of a failure: what the limits recorded overrides what the error says.
+fn settle(store: &mut Store<StoreData>, class: CallError) -> CallError {
+    let data = store.data_mut();
+    if std::mem::take(&mut data.budget.exceeded) {
+        return CallError::MemoryLimit;
+    }
+    let exhausted = std::mem::take(&mut data.fuel.exhausted);
+    match class {
+        CallError::OutOfFuel => out_of_fuel(store),
+        _ if exhausted => out_of_fuel(store),
+        other => other,
+    }
+}
+
+/// The user's fuel is spent: make the store say so (wasmi stops before an instruction block it cannot pay for
+/// in full, leaving a remainder the plug-in can no longer use).
+fn out_of_fuel(store: &mut Store<StoreData>) -> CallError {
+    if store.data().fuel.limited {
+        // Fuel metering is always on, so this cannot fail.
+        let _ = store.set_fuel(0);
+    }
+    CallError::OutOfFuel
+}
+
+/// The kernel, reached through anything that gives mutable access to the store (a `Caller` inside a host function).
+pub(crate) fn kernel_call<C: AsContextMut<Data = StoreData>, P: wasmi::WasmParams, R: wasmi::WasmResults>(
+    mut ctx: C,
+    pick: impl FnOnce(&KernelExports) -> TypedFunc<P, R>,
+    args: P,
+) -> Result<R, Error> {
+    let func = pick(&ctx.as_context().data().kernel());
+    func.call(&mut ctx, args).map_err(|e| {
+        let class = classify(e);
+        if matches!(class, CallError::OutOfFuel) {
+            ctx.as_context_mut().data_mut().fuel.exhausted = true;
+        }
+        class.into_error()
+    })
+}
+
+pub(crate) fn memory_and_state<C: AsContextMut<Data = StoreData>>(ctx: &mut C) -> (&mut [u8], &mut PluginState) {
+    let memory = ctx.as_context().data().kernel().memory;
+    let (bytes, data) = memory.data_and_store_mut(ctx.as_context_mut());
+    (bytes, &mut data.state)
+}
+
+/// Run `func` in fuel slices, checking `interrupt` between them.
+///
+/// The store's fuel is the user's remaining fuel on entry and again on return; in between, all but one slice waits in
+/// the [`FuelAccount`] reserve (host functions called meanwhile settle it, see [`crate::host_call`]).
+fn call_sliced<R: wasmi::WasmResults>(
+    store: &mut Store<StoreData>,
+    func: &TypedFunc<(), R>,
+    interrupt: &Interrupt,
+) -> Result<R, CallError> {
+    if interrupt.is_requested() {
+        return Err(CallError::Interrupted);
+    }
+    let limited = store.data().fuel.limited;
+    // Without a user limit the store always holds `UNLIMITED_FUEL`: no need to read it back.
+    let total = if limited {
+        store.get_fuel().unwrap_or(0)
+    } else {
+        UNLIMITED_FUEL
+    };
+    let (give, reserve) = split_slice(total, 0);
+    set_slice(store, give, reserve);
+    let mut step = func.call_resumable(&mut *store, ());
+    let outcome = loop {
+        match step {
+            Ok(TypedResumableCall::Finished(results)) => break Ok(results),
+            Ok(TypedResumableCall::HostTrap(trap)) => break Err(classify_borrowed(trap.host_error())),
+            Err(error) => break Err(classify(error)),
+            Ok(TypedResumableCall::OutOfFuel(paused)) => {
+                if interrupt.is_requested() {
+                    break Err(CallError::Interrupted);
+                }
+                let total = store.data().fuel.reserve.unwrap_or(0) + store.get_fuel().unwrap_or(0);
+                let required = paused.required_fuel();
+                if total < required {
+                    break Err(CallError::OutOfFuel);
+                }
+                let (give, reserve) = split_slice(total, required);
+                set_slice(store, give, reserve);
+                step = paused.resume(&mut *store);
+            }
+        }
+    };
+    // Give the held-back fuel back to the store, so that it holds the user's remaining fuel again.
+    let reserve = store.data_mut().fuel.reserve.take().unwrap_or(0);
+    let left = if limited { store.get_fuel().unwrap_or(0) } else { 0 };
+    let _ = store.set_fuel(if limited {
+        left.saturating_add(reserve)
+    } else {
+        UNLIMITED_FUEL
+    });
+    outcome.map_err(|class| settle(store, class))
+}
+
+fn set_slice(store: &mut Store<StoreData>, give: u64, reserve: u64) {
+    store.data_mut().fuel.reserve = Some(reserve);
+    // Fuel metering is always on, so this cannot fail.
+    let _ = store.set_fuel(give);
+}
+
+impl WasmiStore {
+    /// Run one top-level operation on the store and classify its failure.
+    fn run<R>(
+        &mut self,
+        op: impl FnOnce(&mut Store<StoreData>, &KernelExports) -> Result<R, wasmi::Error>,
+    ) -> Result<R, CallError> {
+        self.store.data_mut().clear_violations();
+        let result = op(&mut self.store, &self.kernel);
+        result.map_err(|e| failure(&mut self.store, e))
+    }
+}
+
+impl KernelAccess for WasmiStore {
+    fn memory_and_state(&mut self) -> (&mut [u8], &mut PluginState) {
+        let (bytes, data) = self.kernel.memory.data_and_store_mut(&mut *self.store);
+        (bytes, &mut data.state)
+    }
+
+    fn kernel_alloc(&mut self, n: u64) -> Result<u64, Error> {
+        self.run(|s, k| k.alloc.call(s, n)).map_err(CallError::into_error)
+    }
+
+    fn kernel_free(&mut self, p: u64) -> Result<(), Error> {
+        self.run(|s, k| k.free.call(s, p)).map_err(CallError::into_error)
+    }
+
+    fn kernel_length(&mut self, p: u64) -> Result<u64, Error> {
+        self.run(|s, k| k.length.call(s, p)).map_err(CallError::into_error)
+    }
+
+    fn kernel_error_set(&mut self, p: u64) -> Result<(), Error> {
+        self.run(|s, k| k.error_set.call(s, p)).map_err(CallError::into_error)
+    }
+
+    fn kernel_error_get(&mut self) -> Result<u64, Error> {
+        self.run(|s, k| k.error_get.call(s, ())).map_err(CallError::into_error)
+    }
+
+    fn kernel_reset(&mut self) -> Result<(), Error> {
+        self.run(|s, k| k.reset.call(s, ())).map_err(CallError::into_error)
+    }
+}
+
+/// A callable plug-in export.
+#[derive(Clone, Copy)]
+pub enum WasmiExport {
+    /// `() -> ()`
+    NoResult(TypedFunc<(), ()>),
+    /// `() -> i32`
+    I32Result(TypedFunc<(), i32>),
+}
+
+impl PluginStore<Wasmi> for WasmiStore {
+    fn state(&self) -> &PluginState {
+        &self.store.data().state
+    }
+
+    fn state_mut(&mut self) -> &mut PluginState {
+        &mut self.store.data_mut().state
+    }
+
+    fn define_function(&mut self, namespace: &str, name: &str, function: &Function) -> Result<(), Error> {
+        crate::host_call::define(&mut self.linker, namespace, name, function)
+    }
+
+    fn instantiate(&mut self, module: &Module) -> Result<Instance, CallError> {
+        self.store.data_mut().clear_violations();
+        // Start functions run here, outside fuel slices: like upstream, instantiation is not under the call's timeout.
+        let result = self.linker.instantiate_and_start(&mut *self.store, module);
+        result.map_err(|e| failure(&mut self.store, e))
+    }
+
+    fn register_command(&mut self, name: &str, module: &Module) -> Result<(), Error> {
+        // Each forwarding function instantiates against the linker as it is now (kernel, host functions, modules
+        // registered so far), which is what the command module can import.
+        let linker = self.linker.clone();
+        for export in module.exports() {
+            let Some(ty) = export.ty().func().cloned() else {
+                continue;
+            };
+            let (module, linker, export_name) = (module.clone(), linker.clone(), export.name().to_string());
+            self.linker
+                .func_new(name, export.name(), ty, move |mut caller, params, results| {
+                    let instance = linker.instantiate_and_start(&mut caller, &module)?;
+                    let func = instance
+                        .get_func(&caller, &export_name)
+                        .ok_or_else(|| wasmi::Error::new(format!("command module has no export `{export_name}`")))?;
+                    func.call(&mut caller, params, results)
+                })
+                .map_err(|e| anyhow!("unable to link command module `{name}`: {e}"))?;
+        }
+        Ok(())
+    }
+
+    fn register(&mut self, name: &str, instance: &Instance) -> Result<(), Error> {
+        self.linker
+            .instance(&mut *self.store, name, *instance)
+            .map_err(to_anyhow)?;
+        Ok(())
+    }
+
+    fn export(&mut self, instance: &Instance, name: &str, shape: ExportShape) -> Option<WasmiExport> {
+        match shape {
+            ExportShape::NoResult => instance
+                .get_typed_func(&*self.store, name)
+                .ok()
+                .map(WasmiExport::NoResult),
+            ExportShape::I32Result => instance
+                .get_typed_func(&*self.store, name)
+                .ok()
+                .map(WasmiExport::I32Result),
+        }
+    }
+
+    fn call(&mut self, export: &WasmiExport) -> Result<i32, CallError> {
+        self.store.data_mut().clear_violations();
+        if let Some(interrupt) = &self.interrupt {
+            return match export {
+                WasmiExport::NoResult(f) => call_sliced(&mut self.store, f, interrupt).map(|()| 0),
+                WasmiExport::I32Result(f) => call_sliced(&mut self.store, f, interrupt),
+            };
+        }
+        self.run(|s, _| match export {
+            WasmiExport::NoResult(f) => f.call(s, ()).map(|()| 0),
+            WasmiExport::I32Result(f) => f.call(s, ()),
+        })
+    }
+
+    fn kernel_instance(&self) -> Instance {
+        self.kernel_instance
+    }
+
+    fn call_function(&mut self, instance: &Instance, name: &str, args: &[Val]) -> Result<Vec<Val>, CallError> {
+        let func = instance
+            .get_func(&*self.store, name)
+            .ok_or_else(|| CallError::Other(anyhow!("no function export named `{name}`")))?;
+        let ty = func.ty(&*self.store);
+        let args: Vec<wasmi::Val> = args.iter().map(|a| to_wasmi(*a)).collect();
+        let mut results: Vec<wasmi::Val> = ty.results().iter().map(|t| wasmi::Val::default_for_ty(*t)).collect();
+        self.run(|s, _| func.call(s, &args, &mut results))?;
+        Ok(results.iter().map(from_wasmi).collect())
+    }
+
+    fn begin_call(&mut self, input_len: u64) -> Result<u64, CallError> {
+        self.run(|s, k| k.begin.call(s, input_len))
+    }
+
+    fn end_call(&mut self) -> Result<u64, CallError> {
+        self.run(|s, k| k.end.call(s, ()))
+    }
+
+    fn kernel_memory(&self) -> &[u8] {
+        self.kernel.memory.data(&*self.store)
+    }
+
+    fn set_fuel(&mut self, fuel: u64) -> Result<(), Error> {
+        self.store.set_fuel(fuel).map_err(to_anyhow)?;
+        self.store.data_mut().fuel.limited = true;
+        Ok(())
+    }
+
+    fn fuel_remaining(&mut self) -> Option<u64> {
+        if !self.store.data().fuel.limited {
+            return None;
+        }
+        self.store.get_fuel().ok()
+    }
+
+    fn set_memory_budget(&mut self, bytes: Option<u64>) -> Result<(), Error> {
+        self.store.data_mut().budget.set(bytes);
+        Ok(())
+    }
+
+    fn enable_interrupts(&mut self, interrupt: Arc<Interrupt>) -> Result<(), Error> {
+        // No waker: wasmi cannot be stopped from outside, so the flag is polled between fuel slices.
+        self.interrupt = Some(interrupt);
+        Ok(())
+    }
+}

@@ -1,0 +1,72 @@
+//! The WASI context of one plug-in instance: what it may see of the host.
+
+use anyhow::{Context, Error, anyhow};
+use wasi_common::dir::WasiDir;
+use wasi_common::pipe::{ReadPipe, WritePipe};
+use wasi_common::sync::{Dir, ambient_authority, clocks_ctx, random_ctx, sched_ctx};
+use wasi_common::table::Table;
+use wasi_common::{WasiCtx, WasiFile};
+
+use super::ENABLE_WASI_OUTPUT;
+use super::read_only::ReadOnlyDir;
+use crate::manifest::Manifest;
+
+/// The prefix of an `allowed_paths` host path that preopens the directory read-only.
+const READ_ONLY_PREFIX: &str = "ro:";
+
+/// WASI state kept in the plug-in's [`crate::PluginState`].
+pub(crate) struct WasiState {
+    /// `wasi-common`'s context: the descriptor table (stdio, preopens, open files), clocks, randomness.
+    pub(crate) ctx: WasiCtx,
+}
+
+impl std::fmt::Debug for WasiState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WasiState { .. }")
+    }
+}
+
+impl WasiState {
+    /// A fresh context for a plug-in with this manifest: no arguments, no environment, empty stdin, stdout and stderr
+    /// discarded unless [`ENABLE_WASI_OUTPUT`] is set, and the manifest's `allowed_paths` preopened in the order of
+    /// their host paths. Fails if a host directory cannot be opened.
+    pub(crate) fn new(manifest: &Manifest) -> Result<WasiState, Error> {
+        // Arguments and environment start empty and are never filled: nothing of the host's leaks in.
+        let ctx = WasiCtx::new(random_ctx(), clocks_ctx(), sched_ctx(), Table::new());
+        ctx.set_stdin(Box::new(ReadPipe::new(std::io::empty())));
+        let (stdout, stderr): (Box<dyn WasiFile>, Box<dyn WasiFile>) = if std::env::var_os(ENABLE_WASI_OUTPUT).is_some()
+        {
+            (
+                Box::new(wasi_common::sync::stdio::stdout()),
+                Box::new(wasi_common::sync::stdio::stderr()),
+            )
+        } else {
+            (
+                Box::new(WritePipe::new(std::io::sink())),
+                Box::new(WritePipe::new(std::io::sink())),
+            )
+        };
+        ctx.set_stdout(stdout);
+        ctx.set_stderr(stderr);
+
+        for (host, guest) in manifest.allowed_paths.iter().flatten() {
+            let (host_path, read_only) = match host.strip_prefix(READ_ONLY_PREFIX) {
+                Some(path) => (path, true),
+                None => (host.as_str(), false),
+            };
+            let dir = Dir::open_ambient_dir(host_path, ambient_authority()).with_context(|| {
+                format!(
+                    "unable to open the allowed path `{host_path}` (guest path `{}`) for WASI",
+                    guest.display()
+                )
+            })?;
+            let mut dir: Box<dyn WasiDir> = Box::new(wasi_common::sync::dir::Dir::from_cap_std(dir));
+            if read_only {
+                dir = Box::new(ReadOnlyDir::new(dir));
+            }
+            ctx.push_preopened_dir(dir, guest)
+                .map_err(|e| anyhow!("unable to preopen `{host_path}` as `{}`: {e:?}", guest.display()))?;
+        }
+        Ok(WasiState { ctx })
+    }
+}
