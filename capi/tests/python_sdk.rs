@@ -1,10 +1,11 @@
 //! A real client: the official Python host SDK (PyPI `extism`, unmodified) runs on our library.
 //!
 //! The SDK loads libextism through its `extism_sys` package, which opens `libextism_sys.so` next to its own
-//! `__init__.py` (there is no environment variable for another path). So the test installs the SDK in a virtualenv
-//! kept in the cargo target directory (reused by later runs: `pip install` happens once) and replaces that file with
-//! a symbolic link to our `libextism.so`; then it runs `capi/tests/python/sdk_check.py` once per compiled engine,
-//! chosen with `EXTISM_BACKEND`. Skipped with a message when python3 or its venv module is missing (never in CI).
+//! `__init__.py` (there is no environment variable for another path). The SDK is installed beforehand, by
+//! `capi/tests/python/setup-sdk.sh` (CI runs it), into a virtualenv in the cargo target directory, so that this test
+//! needs no network. The test replaces the shipped library with a symbolic link to our `libextism.so` and runs
+//! `capi/tests/python/sdk_check.py` once per compiled engine, chosen with `EXTISM_BACKEND`. Outside CI it is skipped,
+//! with a message naming the setup script, when that virtualenv is missing.
 
 mod common;
 
@@ -13,39 +14,27 @@ use std::process::Command;
 
 use common::*;
 
-/// The SDK version the test pins, so that a new release cannot change what is tested without a commit.
-const SDK: &str = "extism==1.1.1";
-
 #[test]
 fn python_sdk_runs_on_our_library() {
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    let venv_works = Command::new(&python)
-        .args(["-c", "import venv, ensurepip"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !venv_works {
-        assert!(!in_ci(), "python3 with the venv module is needed in CI");
-        println!("skipped: `{python}` with the venv and ensurepip modules is not available");
+    let venv = target_dir().join("capi-python-venv");
+    let venv_python = venv.join("bin/python");
+    let pinned = pinned_sdk();
+    if !installed(&venv_python, &pinned) {
+        let setup = capi_dir().join("tests/python/setup-sdk.sh");
+        assert!(
+            !in_ci(),
+            "the Python SDK ({pinned}) is not installed in {}: run {}",
+            venv.display(),
+            setup.display()
+        );
+        println!(
+            "skipped: the Python SDK ({pinned}) is not installed in {}; run {} (needs PyPI) to enable this test",
+            venv.display(),
+            setup.display()
+        );
         return;
     }
     let lib = library_dir(false).join("libextism.so");
-    let venv = target_dir().join("capi-python-venv");
-    let venv_python = venv.join("bin/python");
-    if !installed(&venv_python) {
-        let status = Command::new(&python)
-            .arg("-m")
-            .arg("venv")
-            .arg("--clear")
-            .arg(&venv)
-            .status()
-            .unwrap();
-        assert!(status.success(), "creating the virtualenv failed");
-        let status = Command::new(&venv_python)
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", SDK])
-            .status()
-            .unwrap();
-        assert!(status.success(), "pip install {SDK} failed");
-    }
     point_sdk_at(&venv_python, &lib);
 
     let script = capi_dir().join("tests/python/sdk_check.py");
@@ -60,13 +49,25 @@ fn python_sdk_runs_on_our_library() {
     }
 }
 
-/// Whether the venv has the pinned SDK already.
-fn installed(venv_python: &Path) -> bool {
+/// The pinned requirement (`extism==X.Y.Z`) from `capi/tests/python/requirements.txt`.
+fn pinned_sdk() -> String {
+    let requirements = std::fs::read_to_string(capi_dir().join("tests/python/requirements.txt")).unwrap();
+    requirements
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("extism=="))
+        .expect("requirements.txt pins extism==VERSION")
+        .to_string()
+}
+
+/// Whether the venv has the pinned SDK.
+fn installed(venv_python: &Path, pinned: &str) -> bool {
+    let version = pinned.trim_start_matches("extism==");
     Command::new(venv_python)
-        .args([
-            "-c",
-            "import importlib.metadata as m; assert m.version('extism') == '1.1.1'",
-        ])
+        .arg("-c")
+        .arg(format!(
+            "import importlib.metadata as m; assert m.version('extism') == '{version}'"
+        ))
         .output()
         .is_ok_and(|o| o.status.success())
 }

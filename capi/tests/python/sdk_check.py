@@ -1,7 +1,7 @@
 """Runs the official Python host SDK (PyPI `extism`, unmodified) on our libextism.
 
-The Rust test `capi/tests/python_sdk.rs` installs the SDK in a virtualenv, points its `extism_sys` package at our
-library, and runs this script once per compiled engine with EXTISM_BACKEND set. Usage:
+The Rust test `capi/tests/python_sdk.rs` uses the virtualenv made by `setup-sdk.sh` (the SDK as published),
+points its `extism_sys` package at our library, and runs this script once per compiled engine with EXTISM_BACKEND set. Usage:
     python sdk_check.py WASM_DIR
 Exits non-zero (with a traceback) on the first failed expectation.
 """
