@@ -101,6 +101,37 @@ impl Plugin {
         with_plugin!(&self.inner, p => p.output())
     }
 
+    /// Call `name` with raw input and an optional host context, and return the code upstream's C API returns for
+    /// the call: the export's own return code on success (which may be non-zero), or the error with its code (see
+    /// [`Plugin::call_get_error_code`]). The output is then [`Plugin::last_output`]. For the C API and other
+    /// bindings that need the exact code.
+    pub fn raw_call(
+        &mut self,
+        name: &str,
+        input: &[u8],
+        host_context: Option<Box<dyn Any + Send + Sync>>,
+    ) -> Result<i32, (Error, i32)> {
+        with_plugin!(&mut self.inner, p => p.call_with_context(name, input, host_context))
+    }
+
+    /// The output of the last call, borrowed from kernel memory (empty after a failed call); valid until the next
+    /// call or reset.
+    pub fn last_output(&self) -> &[u8] {
+        self.output()
+    }
+
+    /// The config the plug-in reads with `config_get`: edits take effect on the next call.
+    pub fn config_mut(&mut self) -> &mut std::collections::BTreeMap<String, String> {
+        with_plugin!(&mut self.inner, p => p.state_mut().config_mut())
+    }
+
+    /// Let the plug-in read the headers of its HTTP responses (`http_headers`), as
+    /// [`crate::PluginBuilder::with_http_response_headers`] does at creation; for the C API's
+    /// `extism_plugin_allow_http_response_headers`, which enables it on a live plug-in.
+    pub fn set_http_response_headers(&mut self, enabled: bool) {
+        with_plugin!(&mut self.inner, p => p.state_mut().set_http_response_headers(enabled))
+    }
+
     /// True if the main module exports `name` with a signature Extism can call (no parameters, no result or `i32`).
     pub fn function_exists(&self, name: impl AsRef<str>) -> bool {
         with_plugin!(&self.inner, p => p.function_exists(name.as_ref()))

@@ -59,6 +59,11 @@ impl PluginState {
     pub fn set_http_response_headers(&mut self, enabled: bool) {
         self.http.capture_headers(enabled);
     }
+
+    /// The config `config_get` reads, editable between calls (the C API's `extism_plugin_config` merges into it).
+    pub fn config_mut(&mut self) -> &mut BTreeMap<String, String> {
+        &mut self.manifest.config
+    }
 }
 
 impl std::fmt::Debug for PluginState {

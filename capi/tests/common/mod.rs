@@ -1,0 +1,156 @@
+//! Shared by the tests that drive the built library from outside: building it, compiling C programs against it,
+//! and where things are.
+
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// `capi/`.
+pub fn capi_dir() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `tests/wasm/`, the committed test plug-ins.
+pub fn wasm_dir() -> PathBuf {
+    capi_dir().join("../tests/wasm")
+}
+
+/// The C test programs, `capi/tests/c/*.c`, sorted.
+pub fn c_programs() -> Vec<PathBuf> {
+    let mut programs: Vec<PathBuf> = std::fs::read_dir(capi_dir().join("tests/c"))
+        .expect("read capi/tests/c")
+        .map(|e| e.expect("read capi/tests/c").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "c"))
+        .collect();
+    programs.sort();
+    programs
+}
+
+/// The cargo target directory this test binary was built into (`.../target/<profile>/deps/<test>` → `.../target`).
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    exe.parent()
+        .and_then(Path::parent)
+        .and_then(Path::parent)
+        .expect("the test binary lives in <target>/<profile>/deps")
+        .to_path_buf()
+}
+
+/// The engine features this test binary was compiled with: the library under test is built with the same ones.
+/// One line per engine feature of `capi/Cargo.toml`.
+pub fn engine_features() -> Vec<&'static str> {
+    let mut features = Vec::new();
+    if cfg!(feature = "wasmtime") {
+        features.push("wasmtime");
+    }
+    if cfg!(feature = "wasmer") {
+        features.push("wasmer");
+    }
+    if cfg!(feature = "wasmi") {
+        features.push("wasmi");
+    }
+    features
+}
+
+/// Build `libextism` (debug or release) with this test's engine features and return the directory holding
+/// `libextism.so`. `cargo test` does not build a cdylib-only library for integration tests, so the test builds it,
+/// once per test binary and profile. Cargo releases its lock on the target directory before running tests, so this
+/// nested build does not wait for the outer one.
+pub fn library_dir(release: bool) -> &'static Path {
+    static DEBUG: OnceLock<PathBuf> = OnceLock::new();
+    static RELEASE: OnceLock<PathBuf> = OnceLock::new();
+    let cell = if release { &RELEASE } else { &DEBUG };
+    cell.get_or_init(|| {
+        let target = target_dir();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut build = Command::new(cargo);
+        build
+            .current_dir(capi_dir())
+            .args(["build", "-p", "libextism", "--no-default-features"])
+            .arg("--features")
+            .arg(engine_features().join(","))
+            .env("CARGO_TARGET_DIR", &target);
+        if release {
+            build.arg("--release");
+        }
+        let status = build.status().expect("run cargo build for libextism");
+        assert!(status.success(), "building libextism failed");
+        let dir = target.join(if release { "release" } else { "debug" });
+        assert!(
+            dir.join("libextism.so").exists(),
+            "no libextism.so in {}",
+            dir.display()
+        );
+        dir
+    })
+}
+
+/// Compile the C program `source` against `capi/extism.h` and the library in `lib_dir`, into `out_dir`, warnings
+/// as errors. Returns the executable's path.
+pub fn compile_c(source: &Path, lib_dir: &Path, out_dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(out_dir).expect("create the C build directory");
+    let exe = out_dir.join(source.file_stem().expect("a file name"));
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let output = Command::new(&cc)
+        .args(["-std=c11", "-D_DEFAULT_SOURCE", "-g", "-Wall", "-Wextra", "-Werror"])
+        .arg("-I")
+        .arg(capi_dir())
+        .arg("-I")
+        .arg(capi_dir().join("tests/c"))
+        .arg("-o")
+        .arg(&exe)
+        .arg(source)
+        .arg("-L")
+        .arg(lib_dir)
+        .args(["-lextism", "-lpthread"])
+        .arg(format!("-Wl,-rpath,{}", lib_dir.display()))
+        .output()
+        .unwrap_or_else(|e| panic!("run the C compiler `{cc}`: {e}"));
+    assert!(
+        output.status.success(),
+        "compiling {} failed:\n{}",
+        source.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    exe
+}
+
+/// A command running a test program with the test plug-ins available and no engine choice inherited.
+///
+/// `LD_LIBRARY_PATH` is removed: `cargo test` points it at `target/debug`, and it takes precedence over the
+/// programs' rpath, so a program built against the release library would silently load the debug one.
+pub fn test_command(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut command = Command::new(program);
+    command
+        .env("EXTISM_TEST_WASM_DIR", wasm_dir())
+        .env_remove("EXTISM_BACKEND")
+        .env_remove("LD_LIBRARY_PATH");
+    command
+}
+
+/// Panic with both output streams unless `output` is a success.
+pub fn assert_success(what: &str, output: &Output) {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    print!("{stdout}");
+    assert!(
+        output.status.success(),
+        "{what} failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+}
+
+/// True when running in CI, where a missing tool is a failure rather than a reason to skip.
+pub fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty())
+}
+
+/// Whether `program --version` runs.
+pub fn have(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
