@@ -120,7 +120,8 @@ impl<B: Backend> Compiled<B> {
                     })
             })
             .collect();
-        let functions = B::prepare_functions(&engine, &kernel, &kernel_exports, &imported_functions)?;
+        let module_list: Vec<&B::Module> = modules.iter().map(|m| &m.module).collect();
+        let functions = B::prepare_functions(&engine, &kernel, &module_list, &kernel_exports, &imported_functions)?;
         Ok(Compiled {
             functions,
             engine,

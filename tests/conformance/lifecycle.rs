@@ -87,3 +87,49 @@ backend_test! {
         }
     }
 }
+
+backend_test! {
+    /// More live instances of one compiled plug-in than wasmtime's instance pool holds (`POOL_UNITS` memories, two
+    /// per instance here): the ones beyond it are allocated on demand and behave the same; dropping instances gives
+    /// their pool capacity back for new ones.
+    fn more_live_instances_than_any_pool_holds(backend) {
+        let compiled = PluginBuilder::new(wasm("kitchen")).with_backend(backend).compile().unwrap();
+        let mut plugins: Vec<Plugin> = (0..40).map(|_| Plugin::new_from_compiled(&compiled).unwrap()).collect();
+        for round in 1..=2 {
+            for p in plugins.iter_mut() {
+                let out: String = p.call("counter", "").unwrap();
+                assert_eq!(out, round.to_string());
+            }
+        }
+        plugins.truncate(5);
+        for _ in 0..40 {
+            let mut p = Plugin::new_from_compiled(&compiled).unwrap();
+            let out: String = p.call("counter", "").unwrap();
+            assert_eq!(out, "1");
+        }
+        for p in plugins.iter_mut() {
+            let out: String = p.call("counter", "").unwrap();
+            assert_eq!(out, "3");
+        }
+    }
+}
+
+backend_test! {
+    /// A module beyond the per-module limits of wasmtime's instance pool (a table larger than it allows) still
+    /// loads and runs.
+    fn plugin_with_a_very_large_table_runs(backend) {
+        let wat = r#"(module
+            (import "extism:host/env" "output_set" (func $output_set (param i64 i64)))
+            (table 300000 funcref)
+            (memory (export "memory") 1)
+            (func (export "run") (result i32)
+                (call $output_set (i64.const 0) (i64.const 0))
+                (i32.const 0)))"#;
+        let compiled = PluginBuilder::new(wat).with_backend(backend).compile().unwrap();
+        for _ in 0..3 {
+            let mut p = Plugin::new_from_compiled(&compiled).unwrap();
+            let out: &[u8] = p.call("run", "").unwrap();
+            assert!(out.is_empty());
+        }
+    }
+}

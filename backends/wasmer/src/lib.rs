@@ -76,6 +76,7 @@ impl Backend for Wasmer {
     fn prepare_functions(
         _engine: &WasmerEngine,
         _kernel: &wasmer::Module,
+        _modules: &[&wasmer::Module],
         _kernel_exports: &[&'static str],
         functions: &[Function],
     ) -> Result<Vec<Function>, Error> {

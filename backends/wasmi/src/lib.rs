@@ -88,6 +88,7 @@ impl Backend for Wasmi {
     fn prepare_functions(
         _engine: &wasmi::Engine,
         _kernel: &wasmi::Module,
+        _modules: &[&wasmi::Module],
         _kernel_exports: &[&'static str],
         functions: &[Function],
     ) -> Result<Vec<Function>, Error> {

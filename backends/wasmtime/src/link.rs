@@ -6,17 +6,104 @@
 //! list with [`wasmtime::Instance::new`]. A per-store [`Linker`] exists only when the plug-in links several modules
 //! (or a test defines a function on one store), and only holds what is specific to that store.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::{Error, anyhow};
-use extism_core::EXTISM_ENV_MODULE;
+use extism_core::{EXTISM_ENV_MODULE, Function};
 use wasmtime::{AsContextMut, Extern, ImportType, Instance, Linker, Module, ModuleExport};
 
+use crate::engine::{PoolLease, WasmtimeEngine, WasmtimeModule};
 use crate::errors::to_anyhow;
 use crate::store::StoreData;
 
-/// Built once per compiled plug-in and shared by all its stores.
+/// Built once per compiled plug-in and shared by all its stores: the linking for the engine modules were compiled
+/// with and, made on first need, for the on-demand engine stores fall back to (see [`crate::engine`]).
 pub struct Prepared {
+    engine: WasmtimeEngine,
+    /// Linking in the primary engine, if every module of the plug-in is in it and fits the pool.
+    pooled: Option<Arc<Linking>>,
+    /// Pool units a store of this plug-in takes.
+    pool_units: u32,
+    /// Linking in the on-demand engine.
+    on_demand: OnceLock<Result<Arc<Linking>, String>>,
+    kernel: WasmtimeModule,
+    kernel_exports: Vec<&'static str>,
+    functions: Vec<Function>,
+}
+
+impl Prepared {
+    pub(crate) fn new(
+        engine: &WasmtimeEngine,
+        kernel: &WasmtimeModule,
+        modules: &[&WasmtimeModule],
+        kernel_exports: &[&'static str],
+        functions: &[Function],
+    ) -> Result<Prepared, Error> {
+        // Command modules instantiate on every call, and a store keeps its instances until it is dropped: a pooled
+        // store could not bound what it takes from the pool.
+        let commands = modules.iter().any(|m| m.module.get_export_index("_start").is_some());
+        let poolable = engine.is_pooled() && !commands && kernel.fits_pool() && modules.iter().all(|m| m.fits_pool());
+        let pool_units = kernel.pool_units() + modules.iter().map(|m| m.pool_units()).sum::<u32>();
+        let pooled = if poolable {
+            Some(Arc::new(Linking::new(
+                engine.primary(),
+                &kernel.module,
+                kernel_exports,
+                functions,
+            )?))
+        } else {
+            None
+        };
+        Ok(Prepared {
+            engine: engine.clone(),
+            pooled,
+            pool_units,
+            on_demand: OnceLock::new(),
+            kernel: kernel.clone(),
+            kernel_exports: kernel_exports.to_vec(),
+            functions: functions.to_vec(),
+        })
+    }
+
+    /// What a new store links against: pool capacity and the pooled linking when the pool has room, else the
+    /// on-demand linking.
+    pub(crate) fn for_new_store(&self) -> Result<(Option<PoolLease>, Arc<Linking>), Error> {
+        if let Some(pooled) = &self.pooled
+            && let Some(lease) = self.engine.lease(self.pool_units)
+        {
+            return Ok((Some(lease), pooled.clone()));
+        }
+        let linking = self
+            .on_demand
+            .get_or_init(|| {
+                let make = || -> Result<Arc<Linking>, Error> {
+                    let engine = self.engine.on_demand()?;
+                    let kernel = self.kernel.for_store(&self.engine, false)?;
+                    Ok(Arc::new(Linking::new(
+                        engine,
+                        kernel,
+                        &self.kernel_exports,
+                        &self.functions,
+                    )?))
+                };
+                make().map_err(|e| format!("{e:#}"))
+            })
+            .as_ref()
+            .map_err(|e| anyhow!("{e}"))?;
+        Ok((None, linking.clone()))
+    }
+
+    pub(crate) fn engine(&self) -> &WasmtimeEngine {
+        &self.engine
+    }
+
+    pub(crate) fn kernel(&self) -> &WasmtimeModule {
+        &self.kernel
+    }
+}
+
+/// What stores of one engine link against, prepared once.
+pub struct Linking {
     /// The host functions some module imports (store-independent: each store gets its own `Func` on lookup).
     pub(crate) functions: Linker<StoreData>,
     /// Where the host finds the kernel exports it calls.
@@ -38,12 +125,19 @@ pub(crate) struct KernelIndex {
     pub end: ModuleExport,
 }
 
-impl Prepared {
-    pub(crate) fn new(
+impl Linking {
+    fn new(
+        engine: &wasmtime::Engine,
         kernel: &Module,
         kernel_exports: &[&'static str],
-        functions: Linker<StoreData>,
-    ) -> Result<Prepared, Error> {
+        functions: &[Function],
+    ) -> Result<Linking, Error> {
+        let mut linker = Linker::new(engine);
+        // Users may shadow built-in host functions (upstream allows overriding e.g. `http_request`).
+        linker.allow_shadowing(true);
+        for f in functions {
+            crate::host_call::define(&mut linker, f.effective_namespace(), f.name(), f)?;
+        }
         let index = |name: &str| {
             kernel
                 .get_export_index(name)
@@ -53,8 +147,8 @@ impl Prepared {
             .iter()
             .map(|&name| Ok((name, index(name)?)))
             .collect::<Result<_, Error>>()?;
-        Ok(Prepared {
-            functions,
+        Ok(Linking {
+            functions: linker,
             kernel: KernelIndex {
                 memory: index("memory")?,
                 alloc: index("alloc")?,
@@ -75,7 +169,10 @@ impl Prepared {
 /// (and any extra functions) linked into this store. Cloned as a snapshot by command-module forwarders.
 #[derive(Clone)]
 pub(crate) struct Resolver {
-    pub prepared: Arc<Prepared>,
+    pub linking: Arc<Linking>,
+    /// The engine and which of its engines this store belongs to, to pick the module copy to instantiate.
+    pub engine: WasmtimeEngine,
+    pub pooled: bool,
     pub kernel: Instance,
     /// Modules registered by name and functions defined on this store alone; they shadow everything else.
     pub linked: Option<Linker<StoreData>>,
@@ -85,7 +182,7 @@ impl Resolver {
     /// The per-store linker, created on first use.
     pub fn linked_mut(&mut self) -> &mut Linker<StoreData> {
         self.linked.get_or_insert_with(|| {
-            let mut linker = Linker::new(self.prepared.functions.engine());
+            let mut linker = Linker::new(self.linking.functions.engine());
             linker.allow_shadowing(true);
             linker
         })
@@ -96,8 +193,11 @@ impl Resolver {
     pub fn instantiate(
         &self,
         mut store: impl AsContextMut<Data = StoreData>,
-        module: &Module,
+        module: &WasmtimeModule,
     ) -> wasmtime::Result<Instance> {
+        let module = module
+            .for_store(&self.engine, self.pooled)
+            .map_err(|e| wasmtime::Error::msg(format!("{e:#}")))?;
         let mut imports = Vec::with_capacity(module.imports().len());
         for import in module.imports() {
             let resolved = self.resolve(&mut store, &import).ok_or_else(|| {
@@ -120,14 +220,14 @@ impl Resolver {
         }
         if import.module() == EXTISM_ENV_MODULE
             && let Some((_, index)) = self
-                .prepared
+                .linking
                 .guest_exports
                 .iter()
                 .find(|(name, _)| *name == import.name())
         {
             return self.kernel.get_module_export(&mut store, index);
         }
-        self.prepared.functions.get_by_import(&mut store, import)
+        self.linking.functions.get_by_import(&mut store, import)
     }
 
     /// Define every export of `instance` under `name` for modules instantiated later in this store.

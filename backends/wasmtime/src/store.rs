@@ -5,9 +5,10 @@ use std::sync::Arc;
 use anyhow::{Error, anyhow};
 use extism_core::backend::{CallError, ExportShape, KernelAccess, PluginStore};
 use extism_core::{Function, Interrupt, PluginState, Val};
-use wasmtime::{AsContextMut, Instance, Memory, Module, Store, TypedFunc};
+use wasmtime::{AsContextMut, Instance, Memory, Store, TypedFunc};
 
 use crate::Wasmtime;
+use crate::engine::{PoolLease, WasmtimeModule};
 use crate::errors::{classify, to_anyhow};
 use crate::limits::{MemoryBudget, on_epoch_deadline};
 use crate::link::{KernelIndex, Prepared, Resolver};
@@ -90,17 +91,19 @@ pub struct WasmtimeStore {
     resolver: Resolver,
     /// The same handles as in the store data, held here too so that the call path borrows them beside the store.
     kernel: Arc<KernelExports>,
+    /// Pool capacity this store's instances use. Declared after `store` so that it is released only once the store
+    /// (and with it every instance) has been dropped.
+    lease: Option<PoolLease>,
 }
 
 impl WasmtimeStore {
-    pub(crate) fn new(
-        engine: &wasmtime::Engine,
-        kernel: &Module,
-        prepared: &Arc<Prepared>,
-        state: PluginState,
-    ) -> Result<WasmtimeStore, Error> {
+    pub(crate) fn new(prepared: &Prepared, state: PluginState) -> Result<WasmtimeStore, Error> {
+        let (lease, linking) = prepared.for_new_store()?;
+        let pooled = lease.is_some();
+        let engine = prepared.engine();
+        let kernel = prepared.kernel().for_store(engine, pooled)?;
         let mut store = Store::new(
-            engine,
+            kernel.engine(),
             StoreData {
                 state,
                 budget: MemoryBudget::default(),
@@ -115,17 +118,26 @@ impl WasmtimeStore {
         store.epoch_deadline_callback(|ctx| on_epoch_deadline(ctx.data().interrupt.as_ref()));
         // The kernel imports nothing, so it needs no linker.
         let instance = Instance::new(&mut store, kernel, &[]).map_err(to_anyhow)?;
-        let exports = Arc::new(KernelExports::new(&mut store, &instance, &prepared.kernel)?);
+        let exports = Arc::new(KernelExports::new(&mut store, &instance, &linking.kernel)?);
         store.data_mut().kernel = Some(exports.clone());
         Ok(WasmtimeStore {
             store,
             resolver: Resolver {
-                prepared: prepared.clone(),
+                linking,
+                engine: engine.clone(),
+                pooled,
                 kernel: instance,
                 linked: None,
             },
             kernel: exports,
+            lease,
         })
+    }
+
+    /// True if this store's instances come from the instance pool (see the `engine` module); for tests and
+    /// diagnostics.
+    pub fn is_pooled(&self) -> bool {
+        self.lease.is_some()
     }
 }
 
@@ -216,7 +228,7 @@ impl PluginStore<Wasmtime> for WasmtimeStore {
         crate::host_call::define(self.resolver.linked_mut(), namespace, name, function)
     }
 
-    fn instantiate(&mut self, module: &Module) -> Result<Instance, CallError> {
+    fn instantiate(&mut self, module: &WasmtimeModule) -> Result<Instance, CallError> {
         self.resolver.instantiate(&mut self.store, module).map_err(classify)
     }
 
@@ -224,18 +236,20 @@ impl PluginStore<Wasmtime> for WasmtimeStore {
         self.resolver.register(&mut self.store, name, *instance)
     }
 
-    fn register_command(&mut self, name: &str, module: &Module) -> Result<(), Error> {
+    fn register_command(&mut self, name: &str, module: &WasmtimeModule) -> Result<(), Error> {
         // Each forwarding function instantiates against what this store links now (kernel, host functions, modules
         // registered so far), which is what the command module can import.
         let snapshot = self.resolver.clone();
-        for export in module.exports() {
-            let Some(ty) = export.ty().func().cloned() else {
-                continue;
-            };
-            let (module, resolver, export_name) = (module.clone(), snapshot.clone(), export.name().to_string());
+        let exports = module
+            .for_store(&self.resolver.engine, self.resolver.pooled)?
+            .exports()
+            .filter_map(|e| Some((e.name().to_string(), e.ty().func()?.clone())))
+            .collect::<Vec<_>>();
+        for (export_name, ty) in exports {
+            let (module, resolver) = (module.clone(), snapshot.clone());
             self.resolver
                 .linked_mut()
-                .func_new(name, export.name(), ty, move |mut caller, params, results| {
+                .func_new(name, &export_name.clone(), ty, move |mut caller, params, results| {
                     let instance = resolver.instantiate(&mut caller, &module)?;
                     let func = instance
                         .get_func(&mut caller, &export_name)

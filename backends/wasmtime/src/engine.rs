@@ -1,0 +1,233 @@
+//! Engines and compiled modules on wasmtime: a process-wide pooled engine, with an on-demand engine behind it.
+//!
+//! Instantiating from a compiled plug-in is dominated by the operating system when every store maps fresh linear
+//! memories (reserve, protect, fault in, unmap: about 80% of the time). wasmtime's pooling allocator keeps memory
+//! slots mapped and reuses them, which roughly halves instantiation. A pool is a fixed reservation of address space,
+//! so there is one per process and configuration (with or without fuel), shared by every compiled plug-in, and
+//! small: [`POOL_UNITS`] memories (about 4 GiB of address space each, about 130 GiB in all, never committed).
+//!
+//! Stores take pool capacity through a [`PoolLease`] sized for their modules before they instantiate anything, so
+//! the pool is never exhausted mid-call. When it is full, or a plug-in does not fit it (more than one memory or table
+//! in a module, a very large table or instance, command modules that instantiate on every call), the store runs on
+//! the on-demand engine instead: same code, loaded from the pooled module's serialized form, same behaviour, just the
+//! slower instantiation. If the pool cannot be created at all (a low address-space limit), the on-demand engine is
+//! the only one.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use anyhow::{Error, anyhow};
+use extism_core::backend::EngineOptions;
+
+use crate::errors::to_anyhow;
+
+/// Memories, tables and core instances in each process-wide pool; a store of a plug-in made of the kernel and one
+/// module takes two of each.
+pub const POOL_UNITS: u32 = 32;
+
+/// Bytes of each pooled linear memory kept resident (zeroed with `memset` on reuse instead of being returned to the
+/// OS): covers the kernel's memory and a plug-in's first pages, which every instance touches.
+const KEEP_RESIDENT: usize = 64 * 1024;
+
+/// Largest table (elements) a pooled module may declare or grow to; larger ones use the on-demand engine.
+const POOL_TABLE_ELEMENTS: usize = 1 << 17;
+
+/// Largest per-instance metadata (`VMContext`) in the pool; larger modules use the on-demand engine.
+const POOL_INSTANCE_BYTES: usize = 4 << 20;
+
+/// The engines plug-ins of one configuration share. Cheap to clone.
+#[derive(Clone)]
+pub struct WasmtimeEngine {
+    inner: Arc<Engines>,
+}
+
+struct Engines {
+    /// Compiles every module. Pooled unless the pool could not be created.
+    primary: wasmtime::Engine,
+    /// Capacity left in `primary`'s pool; `None` when `primary` is on-demand.
+    pool: Option<PoolCapacity>,
+    /// The on-demand engine stores fall back to, created on first need (the primary itself when it is on-demand).
+    on_demand: OnceLock<Result<wasmtime::Engine, String>>,
+    fuel: bool,
+}
+
+struct PoolCapacity {
+    /// Units (memories, tables, instances) held by live pooled stores.
+    used: AtomicU32,
+}
+
+impl WasmtimeEngine {
+    /// The shared engine for `options`, created on first use.
+    pub(crate) fn shared(options: &EngineOptions) -> Result<WasmtimeEngine, Error> {
+        static ENGINES: [OnceLock<Result<WasmtimeEngine, String>>; 2] = [OnceLock::new(), OnceLock::new()];
+        ENGINES[usize::from(options.fuel)]
+            .get_or_init(|| WasmtimeEngine::new(options.fuel).map_err(|e| format!("{e:#}")))
+            .clone()
+            .map_err(|e| anyhow!("unable to create the wasmtime engine: {e}"))
+    }
+
+    fn new(fuel: bool) -> Result<WasmtimeEngine, Error> {
+        let mut pooled = config(fuel);
+        let mut pool = wasmtime::PoolingAllocationConfig::new();
+        pool.total_core_instances(POOL_UNITS)
+            .total_memories(POOL_UNITS)
+            .total_tables(POOL_UNITS)
+            // At most one GC heap per store, and a pooled store takes at least one unit.
+            .total_gc_heaps(POOL_UNITS)
+            .table_elements(POOL_TABLE_ELEMENTS)
+            .max_core_instance_size(POOL_INSTANCE_BYTES)
+            .linear_memory_keep_resident(KEEP_RESIDENT)
+            .table_keep_resident(KEEP_RESIDENT);
+        pooled.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+        let engines = match wasmtime::Engine::new(&pooled) {
+            Ok(primary) => Engines {
+                primary,
+                pool: Some(PoolCapacity {
+                    used: AtomicU32::new(0),
+                }),
+                on_demand: OnceLock::new(),
+                fuel,
+            },
+            // No pool (e.g. the address space is limited): every instance is allocated on demand.
+            Err(_) => {
+                let primary = wasmtime::Engine::new(&config(fuel)).map_err(to_anyhow)?;
+                Engines {
+                    on_demand: OnceLock::from(Ok(primary.clone())),
+                    primary,
+                    pool: None,
+                    fuel,
+                }
+            }
+        };
+        Ok(WasmtimeEngine {
+            inner: Arc::new(engines),
+        })
+    }
+
+    /// The engine modules are compiled with.
+    pub fn primary(&self) -> &wasmtime::Engine {
+        &self.inner.primary
+    }
+
+    /// True if the primary engine allocates instances from a pool.
+    pub fn is_pooled(&self) -> bool {
+        self.inner.pool.is_some()
+    }
+
+    /// The on-demand engine.
+    pub(crate) fn on_demand(&self) -> Result<&wasmtime::Engine, Error> {
+        let fuel = self.inner.fuel;
+        self.inner
+            .on_demand
+            .get_or_init(|| wasmtime::Engine::new(&config(fuel)).map_err(|e| format!("{e:#}")))
+            .as_ref()
+            .map_err(|e| anyhow!("unable to create the wasmtime engine: {e}"))
+    }
+
+    /// Reserve `units` of pool capacity for one store, if the pool has them.
+    pub(crate) fn lease(&self, units: u32) -> Option<PoolLease> {
+        let pool = self.inner.pool.as_ref()?;
+        pool.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(units).filter(|&total| total <= POOL_UNITS)
+            })
+            .ok()?;
+        Some(PoolLease {
+            engine: self.clone(),
+            units,
+        })
+    }
+
+    /// Compile `wasm` with the primary engine; a module the pool cannot hold is compiled with the on-demand engine.
+    pub(crate) fn compile(&self, wasm: &[u8]) -> Result<WasmtimeModule, Error> {
+        match wasmtime::Module::new(self.primary(), wasm) {
+            Ok(module) => Ok(WasmtimeModule {
+                pooled: self.is_pooled(),
+                module,
+                on_demand: Arc::new(OnceLock::new()),
+            }),
+            Err(pooled_error) if self.is_pooled() => match wasmtime::Module::new(self.on_demand()?, wasm) {
+                // Valid wasm that does not fit the pool's per-module limits.
+                Ok(module) => Ok(WasmtimeModule {
+                    pooled: false,
+                    module,
+                    on_demand: Arc::new(OnceLock::new()),
+                }),
+                Err(_) => Err(to_anyhow(pooled_error)),
+            },
+            Err(e) => Err(to_anyhow(e)),
+        }
+    }
+}
+
+/// Pool capacity held by one store, given back when the store (and with it its instances) is gone.
+pub(crate) struct PoolLease {
+    engine: WasmtimeEngine,
+    units: u32,
+}
+
+impl Drop for PoolLease {
+    fn drop(&mut self) {
+        if let Some(pool) = &self.engine.inner.pool {
+            pool.used.fetch_sub(self.units, Ordering::AcqRel);
+        }
+    }
+}
+
+/// The engine settings every engine shares, whatever its instance allocation: modules move between them as
+/// serialized code, which wasmtime accepts only between compatible configurations.
+fn config(fuel: bool) -> wasmtime::Config {
+    let mut config = wasmtime::Config::new();
+    // Epoch checks make every call interruptible (timeouts, cancel); fuel metering only when a limit is set.
+    config.epoch_interruption(true);
+    config.consume_fuel(fuel);
+    // Real toolchains emit reference types, tail calls and function references; GC support is compiled in.
+    config.wasm_tail_call(true);
+    config.wasm_function_references(true);
+    config.wasm_gc(true);
+    config
+}
+
+/// A compiled module: in the pooled engine when it fits the pool, else in the on-demand engine.
+#[derive(Clone)]
+pub struct WasmtimeModule {
+    /// The module as compiled.
+    pub(crate) module: wasmtime::Module,
+    /// Whether `module` belongs to the pooled engine.
+    pooled: bool,
+    /// `module` loaded into the on-demand engine, made on first need (only when `pooled`).
+    on_demand: Arc<OnceLock<Result<wasmtime::Module, String>>>,
+}
+
+impl WasmtimeModule {
+    /// True if stores from the pool can instantiate this module.
+    pub(crate) fn fits_pool(&self) -> bool {
+        self.pooled
+    }
+
+    /// The module for a store of the pooled engine (`pooled`) or of the on-demand engine.
+    pub(crate) fn for_store(&self, engine: &WasmtimeEngine, pooled: bool) -> Result<&wasmtime::Module, Error> {
+        if pooled || !self.pooled {
+            return Ok(&self.module);
+        }
+        self.on_demand
+            .get_or_init(|| {
+                let load = || -> Result<wasmtime::Module, Error> {
+                    let code = self.module.serialize().map_err(to_anyhow)?;
+                    // SAFETY: `code` was serialized just now, in this process, by this wasmtime, from a module
+                    // compiled with the same settings (`config`) as the engine it is loaded into; the two engines
+                    // differ only in how instances are allocated, which is not part of compiled code.
+                    unsafe { wasmtime::Module::deserialize(engine.on_demand()?, code) }.map_err(to_anyhow)
+                };
+                load().map_err(|e| format!("{e:#}"))
+            })
+            .as_ref()
+            .map_err(|e| anyhow!("unable to load the module into wasmtime's on-demand engine: {e}"))
+    }
+
+    /// Pool units one instance of this module takes (memories, tables, the instance itself).
+    pub(crate) fn pool_units(&self) -> u32 {
+        let needs = self.module.resources_required();
+        needs.num_memories.max(needs.num_tables).max(1)
+    }
+}

@@ -1,0 +1,64 @@
+//! Which stores come from wasmtime's instance pool, driven through the engine seam.
+//!
+//! wasmtime-only on purpose: the pool is this backend's optimisation for instantiation, and behaviour must not depend
+//! on it (the conformance suite runs the same plug-ins on every engine, pooled or not, including more live
+//! instances than the pool holds). This binary has one test because the pool is process-wide.
+
+use extism_core::backend::{Backend, EngineOptions, PluginStore};
+use extism_core::kernel::KERNEL_WASM;
+use extism_core::{Manifest, PluginState, Uuid};
+use extism_wasmtime::{POOL_UNITS, Wasmtime, WasmtimeEngine, WasmtimeModule, WasmtimeStore};
+
+fn compile(engine: &WasmtimeEngine, wat: &str) -> WasmtimeModule {
+    Wasmtime::compile(engine, &wat::parse_str(wat).unwrap()).unwrap()
+}
+
+fn stores(engine: &WasmtimeEngine, modules: &[&WasmtimeModule], count: usize) -> Vec<WasmtimeStore> {
+    let kernel = Wasmtime::compile(engine, KERNEL_WASM).unwrap();
+    let prepared = Wasmtime::prepare_functions(engine, &kernel, modules, &[], &[]).unwrap();
+    (0..count)
+        .map(|_| {
+            let state = PluginState::new(Uuid::new_v4(), &Manifest::default());
+            let mut store = Wasmtime::new_store(engine, &kernel, &prepared, state).unwrap();
+            for module in modules {
+                store.instantiate(module).unwrap();
+            }
+            store
+        })
+        .collect()
+}
+
+#[test]
+fn stores_use_the_pool_while_it_has_room_and_fall_back_to_on_demand() {
+    let engine = Wasmtime::new_engine(&EngineOptions::default()).unwrap();
+    assert!(engine.is_pooled(), "the pool is available on this machine");
+    let plain = compile(&engine, r#"(module (memory (export "memory") 1) (func (export "f")))"#);
+
+    // Kernel + one module: two units per store.
+    let per_store = 2;
+    let capacity = (POOL_UNITS / per_store) as usize;
+    let mut live = stores(&engine, &[&plain], capacity + 3);
+    let pooled = live.iter().filter(|s| s.is_pooled()).count();
+    assert_eq!(
+        pooled, capacity,
+        "the first stores take the whole pool, the rest are on demand"
+    );
+    assert!(live.iter().skip(capacity).all(|s| !s.is_pooled()));
+
+    // Dropping pooled stores gives their capacity back.
+    live.drain(..2);
+    let again = stores(&engine, &[&plain], 1);
+    assert!(again[0].is_pooled());
+    drop(again);
+    drop(live);
+
+    // Modules the pool cannot hold, and command modules (which instantiate on every call), never use it.
+    let big_table = compile(&engine, r#"(module (table 300000 funcref) (func (export "f")))"#);
+    let command = compile(&engine, r#"(module (func (export "_start")))"#);
+    for module in [&big_table, &command] {
+        let store = stores(&engine, &[module], 1);
+        assert!(!store[0].is_pooled());
+    }
+    // With nothing else alive, a poolable plug-in is pooled again.
+    assert!(stores(&engine, &[&plain], 1)[0].is_pooled());
+}
