@@ -17,13 +17,11 @@ fn c_programs_pass_on_every_compiled_engine() {
 }
 
 /// A program written for upstream's header compiles against upstream's own `extism.h` too and runs on our library:
-/// the ABI, not only the source, is compatible. Upstream's header is found in the cargo registry when the `extism`
-/// 1.x crate sources are there; otherwise this check is skipped (the program still runs against our header in the
-/// test above).
+/// the ABI, not only the source, is compatible. Upstream's header comes from `capi/tests/upstream/fetch-header.sh`
+/// (see [`upstream_header_dir`]).
 #[test]
 fn upstream_header_compiles_and_links_against_our_library() {
     let Some(upstream) = upstream_header_dir() else {
-        println!("skipped: upstream's extism.h is not in the cargo registry on this machine");
         return;
     };
     let lib = library_dir(false);
@@ -53,25 +51,4 @@ fn upstream_header_compiles_and_links_against_our_library() {
     );
     let output = test_command(&exe).output().unwrap();
     assert_success("upstream_program against upstream's header", &output);
-}
-
-/// `~/.cargo/registry/src/*/extism-1.*/` holding `extism.h`, if any.
-fn upstream_header_dir() -> Option<std::path::PathBuf> {
-    let home = std::env::var_os("CARGO_HOME")
-        .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cargo")))?;
-    let registries = std::fs::read_dir(home.join("registry/src")).ok()?;
-    let mut found: Vec<std::path::PathBuf> = registries
-        .flatten()
-        .flat_map(|r| std::fs::read_dir(r.path()).into_iter().flatten().flatten())
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("extism-1."))
-                && p.join("extism.h").exists()
-        })
-        .collect();
-    found.sort();
-    found.pop()
 }

@@ -154,3 +154,41 @@ pub fn have(program: &str) -> bool {
         .output()
         .is_ok_and(|o| o.status.success())
 }
+
+/// The directory holding upstream's `extism.h`: where `capi/tests/upstream/fetch-header.sh` puts it
+/// (`<target>/upstream-extism`), else the `extism` 1.x crate's sources in the cargo registry. In CI it must exist;
+/// elsewhere `None` (after saying how to get it) skips the caller's test.
+pub fn upstream_header_dir() -> Option<PathBuf> {
+    let fetched = target_dir().join("upstream-extism");
+    if fetched.join("extism.h").exists() {
+        return Some(fetched);
+    }
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    let mut found: Vec<PathBuf> = home
+        .and_then(|home| std::fs::read_dir(home.join("registry/src")).ok())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .flat_map(|r| std::fs::read_dir(r.path()).into_iter().flatten().flatten())
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("extism-1."))
+                && p.join("extism.h").exists()
+        })
+        .collect();
+    found.sort();
+    if let Some(dir) = found.pop() {
+        return Some(dir);
+    }
+    let script = capi_dir().join("tests/upstream/fetch-header.sh");
+    assert!(!in_ci(), "upstream's extism.h is missing: run {}", script.display());
+    println!(
+        "skipped: upstream's extism.h is not available; run {} (needs crates.io) to enable this test",
+        script.display()
+    );
+    None
+}
