@@ -146,11 +146,7 @@ pub unsafe extern "C" fn extism_compiled_plugin_new(
         backend: std::ptr::null(),
     };
     // SAFETY: the caller's promises cover `request` and `errmsg`.
-    unsafe {
-        create(errmsg, || {
-            Ok(Box::into_raw(Box::new(ExtismCompiledPlugin(compile(request)?))))
-        })
-    }
+    unsafe { new_compiled(request, errmsg) }
 }
 
 /// Pre-compile an Extism plugin and set the number of instructions a plugin is allowed to execute
@@ -177,11 +173,7 @@ pub unsafe extern "C" fn extism_compiled_plugin_new_with_fuel_limit(
         backend: std::ptr::null(),
     };
     // SAFETY: the caller's promises cover `request` and `errmsg`.
-    unsafe {
-        create(errmsg, || {
-            Ok(Box::into_raw(Box::new(ExtismCompiledPlugin(compile(request)?))))
-        })
-    }
+    unsafe { new_compiled(request, errmsg) }
 }
 
 /// Pre-compile an Extism plugin for a chosen engine (not in upstream's header).
@@ -216,6 +208,15 @@ pub unsafe extern "C" fn extism_compiled_plugin_new_with_backend(
         backend,
     };
     // SAFETY: the caller's promises cover `request` and `errmsg`.
+    unsafe { new_compiled(request, errmsg) }
+}
+
+/// The body of the `extism_compiled_plugin_new*` entry points.
+///
+/// # Safety
+/// As `compile` for `request`; `errmsg` is NULL or writable.
+unsafe fn new_compiled(request: Request, errmsg: *mut *mut c_char) -> *mut ExtismCompiledPlugin {
+    // SAFETY: passed on from the caller.
     unsafe {
         create(errmsg, || {
             Ok(Box::into_raw(Box::new(ExtismCompiledPlugin(compile(request)?))))

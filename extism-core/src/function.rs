@@ -178,9 +178,24 @@ impl Function {
         &self.ty
     }
 
-    /// Run the function. Backends call this from their engine's host-call trampoline.
+    /// Run the function. Backends call this from their engine's host-call trampoline, with one slot in `results`
+    /// per declared result: the slots are reset to zeros of the declared types first, and a result the function
+    /// leaves with another type than declared fails the call (a C host function can do that).
     pub fn invoke(&self, plugin: &mut CurrentPlugin, params: &[Val], results: &mut [Val]) -> Result<(), Error> {
-        (self.f)(plugin, params, results)
+        for (slot, ty) in results.iter_mut().zip(self.results()) {
+            *slot = Val::default_for(*ty).unwrap_or(Val::I32(0));
+        }
+        (self.f)(plugin, params, results)?;
+        for (out, ty) in results.iter().zip(self.results()) {
+            if out.ty() != *ty {
+                anyhow::bail!(
+                    "host function `{}` returned a {:?} where its signature declares {ty:?}",
+                    self.name,
+                    out.ty()
+                );
+            }
+        }
+        Ok(())
     }
 
     /// A function from a shared implementation (for built-in host functions).
@@ -198,4 +213,38 @@ impl std::fmt::Debug for Function {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Function({}::{} {})", self.effective_namespace(), self.name, self.ty)
     }
+}
+
+/// Arguments and results of most host functions fit here without a heap allocation.
+const INLINE_VALUES: usize = 8;
+
+/// For an engine's dynamic host-call path: `params` converted to core values with `convert`, and `n_results` result
+/// slots, both on the stack when there are at most eight, passed to `body` (which typically calls
+/// [`Function::invoke`] and converts the results back).
+pub fn with_host_values<P, R>(
+    params: &[P],
+    n_results: usize,
+    convert: impl Fn(&P) -> Val,
+    body: impl FnOnce(&[Val], &mut [Val]) -> R,
+) -> R {
+    let mut inline_args = [Val::I32(0); INLINE_VALUES];
+    let heap_args: Vec<Val>;
+    let args: &[Val] = if params.len() <= INLINE_VALUES {
+        for (slot, p) in inline_args.iter_mut().zip(params) {
+            *slot = convert(p);
+        }
+        &inline_args[..params.len()]
+    } else {
+        heap_args = params.iter().map(convert).collect();
+        &heap_args
+    };
+    let mut inline_outs = [Val::I32(0); INLINE_VALUES];
+    let mut heap_outs: Vec<Val>;
+    let outs: &mut [Val] = if n_results <= INLINE_VALUES {
+        &mut inline_outs[..n_results]
+    } else {
+        heap_outs = vec![Val::I32(0); n_results];
+        &mut heap_outs
+    };
+    body(args, outs)
 }

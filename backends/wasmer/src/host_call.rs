@@ -1,16 +1,13 @@
 //! Host functions on wasmer: the trampoline that turns a wasmer host call into a core [`Function`] call.
 
-use anyhow::{Error, anyhow};
+use anyhow::Error;
 use extism_core::backend::KernelAccess;
-use extism_core::{CurrentPlugin, Function, PluginState, Val};
+use extism_core::{CurrentPlugin, Function, PluginState, Val, with_host_values};
 use wasmer::{FunctionEnv, FunctionEnvMut, RuntimeError, Store, Value};
 
 use crate::errors::{HostFailure, host_failure, trap};
 use crate::store::{Env, KernelExports, memory_bytes};
 use crate::types::{from_wasmer, to_wasmer, to_wasmer_func_type};
-
-/// Arguments of most host functions fit here without a heap allocation.
-const INLINE_VALUES: usize = 8;
 
 /// A wasmer function that runs `function` for the instance in `slot`.
 ///
@@ -84,7 +81,7 @@ fn typed(store: &mut Store, env: &FunctionEnv<Env>, function: &Function, slot: u
     }
 }
 
-/// Run `function` with `args`; `outs` has one slot per declared result. Checks the results' types.
+/// Run `function` with `args`; `outs` has one slot per declared result (`Function::invoke` checks their types).
 fn run(
     function: &Function,
     env: &mut FunctionEnvMut<'_, Env>,
@@ -92,21 +89,8 @@ fn run(
     args: &[Val],
     outs: &mut [Val],
 ) -> Result<(), Error> {
-    for (out, ty) in outs.iter_mut().zip(function.results()) {
-        *out = Val::default_for(*ty).unwrap_or(Val::I32(0));
-    }
     let mut view = CallerView { env, slot };
-    function.invoke(&mut CurrentPlugin::new(&mut view), args, outs)?;
-    for (out, ty) in outs.iter().zip(function.results()) {
-        if out.ty() != *ty {
-            return Err(anyhow!(
-                "host function `{}` returned a {:?} where its signature declares {ty:?}",
-                function.name(),
-                out.ty()
-            ));
-        }
-    }
-    Ok(())
+    function.invoke(&mut CurrentPlugin::new(&mut view), args, outs)
 }
 
 /// The general path, for any signature.
@@ -116,28 +100,11 @@ fn dynamic(
     slot: usize,
     params: &[Value],
 ) -> Result<Vec<Value>, Error> {
-    let mut inline_args = [Val::I32(0); INLINE_VALUES];
-    let mut heap_args = Vec::new();
-    let args: &[Val] = if params.len() <= INLINE_VALUES {
-        for (slot, p) in inline_args.iter_mut().zip(params) {
-            *slot = from_wasmer(p);
-        }
-        &inline_args[..params.len()]
-    } else {
-        heap_args.extend(params.iter().map(from_wasmer));
-        &heap_args
-    };
-    let mut inline_out = [Val::I32(0); INLINE_VALUES];
-    let mut heap_out = Vec::new();
-    let outs: &mut [Val] = if function.results().len() <= INLINE_VALUES {
-        &mut inline_out[..function.results().len()]
-    } else {
-        heap_out.resize(function.results().len(), Val::I32(0));
-        &mut heap_out
-    };
-    run(function, env, slot, args, outs)?;
-    // wasmer's dynamic host functions return their results in a `Vec`.
-    Ok(outs.iter().map(|v| to_wasmer(*v)).collect())
+    with_host_values(params, function.results().len(), from_wasmer, |args, outs| {
+        run(function, env, slot, args, outs)?;
+        // wasmer's dynamic host functions return their results in a `Vec`.
+        Ok(outs.iter().map(|v| to_wasmer(*v)).collect())
+    })
 }
 
 /// The kernel and the calling instance as seen from inside a host call.

@@ -2,15 +2,12 @@
 
 use anyhow::{Error, anyhow};
 use extism_core::backend::KernelAccess;
-use extism_core::{CurrentPlugin, Function, PluginState, Val, ValType};
+use extism_core::{CurrentPlugin, Function, PluginState, Val, ValType, with_host_values};
 use wasmi::{Caller, Linker};
 
 use crate::errors::HostFailure;
 use crate::store::{StoreData, kernel_call, memory_and_state};
 use crate::types::{from_wasmi, to_wasmi, to_wasmi_type};
-
-/// Arguments of most host functions fit here without a heap allocation.
-const INLINE_VALUES: usize = 8;
 
 /// Most arguments a host function may take to get a typed trampoline.
 const TYPED_MAX_PARAMS: usize = 5;
@@ -114,39 +111,17 @@ fn dynamic_call(
     params: &[wasmi::Val],
     results: &mut [wasmi::Val],
 ) -> Result<(), wasmi::Error> {
-    let mut inline_args = [Val::I32(0); INLINE_VALUES];
-    let mut heap_args = Vec::new();
-    let args: &[Val] = if params.len() <= INLINE_VALUES {
-        for (slot, p) in inline_args.iter_mut().zip(params) {
-            *slot = from_wasmi(p);
+    with_host_values(params, results.len(), from_wasmi, |args, outs| {
+        call_host(function, caller, args, outs)?;
+        for (slot, out) in results.iter_mut().zip(outs.iter()) {
+            *slot = to_wasmi(*out);
         }
-        &inline_args[..params.len()]
-    } else {
-        heap_args.extend(params.iter().map(from_wasmi));
-        &heap_args
-    };
-
-    let mut inline_out = [Val::I32(0); INLINE_VALUES];
-    let mut heap_out = Vec::new();
-    let outs: &mut [Val] = if results.len() <= INLINE_VALUES {
-        &mut inline_out[..results.len()]
-    } else {
-        heap_out.resize(results.len(), Val::I32(0));
-        &mut heap_out
-    };
-    for (slot, ty) in outs.iter_mut().zip(function.results()) {
-        *slot = Val::default_for(*ty).unwrap_or(Val::I32(0));
-    }
-
-    call_host(function, caller, args, outs)?;
-    for (slot, out) in results.iter_mut().zip(outs.iter()) {
-        *slot = to_wasmi(*out);
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// Run a host function: the fuel bookkeeping of sliced calls around it, and its error carried through wasmi.
-/// `outs` holds zeros of the declared result types on entry.
+/// `Function::invoke` resets `outs` to the declared result types and checks what the function leaves there.
 fn call_host(
     function: &Function,
     caller: &mut Caller<'_, StoreData>,
@@ -168,17 +143,7 @@ fn invoke(
     outs: &mut [Val],
 ) -> Result<(), Error> {
     let mut view = CallerView { caller };
-    function.invoke(&mut CurrentPlugin::new(&mut view), args, outs)?;
-    for (out, ty) in outs.iter().zip(function.results()) {
-        if out.ty() != *ty {
-            return Err(anyhow!(
-                "host function `{}` returned a {:?} where its signature declares {ty:?}",
-                function.name(),
-                out.ty()
-            ));
-        }
-    }
-    Ok(())
+    function.invoke(&mut CurrentPlugin::new(&mut view), args, outs)
 }
 
 /// The fuel situation of a sliced call when it entered a host function.

@@ -1,16 +1,13 @@
 //! Host functions on wasmtime: the trampoline that turns a wasmtime host call into a core [`Function`] call.
 
-use anyhow::{Error, anyhow};
+use anyhow::Error;
 use extism_core::backend::KernelAccess;
-use extism_core::{CurrentPlugin, Function, PluginState, Val};
+use extism_core::{CurrentPlugin, Function, PluginState, with_host_values};
 use wasmtime::{Caller, Linker};
 
 use crate::errors::{HostFailure, to_anyhow};
 use crate::store::{StoreData, kernel_call, memory_and_state};
 use crate::types::{from_wasmtime, to_wasmtime, to_wasmtime_type};
-
-/// Arguments of most host functions fit here without a heap allocation.
-const INLINE_VALUES: usize = 8;
 
 /// Define `function` as `namespace::name` in `linker`.
 pub(crate) fn define(
@@ -39,44 +36,14 @@ fn invoke(
     params: &[wasmtime::Val],
     results: &mut [wasmtime::Val],
 ) -> Result<(), Error> {
-    let mut inline_args = [Val::I32(0); INLINE_VALUES];
-    let mut heap_args = Vec::new();
-    let args: &[Val] = if params.len() <= INLINE_VALUES {
-        for (slot, p) in inline_args.iter_mut().zip(params) {
-            *slot = from_wasmtime(p);
+    with_host_values(params, results.len(), from_wasmtime, |args, outs| {
+        let mut view = CallerView { caller };
+        function.invoke(&mut CurrentPlugin::new(&mut view), args, outs)?;
+        for (slot, out) in results.iter_mut().zip(outs.iter()) {
+            *slot = to_wasmtime(*out);
         }
-        &inline_args[..params.len()]
-    } else {
-        heap_args.extend(params.iter().map(from_wasmtime));
-        &heap_args
-    };
-
-    let mut inline_out = [Val::I32(0); INLINE_VALUES];
-    let mut heap_out = Vec::new();
-    let outs: &mut [Val] = if results.len() <= INLINE_VALUES {
-        &mut inline_out[..results.len()]
-    } else {
-        heap_out.resize(results.len(), Val::I32(0));
-        &mut heap_out
-    };
-    for (slot, ty) in outs.iter_mut().zip(function.results()) {
-        *slot = Val::default_for(*ty).unwrap_or(Val::I32(0));
-    }
-
-    let mut view = CallerView { caller };
-    function.invoke(&mut CurrentPlugin::new(&mut view), args, outs)?;
-
-    for ((slot, out), ty) in results.iter_mut().zip(outs.iter()).zip(function.results()) {
-        if out.ty() != *ty {
-            return Err(anyhow!(
-                "host function `{}` returned a {:?} where its signature declares {ty:?}",
-                function.name(),
-                out.ty()
-            ));
-        }
-        *slot = to_wasmtime(*out);
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// The kernel as seen from inside a host call.
