@@ -246,6 +246,19 @@ pub struct ExportInfo {
     pub kind: ExternKind,
 }
 
+/// A host function's error, for backends to carry through their engine's own error type unchanged, so that
+/// [`CallError::Host`] gets the original error back (engines whose host errors need more bounds wrap it themselves).
+#[derive(Debug)]
+pub struct HostFailure(pub Error);
+
+impl std::fmt::Display for HostFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl std::error::Error for HostFailure {}
+
 /// Why a wasm call failed, as classified by the backend.
 #[derive(Debug)]
 pub enum CallError {

@@ -4,17 +4,7 @@ use anyhow::anyhow;
 use extism_core::backend::CallError;
 use wasmer::RuntimeError;
 
-/// A host function's error, carried through wasmer unchanged so that the core gets the original error back.
-#[derive(Debug)]
-pub(crate) struct HostFailure(pub anyhow::Error);
-
-impl std::fmt::Display for HostFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
-
-impl std::error::Error for HostFailure {}
+pub(crate) use extism_core::backend::HostFailure;
 
 /// A host function's error, if `error` carries one; otherwise `error` back.
 pub(crate) fn host_failure(error: RuntimeError) -> Result<anyhow::Error, RuntimeError> {

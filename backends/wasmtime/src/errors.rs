@@ -2,17 +2,7 @@
 
 use extism_core::backend::CallError;
 
-/// A host function's error, carried through wasmtime unchanged so that the core gets the original error back.
-#[derive(Debug)]
-pub(crate) struct HostFailure(pub anyhow::Error);
-
-impl std::fmt::Display for HostFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
-
-impl std::error::Error for HostFailure {}
+pub(crate) use extism_core::backend::HostFailure;
 
 pub(crate) fn classify(error: wasmtime::Error) -> CallError {
     if error.downcast_ref::<crate::limits::BudgetExceeded>().is_some() {
