@@ -181,7 +181,8 @@ backend_test! {
                 Wasm::data(counter(command).into_bytes()).with_name("counter"),
                 Wasm::data(main.as_bytes().to_vec()).with_name("main"),
             ]);
-            let mut p = PluginBuilder::new(manifest).with_backend(backend).build().unwrap();
+            let built = PluginBuilder::new(manifest).with_backend(backend).build();
+            let mut p = built.unwrap();
             let err = p.call::<&str, &[u8]>("twice", "").unwrap_err();
             assert_eq!(err.to_string(), format!("Returned non-zero exit code: {expected}"), "command={command}");
         }

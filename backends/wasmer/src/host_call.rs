@@ -189,19 +189,19 @@ impl KernelAccess for CallerView<'_, '_> {
             .map_err(kernel_error)
     }
 
-    fn kernel_error_get(&mut self) -> Result<u64, Error> {
-        self.kernel()
-            .error_get
-            .clone()
-            .call(&mut *self.env)
-            .map_err(kernel_error)
-    }
-
     fn kernel_error_set(&mut self, p: u64) -> Result<(), Error> {
         self.kernel()
             .error_set
             .clone()
             .call(&mut *self.env, p)
+            .map_err(kernel_error)
+    }
+
+    fn kernel_error_get(&mut self) -> Result<u64, Error> {
+        self.kernel()
+            .error_get
+            .clone()
+            .call(&mut *self.env)
             .map_err(kernel_error)
     }
 

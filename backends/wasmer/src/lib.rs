@@ -56,8 +56,8 @@ impl Backend for Wasmer {
     type Store = WasmerStore;
     type Instance = WasmerInstance;
     type Export = WasmerExport;
-    /// The functions themselves: wasmer host functions belong to a store (they need its function env), so each store
-    /// defines them anew.
+    /// The functions themselves: wasmer host functions belong to a store, and here to one instance (see
+    /// `host_call.rs`), so each store creates its own when a module that imports them is instantiated.
     type Functions = Vec<Function>;
 
     fn new_engine(options: &EngineOptions) -> Result<WasmerEngine, Error> {
@@ -80,8 +80,8 @@ impl Backend for Wasmer {
         Ok(functions.to_vec())
     }
 
-    /// Defines every kernel export (`kernel_exports` only narrows what is needed), then the host functions, which
-    /// shadow kernel exports of the same name.
+    /// Defines every kernel export (`kernel_exports` only narrows what is needed; entries in this backend's linker
+    /// are plain handles), then the host functions, which shadow kernel exports of the same name.
     fn new_store(
         engine: &WasmerEngine,
         kernel: &wasmer::Module,
@@ -89,20 +89,10 @@ impl Backend for Wasmer {
         functions: &Vec<Function>,
         state: PluginState,
     ) -> Result<WasmerStore, Error> {
-        let mut store = Self::new_store_with_kernel(engine, kernel, state)?;
+        let mut store = WasmerStore::new(engine, kernel, state)?;
         for f in functions {
             store.define_function(f.effective_namespace(), f.name(), f)?;
         }
         Ok(store)
-    }
-}
-
-impl Wasmer {
-    fn new_store_with_kernel(
-        engine: &WasmerEngine,
-        kernel: &wasmer::Module,
-        state: PluginState,
-    ) -> Result<WasmerStore, Error> {
-        WasmerStore::new(engine, kernel, state)
     }
 }
