@@ -18,12 +18,15 @@
 //!   `SIGUSR1`, and with it compiled in, a `SIGUSR1` from anywhere else kills the process.
 //! - **Fuel**: metered by the same instrumentation, per module instance; the kernel is not metered. A plug-in made of
 //!   more than one wasm module cannot share one fuel limit across its instances, so with fuel enabled its second
-//!   module fails to instantiate with a capability error.
+//!   module (or a linked command module) is refused with a capability error.
+//! - **Imports with several results**: singlepass asserts when compiling a module that imports such a function; the
+//!   backend refuses the module with an error that says so instead.
 //! - **Memory budget**: the engine's tunables wrap every memory a store creates, charging creation and growth to the
 //!   store's byte budget (`tunables.rs`).
 //! - **Host functions** cannot see their caller's exports in wasmer: the kernel's handles and each instance's memory
 //!   live in the function environment, and each importing instance gets its own host function objects, so a host
-//!   function knows which instance called it.
+//!   function knows which instance called it (WASI reads the caller's memory this way). Signatures of up to five
+//!   `i64` parameters and at most one result use wasmer's typed host functions, which allocate nothing per call.
 
 mod engine;
 mod errors;
