@@ -61,7 +61,7 @@ pub trait Backend: Sized + Send + Sync + 'static {
     /// Prepare linking for [`Backend::new_store`], once per compiled plug-in: the host functions `functions` (later
     /// ones shadow earlier ones of the same namespace and name) and the kernel exports named in `kernel_exports`
     /// (the ones some module imports under `extism:host/env` and no host function shadows). `modules` are the
-    /// plug-in's modules, for engines that size per-store resources from them.
+    /// plug-in's modules, the main module last, for engines that size per-store resources from them.
     fn prepare_functions(
         engine: &Self::Engine,
         kernel: &Self::Module,

@@ -52,13 +52,20 @@ fn stores_use_the_pool_while_it_has_room_and_fall_back_to_on_demand() {
     drop(again);
     drop(live);
 
-    // Modules the pool cannot hold, and command modules (which instantiate on every call), never use it.
+    // Modules the pool cannot hold, and linked command modules (which instantiate on every call into them), never
+    // use it. A main module exporting `_start` is no command module: it is pooled.
     let big_table = compile(&engine, r#"(module (table 300000 funcref) (func (export "f")))"#);
     let command = compile(&engine, r#"(module (func (export "_start")))"#);
-    for module in [&big_table, &command] {
-        let store = stores(&engine, &[module], 1);
-        assert!(!store[0].is_pooled());
-    }
+    assert!(!stores(&engine, &[&big_table], 1)[0].is_pooled());
+    let kernel = Wasmtime::compile(&engine, KERNEL_WASM).unwrap();
+    let linked_command = Wasmtime::prepare_functions(&engine, &kernel, &[&command, &plain], &[], &[]).unwrap();
+    let state = PluginState::new(Uuid::new_v4(), &Manifest::default());
+    assert!(
+        !Wasmtime::new_store(&engine, &kernel, &linked_command, state)
+            .unwrap()
+            .is_pooled()
+    );
+    assert!(stores(&engine, &[&command], 1)[0].is_pooled());
     // With nothing else alive, a poolable plug-in is pooled again.
     assert!(stores(&engine, &[&plain], 1)[0].is_pooled());
 }
