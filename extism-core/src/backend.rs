@@ -52,6 +52,12 @@ pub trait Backend: Sized + Send + Sync + 'static {
     /// Compile binary wasm (the core has already turned WAT into binary).
     fn compile(engine: &Self::Engine, wasm: &[u8]) -> Result<Self::Module, Error>;
 
+    /// Compile the Extism kernel ([`crate::kernel::KERNEL_WASM`]). Backends whose engines are shared between compiled
+    /// plug-ins may compile it once per engine and hand out that module.
+    fn compile_kernel(engine: &Self::Engine) -> Result<Self::Module, Error> {
+        Self::compile(engine, crate::kernel::KERNEL_WASM)
+    }
+
     /// The imports of a module, in declaration order.
     fn imports(module: &Self::Module) -> Vec<ImportInfo>;
 

@@ -12,7 +12,7 @@ use crate::EXTISM_ENV_MODULE;
 use crate::backend::{Backend, CallError, EngineOptions, ExportShape, ExternKind, KernelAccess, PluginStore};
 use crate::function::Function;
 use crate::interrupt::Interrupt;
-use crate::kernel::{CallRecord, KERNEL_WASM};
+use crate::kernel::CallRecord;
 use crate::link::{ModuleInfo, check_imports};
 use crate::manifest::Manifest;
 use crate::state::PluginState;
@@ -77,7 +77,7 @@ impl<B: Backend> Compiled<B> {
         let engine = B::new_engine(&EngineOptions {
             fuel: options.fuel_limit.is_some(),
         })?;
-        let kernel = B::compile(&engine, KERNEL_WASM).context("unable to compile the Extism kernel")?;
+        let kernel = B::compile_kernel(&engine).context("unable to compile the Extism kernel")?;
         let mut modules = Vec::with_capacity(named.len());
         for m in named {
             let module = B::compile(&engine, &m.wasm)?;

@@ -48,6 +48,8 @@ struct Engines {
     pool: Option<PoolCapacity>,
     /// The on-demand engine stores fall back to, created on first need (the primary itself when it is on-demand).
     on_demand: OnceLock<Result<wasmtime::Engine, String>>,
+    /// The Extism kernel, compiled once for every plug-in of this engine.
+    kernel: OnceLock<Result<WasmtimeModule, String>>,
     fuel: bool,
 }
 
@@ -86,6 +88,7 @@ impl WasmtimeEngine {
                     used: AtomicU32::new(0),
                 }),
                 on_demand: OnceLock::new(),
+                kernel: OnceLock::new(),
                 fuel,
             },
             // No pool (e.g. the address space is limited): every instance is allocated on demand.
@@ -95,6 +98,7 @@ impl WasmtimeEngine {
                     on_demand: OnceLock::from(Ok(primary.clone())),
                     primary,
                     pool: None,
+                    kernel: OnceLock::new(),
                     fuel,
                 }
             }
@@ -136,6 +140,18 @@ impl WasmtimeEngine {
             engine: self.clone(),
             units,
         })
+    }
+
+    /// The Extism kernel, compiled on first use.
+    pub(crate) fn kernel(&self) -> Result<WasmtimeModule, Error> {
+        self.inner
+            .kernel
+            .get_or_init(|| {
+                self.compile(extism_core::kernel::KERNEL_WASM)
+                    .map_err(|e| format!("{e:#}"))
+            })
+            .clone()
+            .map_err(|e| anyhow!("{e}"))
     }
 
     /// Compile `wasm` with the primary engine; a module the pool cannot hold is compiled with the on-demand engine.

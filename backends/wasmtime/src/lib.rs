@@ -42,6 +42,11 @@ impl Backend for Wasmtime {
         engine.compile(wasm)
     }
 
+    /// Compiled once per (process-wide) engine.
+    fn compile_kernel(engine: &WasmtimeEngine) -> Result<WasmtimeModule, Error> {
+        engine.kernel()
+    }
+
     fn imports(module: &WasmtimeModule) -> Vec<ImportInfo> {
         types::imports(&module.module)
     }
