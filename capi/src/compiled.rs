@@ -33,6 +33,33 @@ struct Request {
     backend: *const c_char,
 }
 
+impl Request {
+    /// The request of the `*_with_backend` entry points, whose fuel limit is an optional pointer.
+    ///
+    /// # Safety
+    /// `fuel_limit` is NULL or readable.
+    unsafe fn with_backend(
+        wasm: *const u8,
+        wasm_size: ExtismSize,
+        functions: *mut *const ExtismFunction,
+        n_functions: ExtismSize,
+        with_wasi: bool,
+        backend: *const c_char,
+        fuel_limit: *const u64,
+    ) -> Request {
+        Request {
+            wasm,
+            wasm_size,
+            functions,
+            n_functions,
+            with_wasi,
+            // SAFETY: NULL or readable (caller's promise).
+            fuel_limit: unsafe { fuel_limit.as_ref() }.copied(),
+            backend,
+        }
+    }
+}
+
 /// Why creation failed: the message goes to `errmsg` as is.
 struct Failure(String);
 
@@ -196,17 +223,9 @@ pub unsafe extern "C" fn extism_compiled_plugin_new_with_backend(
     fuel_limit: *const u64,
     errmsg: *mut *mut c_char,
 ) -> *mut ExtismCompiledPlugin {
-    // SAFETY: NULL or readable (caller's promise).
-    let fuel_limit = unsafe { fuel_limit.as_ref() }.copied();
-    let request = Request {
-        wasm,
-        wasm_size,
-        functions,
-        n_functions,
-        with_wasi,
-        fuel_limit,
-        backend,
-    };
+    // SAFETY: `fuel_limit` is NULL or readable (caller's promise).
+    let request =
+        unsafe { Request::with_backend(wasm, wasm_size, functions, n_functions, with_wasi, backend, fuel_limit) };
     // SAFETY: the caller's promises cover `request` and `errmsg`.
     unsafe { new_compiled(request, errmsg) }
 }
@@ -339,17 +358,9 @@ pub unsafe extern "C" fn extism_plugin_new_with_backend(
     fuel_limit: *const u64,
     errmsg: *mut *mut c_char,
 ) -> *mut ExtismPlugin {
-    // SAFETY: NULL or readable (caller's promise).
-    let fuel_limit = unsafe { fuel_limit.as_ref() }.copied();
-    let request = Request {
-        wasm,
-        wasm_size,
-        functions,
-        n_functions,
-        with_wasi,
-        fuel_limit,
-        backend,
-    };
+    // SAFETY: `fuel_limit` is NULL or readable (caller's promise).
+    let request =
+        unsafe { Request::with_backend(wasm, wasm_size, functions, n_functions, with_wasi, backend, fuel_limit) };
     // SAFETY: the caller's promises cover `request` and `errmsg`.
     unsafe { create(errmsg, || instantiate(&compile(request)?, Failure::create)) }
 }
