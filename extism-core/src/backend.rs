@@ -66,12 +66,14 @@ pub trait Backend: Sized + Send + Sync + 'static {
 
     /// Prepare linking for [`Backend::new_store`], once per compiled plug-in: the host functions `functions` (later
     /// ones shadow earlier ones of the same namespace and name) and the kernel exports named in `kernel_exports`
-    /// (the ones some module imports under `extism:host/env` and no host function shadows). `modules` are the
-    /// plug-in's modules, the main module last, for engines that size per-store resources from them.
+    /// (the ones some module imports under `extism:host/env` and no host function shadows). For engines that size per-store
+    /// resources from the plug-in's modules: `modules` are those every store instantiates once (linked modules and
+    /// the main module), `commands` the linked command modules, instantiated afresh for every call into them.
     fn prepare_functions(
         engine: &Self::Engine,
         kernel: &Self::Module,
         modules: &[&Self::Module],
+        commands: &[&Self::Module],
         kernel_exports: &[&'static str],
         functions: &[Function],
     ) -> Result<Self::Functions, Error>;
@@ -313,3 +315,37 @@ impl CallError {
 /// A shared, type-erased host function implementation (see [`crate::Function`]).
 pub type HostFunctionImpl =
     Arc<dyn Fn(&mut crate::CurrentPlugin<'_>, &[crate::Val], &mut [crate::Val]) -> Result<(), Error> + Send + Sync>;
+
+/// Arguments and results of most host functions fit here without a heap allocation.
+const INLINE_VALUES: usize = 8;
+
+/// For an engine's dynamic host-call path: `params` converted to core values with `convert`, and `n_results` result
+/// slots, both on the stack when there are at most eight, passed to `body` (which typically calls
+/// [`Function::invoke`] and converts the results back).
+pub fn with_host_values<P, R>(
+    params: &[P],
+    n_results: usize,
+    convert: impl Fn(&P) -> Val,
+    body: impl FnOnce(&[Val], &mut [Val]) -> R,
+) -> R {
+    let mut inline_args = [Val::I32(0); INLINE_VALUES];
+    let heap_args: Vec<Val>;
+    let args: &[Val] = if params.len() <= INLINE_VALUES {
+        for (slot, p) in inline_args.iter_mut().zip(params) {
+            *slot = convert(p);
+        }
+        &inline_args[..params.len()]
+    } else {
+        heap_args = params.iter().map(convert).collect();
+        &heap_args
+    };
+    let mut inline_outs = [Val::I32(0); INLINE_VALUES];
+    let mut heap_outs: Vec<Val>;
+    let outs: &mut [Val] = if n_results <= INLINE_VALUES {
+        &mut inline_outs[..n_results]
+    } else {
+        heap_outs = vec![Val::I32(0); n_results];
+        &mut heap_outs
+    };
+    body(args, outs)
+}

@@ -214,37 +214,3 @@ impl std::fmt::Debug for Function {
         write!(f, "Function({}::{} {})", self.effective_namespace(), self.name, self.ty)
     }
 }
-
-/// Arguments and results of most host functions fit here without a heap allocation.
-const INLINE_VALUES: usize = 8;
-
-/// For an engine's dynamic host-call path: `params` converted to core values with `convert`, and `n_results` result
-/// slots, both on the stack when there are at most eight, passed to `body` (which typically calls
-/// [`Function::invoke`] and converts the results back).
-pub fn with_host_values<P, R>(
-    params: &[P],
-    n_results: usize,
-    convert: impl Fn(&P) -> Val,
-    body: impl FnOnce(&[Val], &mut [Val]) -> R,
-) -> R {
-    let mut inline_args = [Val::I32(0); INLINE_VALUES];
-    let heap_args: Vec<Val>;
-    let args: &[Val] = if params.len() <= INLINE_VALUES {
-        for (slot, p) in inline_args.iter_mut().zip(params) {
-            *slot = convert(p);
-        }
-        &inline_args[..params.len()]
-    } else {
-        heap_args = params.iter().map(convert).collect();
-        &heap_args
-    };
-    let mut inline_outs = [Val::I32(0); INLINE_VALUES];
-    let mut heap_outs: Vec<Val>;
-    let outs: &mut [Val] = if n_results <= INLINE_VALUES {
-        &mut inline_outs[..n_results]
-    } else {
-        heap_outs = vec![Val::I32(0); n_results];
-        &mut heap_outs
-    };
-    body(args, outs)
-}

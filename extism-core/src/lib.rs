@@ -31,7 +31,7 @@ pub use anyhow::Error;
 pub use convert::Msgpack;
 pub use convert::{Base64, FromBytes, FromBytesOwned, Json, MemoryHandle, ToBytes};
 pub use current_plugin::CurrentPlugin;
-pub use function::{CPtr, EXTISM_USER_MODULE, Function, UserData, with_host_values};
+pub use function::{CPtr, EXTISM_USER_MODULE, Function, UserData};
 pub use http::DEFAULT_MAX_HTTP_RESPONSE_BYTES;
 pub use input::WasmInput;
 pub use interrupt::Interrupt;

@@ -18,6 +18,16 @@ pub(crate) struct ModuleInfo<M> {
     pub exports: Vec<ExportInfo>,
 }
 
+impl<M> ModuleInfo<M> {
+    /// A command module exports a `_start` function: linked into other modules, each call into it runs on a fresh
+    /// instance (contract §3.2g). Says nothing about the main module, whose `_start` is an ordinary export.
+    pub fn is_command(&self) -> bool {
+        self.exports
+            .iter()
+            .any(|e| e.name == "_start" && matches!(e.kind, ExternKind::Func(_)))
+    }
+}
+
 fn kernel_signature(name: &str) -> Option<FuncType> {
     let (_, params, results) = crate::kernel::GUEST_EXPORTS.iter().find(|(n, _, _)| *n == name)?;
     let decode = |s: &str| {

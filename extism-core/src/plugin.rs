@@ -120,8 +120,20 @@ impl<B: Backend> Compiled<B> {
                     })
             })
             .collect();
-        let module_list: Vec<&B::Module> = modules.iter().map(|m| &m.module).collect();
-        let functions = B::prepare_functions(&engine, &kernel, &module_list, &kernel_exports, &imported_functions)?;
+        // Every store instantiates the main module (last) and each linked reactor module once; linked command modules
+        // afresh for every call into them.
+        let (main, linked) = modules.split_last().expect("a manifest has a main module");
+        let (commands, reactors): (Vec<_>, Vec<_>) = linked.iter().partition(|m| m.is_command());
+        let instantiated: Vec<&B::Module> = reactors.iter().chain([&main]).map(|m| &m.module).collect();
+        let commands: Vec<&B::Module> = commands.iter().map(|m| &m.module).collect();
+        let functions = B::prepare_functions(
+            &engine,
+            &kernel,
+            &instantiated,
+            &commands,
+            &kernel_exports,
+            &imported_functions,
+        )?;
         Ok(Compiled {
             functions,
             engine,
@@ -208,11 +220,7 @@ fn new_store<B: Backend>(
     let mut store = B::new_store(&compiled.engine, &compiled.kernel, &compiled.functions, state)?;
     for &index in &compiled.link_order {
         let module = &compiled.modules[index];
-        if module
-            .exports
-            .iter()
-            .any(|e| e.name == "_start" && matches!(e.kind, ExternKind::Func(_)))
-        {
+        if module.is_command() {
             // A command module: each call into it from another module runs on a fresh instance.
             store.register_command(&module.name, &module.module)?;
             continue;

@@ -60,7 +60,7 @@ impl<B: Engine> Kernel for Probe<B> {
 fn probe<B: Engine>() -> Box<dyn Kernel> {
     let engine = B::new_engine(&EngineOptions::default()).unwrap();
     let kernel = B::compile(&engine, KERNEL_WASM).unwrap();
-    let functions = B::prepare_functions(&engine, &kernel, &[], &[], &[]).unwrap();
+    let functions = B::prepare_functions(&engine, &kernel, &[], &[], &[], &[]).unwrap();
     let state = PluginState::new(Uuid::new_v4(), &Manifest::default());
     let store = B::new_store(&engine, &kernel, &functions, state).unwrap();
     let instance = store.kernel_instance();

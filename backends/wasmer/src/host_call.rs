@@ -1,8 +1,8 @@
 //! Host functions on wasmer: the trampoline that turns a wasmer host call into a core [`Function`] call.
 
 use anyhow::Error;
-use extism_core::backend::KernelAccess;
-use extism_core::{CurrentPlugin, Function, PluginState, Val, with_host_values};
+use extism_core::backend::{KernelAccess, with_host_values};
+use extism_core::{CurrentPlugin, Function, PluginState, Val};
 use wasmer::{FunctionEnv, FunctionEnvMut, RuntimeError, Store, Value};
 
 use crate::errors::{HostFailure, host_failure, trap};

@@ -80,6 +80,7 @@ impl Backend for Wasmer {
         _engine: &WasmerEngine,
         _kernel: &wasmer::Module,
         _modules: &[&wasmer::Module],
+        _commands: &[&wasmer::Module],
         _kernel_exports: &[&'static str],
         functions: &[Function],
     ) -> Result<Vec<Function>, Error> {

@@ -1,8 +1,8 @@
 //! Host functions on wasmi: the trampoline that turns a wasmi host call into a core [`Function`] call.
 
 use anyhow::{Error, anyhow};
-use extism_core::backend::KernelAccess;
-use extism_core::{CurrentPlugin, Function, PluginState, Val, ValType, with_host_values};
+use extism_core::backend::{KernelAccess, with_host_values};
+use extism_core::{CurrentPlugin, Function, PluginState, Val, ValType};
 use wasmi::{Caller, Linker};
 
 use crate::errors::HostFailure;

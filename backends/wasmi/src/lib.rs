@@ -89,6 +89,7 @@ impl Backend for Wasmi {
         _engine: &wasmi::Engine,
         _kernel: &wasmi::Module,
         _modules: &[&wasmi::Module],
+        _commands: &[&wasmi::Module],
         _kernel_exports: &[&'static str],
         functions: &[Function],
     ) -> Result<Vec<Function>, Error> {

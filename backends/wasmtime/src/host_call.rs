@@ -1,8 +1,8 @@
 //! Host functions on wasmtime: the trampoline that turns a wasmtime host call into a core [`Function`] call.
 
 use anyhow::Error;
-use extism_core::backend::KernelAccess;
-use extism_core::{CurrentPlugin, Function, PluginState, with_host_values};
+use extism_core::backend::{KernelAccess, with_host_values};
+use extism_core::{CurrentPlugin, Function, PluginState};
 use wasmtime::{Caller, Linker};
 
 use crate::errors::{HostFailure, to_anyhow};

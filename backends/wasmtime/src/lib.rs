@@ -17,7 +17,7 @@ use extism_core::backend::{Backend, EngineOptions, ExportInfo, ImportInfo};
 use extism_core::{Function, PluginState};
 
 pub use engine::{POOL_UNITS, WasmtimeEngine, WasmtimeModule};
-pub use link::{Linking, Prepared};
+pub use link::Prepared;
 pub use store::{StoreData, WasmtimeExport, WasmtimeStore};
 
 /// The wasmtime engine.
@@ -62,6 +62,7 @@ impl Backend for Wasmtime {
         engine: &WasmtimeEngine,
         kernel: &WasmtimeModule,
         modules: &[&WasmtimeModule],
+        commands: &[&WasmtimeModule],
         kernel_exports: &[&'static str],
         functions: &[Function],
     ) -> Result<Arc<Prepared>, Error> {
@@ -69,6 +70,7 @@ impl Backend for Wasmtime {
             engine,
             kernel,
             modules,
+            commands,
             kernel_exports,
             functions,
         )?))

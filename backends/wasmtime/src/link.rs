@@ -36,15 +36,14 @@ impl Prepared {
         engine: &WasmtimeEngine,
         kernel: &WasmtimeModule,
         modules: &[&WasmtimeModule],
+        commands: &[&WasmtimeModule],
         kernel_exports: &[&'static str],
         functions: &[Function],
     ) -> Result<Prepared, Error> {
-        // Linked command modules (non-main modules exporting `_start`) instantiate on every call into them, and a
-        // store keeps its instances until it is dropped: a pooled store could not bound what it takes from the pool.
-        // A main module's `_start` is different: calling it makes the next call rebuild the whole store.
-        let linked = modules.split_last().map_or(&[][..], |(_main, linked)| linked);
-        let commands = linked.iter().any(|m| m.module.get_export_index("_start").is_some());
-        let poolable = engine.is_pooled() && !commands && kernel.fits_pool() && modules.iter().all(|m| m.fits_pool());
+        // Command modules instantiate on every call into them, and a store keeps its instances until it is dropped:
+        // a pooled store could not bound what it takes from the pool.
+        let poolable =
+            engine.is_pooled() && commands.is_empty() && kernel.fits_pool() && modules.iter().all(|m| m.fits_pool());
         let pool_units = kernel.pool_units() + modules.iter().map(|m| m.pool_units()).sum::<u32>();
         let pooled = if poolable {
             Some(Arc::new(Linking::new(
@@ -105,7 +104,7 @@ impl Prepared {
 }
 
 /// What stores of one engine link against, prepared once.
-pub struct Linking {
+pub(crate) struct Linking {
     /// The host functions some module imports (store-independent: each store gets its own `Func` on lookup).
     pub(crate) functions: Linker<StoreData>,
     /// Where the host finds the kernel exports it calls.
