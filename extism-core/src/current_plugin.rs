@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{Error, anyhow};
 use uuid::Uuid;
 
-use crate::backend::KernelAccess;
+use crate::backend::{CallError, KernelAccess};
 use crate::convert::{FromBytes, MemoryHandle, ToBytes};
 use crate::manifest::Manifest;
 use crate::state::PluginState;
@@ -18,12 +18,37 @@ use crate::val::Val;
 /// bounds-checked; an invalid handle gives an error.
 pub struct CurrentPlugin<'a> {
     kernel: &'a mut dyn KernelAccess,
+    /// A limit (timeout, fuel, memory) one of this host call's kernel calls ran into. The host function may turn the
+    /// failure into an error of its own (an invalid handle, say) or swallow it; [`crate::Function::invoke`] reports
+    /// the limit instead.
+    limit: Option<CallError>,
 }
 
 impl<'a> CurrentPlugin<'a> {
     /// Wrap a backend's view of the kernel. Backends call this inside their host-call trampolines.
     pub fn new(kernel: &'a mut dyn KernelAccess) -> CurrentPlugin<'a> {
-        CurrentPlugin { kernel }
+        CurrentPlugin { kernel, limit: None }
+    }
+
+    /// Run a kernel call, noting a limit it ran into.
+    fn kernel_call<R>(&mut self, call: impl FnOnce(&mut dyn KernelAccess) -> Result<R, Error>) -> Result<R, Error> {
+        let result = call(&mut *self.kernel);
+        if let Err(e) = &result
+            && self.limit.is_none()
+        {
+            self.limit = match e.downcast_ref::<CallError>() {
+                Some(CallError::Interrupted) => Some(CallError::Interrupted),
+                Some(CallError::OutOfFuel) => Some(CallError::OutOfFuel),
+                Some(CallError::MemoryLimit) => Some(CallError::MemoryLimit),
+                _ => None,
+            };
+        }
+        result
+    }
+
+    /// The limit a kernel call of this host call ran into, if any.
+    pub(crate) fn take_limit(&mut self) -> Option<CallError> {
+        self.limit.take()
     }
 
     /// The plug-in's id.
@@ -79,20 +104,20 @@ impl<'a> CurrentPlugin<'a> {
     /// is this message even if the host function then returns its own error. Returns the handle of the message.
     pub fn set_error(&mut self, message: impl AsRef<str>) -> Result<(u64, u64), Error> {
         let handle = self.memory_new(message.as_ref())?;
-        self.kernel.kernel_error_set(handle.offset)?;
+        self.kernel_call(|k| k.kernel_error_set(handle.offset))?;
         Ok((handle.offset, handle.length))
     }
 
     /// The error set for the running call (by the guest or with [`CurrentPlugin::set_error`]), if any.
     pub fn get_error(&mut self) -> Option<&str> {
-        let offset = self.kernel.kernel_error_get().ok()?;
+        let offset = self.kernel_call(|k| k.kernel_error_get()).ok()?;
         let handle = self.memory_handle(offset).filter(|h| h.offset != 0)?;
         self.memory_str(handle).ok()
     }
 
     /// Clear the running call's error.
     pub fn clear_error(&mut self) -> Result<(), Error> {
-        self.kernel.kernel_error_set(0)
+        self.kernel_call(|k| k.kernel_error_set(0))
     }
 
     /// The whole kernel memory: handles are offsets into this slice. Invalid after the next allocation.
@@ -117,7 +142,7 @@ impl<'a> CurrentPlugin<'a> {
         if offset == 0 {
             return Some(MemoryHandle::null());
         }
-        match self.kernel.kernel_length(offset) {
+        match self.kernel_call(|k| k.kernel_length(offset)) {
             Ok(0) | Err(_) => None,
             Ok(length) => Some(MemoryHandle { offset, length }),
         }
@@ -155,7 +180,7 @@ impl<'a> CurrentPlugin<'a> {
         if n == 0 {
             return Ok(MemoryHandle::null());
         }
-        let offset = self.kernel.kernel_alloc(n)?;
+        let offset = self.kernel_call(|k| k.kernel_alloc(n))?;
         if offset == 0 {
             let id = self.id();
             return Err(anyhow!("{id} out of memory"));
@@ -168,17 +193,17 @@ impl<'a> CurrentPlugin<'a> {
         if handle.offset == 0 {
             return Ok(());
         }
-        self.kernel.kernel_free(handle.offset)
+        self.kernel_call(|k| k.kernel_free(handle.offset))
     }
 
     /// The length of the live allocation at `offset` (0 if there is none).
     pub fn memory_length(&mut self, offset: u64) -> Result<u64, Error> {
-        self.kernel.kernel_length(offset)
+        self.kernel_call(|k| k.kernel_length(offset))
     }
 
     /// Same as [`CurrentPlugin::memory_length`]: our kernel's length check is already O(1).
     pub fn memory_length_unsafe(&mut self, offset: u64) -> Result<u64, Error> {
-        self.kernel.kernel_length(offset)
+        self.kernel_call(|k| k.kernel_length(offset))
     }
 
     /// Copy a value into a new allocation. Empty values give the null handle.

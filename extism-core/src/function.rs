@@ -185,7 +185,13 @@ impl Function {
         for (slot, ty) in results.iter_mut().zip(self.results()) {
             *slot = Val::default_for(*ty).unwrap_or(Val::I32(0));
         }
-        (self.f)(plugin, params, results)?;
+        if let Err(e) = (self.f)(plugin, params, results) {
+            // A limit hit by one of its kernel calls is what stopped the host function, whatever error it made of it.
+            return Err(match plugin.take_limit() {
+                Some(limit) => Error::new(limit).context(format!("host function `{}` failed: {e:#}", self.name)),
+                None => e,
+            });
+        }
         for (out, ty) in results.iter().zip(self.results()) {
             if out.ty() != *ty {
                 anyhow::bail!(

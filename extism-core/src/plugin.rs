@@ -206,18 +206,36 @@ fn export_shape<M>(module: &ModuleInfo<M>, name: &str) -> Result<ExportShape, Er
     }
 }
 
+/// Fuel the kernel's own work around a call (the prologue that copies the input in, the epilogue that reads the call
+/// record) runs on: fuel limits charge the export only, as upstream, so a limit smaller than the prologue still
+/// reaches the export. The kernel's work there is bounded by the input's size.
+const KERNEL_FUEL: u64 = i64::MAX as u64;
+
 /// A store for `state` with the prepared host functions (PDK, WASI if enabled, the user's), the non-main modules
 /// linked, and every limit requested, so that an engine lacking one fails here instead of silently ignoring it. Used
 /// for a new plug-in, and again after a call to `_start`.
+///
+/// Interrupts (when `interrupts` is set) and fuel are armed before any linked module is instantiated, so that their
+/// start functions and initialisers run under the plug-in's timeout, cancel and fuel limit like a call does.
 fn new_store<B: Backend>(
     compiled: &Compiled<B>,
     mut state: PluginState,
-    interrupt: Option<&Arc<Interrupt>>,
+    interrupt: &Arc<Interrupt>,
+    interrupts: bool,
 ) -> Result<B::Store, Error> {
     if compiled.options.wasi {
-        state.wasi = Some(crate::wasi::WasiState::new(state.manifest())?);
+        state.wasi = Some(crate::wasi::WasiState::new(
+            state.manifest(),
+            Arc::downgrade(interrupt),
+        )?);
     }
     let mut store = B::new_store(&compiled.engine, &compiled.kernel, &compiled.functions, state)?;
+    if interrupts {
+        store.enable_interrupts(interrupt.clone())?;
+    }
+    if let Some(fuel) = compiled.options.fuel_limit {
+        store.set_fuel(fuel)?;
+    }
     for &index in &compiled.link_order {
         let module = &compiled.modules[index];
         if module.is_command() {
@@ -231,12 +249,6 @@ fn new_store<B: Backend>(
             .with_context(|| format!("unable to instantiate module `{}`", module.name))?;
         run_guest_init::<B>(&mut store, &instance, module).map_err(CallError::into_error)?;
         store.register(&module.name, &instance)?;
-    }
-    if let Some(interrupt) = interrupt {
-        store.enable_interrupts(interrupt.clone())?;
-    }
-    if let Some(fuel) = compiled.options.fuel_limit {
-        store.set_fuel(fuel)?;
     }
     store.set_memory_budget(compiled.memory_budget())?;
     Ok(store)
@@ -265,12 +277,24 @@ pub struct Plugin<B: Backend> {
 
 impl<B: Backend> Plugin<B> {
     /// Create an instance: a store with the host functions, the kernel and the non-main modules linked.
+    ///
+    /// The start functions and initialisers of linked modules run here, under the manifest's timeout (creation fails
+    /// with "timeout" when it passes) and fuel limit. Without a timeout nothing stops a start function that never
+    /// returns: no cancel handle exists before this returns. The main module is instantiated by the first call, under
+    /// that call's timeout and cancel.
     pub fn new(compiled: Arc<Compiled<B>>, id: Uuid) -> Result<Plugin<B>, Error> {
         let mut state = PluginState::new(id, &compiled.manifest);
         state.set_http_response_headers(compiled.options.http_response_headers);
         let interrupt = Arc::new(Interrupt::default());
         let interrupts_enabled = compiled.timeout().is_some();
-        let store = new_store(&compiled, state, interrupts_enabled.then_some(&interrupt))?;
+        let generation = interrupt.enter_call();
+        let deadline = compiled
+            .timeout()
+            .map(|timeout| crate::timer::start(&interrupt, generation, Instant::now() + timeout));
+        let store = new_store(&compiled, state, &interrupt, interrupts_enabled);
+        interrupt.leave_call();
+        drop(deadline);
+        let store = store?;
         Ok(Plugin {
             compiled,
             store,
@@ -290,8 +314,7 @@ impl<B: Backend> Plugin<B> {
         let mut state = PluginState::new(self.id(), self.store.state().manifest());
         // The host's choice to show response headers outlives the store (the C API can turn it on at any time).
         state.set_http_response_headers(self.store.state().http.headers.is_some());
-        let interrupt = self.interrupts_enabled.then_some(&self.interrupt);
-        self.store = new_store(&self.compiled, state, interrupt)?;
+        self.store = new_store(&self.compiled, state, &self.interrupt, self.interrupts_enabled)?;
         self.main = None;
         self.exports.clear();
         Ok(())
@@ -378,60 +401,32 @@ impl<B: Backend> Plugin<B> {
     }
 
     fn call_inner(&mut self, name: &str, input: &[u8]) -> Result<i32, (Error, i32)> {
-        if self.start_called {
-            self.rebuild().map_err(|e| (e, -1))?;
-            self.start_called = false;
-        }
-        let fuel_limit = self.compiled.options.fuel_limit;
-        if let Some(fuel) = fuel_limit {
-            // Refilled before the kernel's own work too, so that a call after one that ran dry can start.
-            self.store.set_fuel(fuel).map_err(|e| (e, -1))?;
-        }
         self.prepare_interrupts();
-        let export = self.export_index(name).map_err(|e| (e, -1))?;
-
-        let input_offset = self
-            .store
-            .begin_call(input.len() as u64)
-            .map_err(|e| (e.into_error(), -1))?;
-        if !input.is_empty() {
-            let memory = self.store.memory_and_state().0;
-            let target = crate::current_plugin::region(memory, input_offset, input.len() as u64);
-            match target {
-                Some(target) if input_offset != 0 => target.copy_from_slice(input),
-                _ => {
-                    return Err((
-                        anyhow!("unable to allocate {} bytes of input in kernel memory", input.len()),
-                        -1,
-                    ));
-                }
-            }
-        }
-
-        // Fuel is charged to the export call only: refill right before it, read what is left right after.
-        if let Some(fuel) = fuel_limit {
-            self.store.set_fuel(fuel).map_err(|e| (e, -1))?;
-        }
+        // Everything guest code may run in (the store rebuilt after `_start`, the main module's start function and
+        // initialisers, the kernel's prologue and the export) is inside the call: under its timeout and cancel.
         let generation = self.interrupt.enter_call();
         let started = self.compiled.timeout().map(|timeout| (Instant::now(), timeout));
-        // Host functions (HTTP) ask how much of the timeout is left.
-        self.store.state_mut().call_started = started.map(|(now, _)| now);
         let deadline = started.map(|(now, timeout)| crate::timer::start(&self.interrupt, generation, now + timeout));
-        let result = match self.store.call(&self.exports[export].1) {
-            // WASI `proc_exit` leaves the guest as a host-function error.
-            Err(CallError::Host(e)) => match crate::wasi::exit_code(&e) {
-                Some(code) => Err(CallError::Exit(code)),
-                None => Err(CallError::Host(e)),
-            },
-            other => other,
-        };
+        let result = self.run_export(name, input, started.map(|(now, _)| now));
+        // A cancel that lands from here on finds no call running and is dropped (it cannot stop a later call).
         self.interrupt.leave_call();
-        self.start_called = name == "_start";
         drop(deadline);
+        let result = match result {
+            Ok(result) => result,
+            Err(e) => {
+                let code = match e.downcast_ref::<CallError>() {
+                    Some(CallError::Interrupted) => TRAP_RETURN_CODE,
+                    _ => -1,
+                };
+                return Err((e, code));
+            }
+        };
+        self.start_called = name == "_start";
+        let fuel_limit = self.compiled.options.fuel_limit;
         if let Some(fuel) = fuel_limit {
             let remaining = self.store.fuel_remaining().unwrap_or(0);
             self.fuel_consumed = Some(fuel.saturating_sub(remaining));
-            self.store.set_fuel(fuel).map_err(|e| (e, -1))?;
+            self.store.set_fuel(KERNEL_FUEL).map_err(|e| (e, -1))?;
         }
         if let Err(CallError::OutOfFuel) = result {
             // Checked first, like upstream: whatever else happened, the call ran dry.
@@ -482,6 +477,58 @@ impl<B: Backend> Plugin<B> {
         }
     }
 
+    /// The part of a call that runs guest code: rebuild the store if `_start` was called, instantiate the main module
+    /// if needed, copy the input in and call the export. `Err` is a failure before the export ran; the export's own
+    /// outcome is the `Ok` value, classified.
+    fn run_export(
+        &mut self,
+        name: &str,
+        input: &[u8],
+        started: Option<Instant>,
+    ) -> Result<Result<i32, CallError>, Error> {
+        if self.start_called {
+            self.rebuild()?;
+            self.start_called = false;
+        }
+        let fuel_limit = self.compiled.options.fuel_limit;
+        if let Some(fuel) = fuel_limit {
+            // Start functions and initialisers run on the plug-in's fuel limit too (refilled for the export).
+            self.store.set_fuel(fuel)?;
+        }
+        let export = self.export_index(name)?;
+        if fuel_limit.is_some() {
+            self.store.set_fuel(KERNEL_FUEL)?;
+        }
+        let input_offset = self
+            .store
+            .begin_call(input.len() as u64)
+            .map_err(CallError::into_error)?;
+        if !input.is_empty() {
+            let memory = self.store.memory_and_state().0;
+            let target = crate::current_plugin::region(memory, input_offset, input.len() as u64);
+            match target {
+                Some(target) if input_offset != 0 => target.copy_from_slice(input),
+                _ => bail!("unable to allocate {} bytes of input in kernel memory", input.len()),
+            }
+        }
+        // Fuel is charged to the export call only: refill right before it, read what is left right after.
+        if let Some(fuel) = fuel_limit {
+            self.store.set_fuel(fuel)?;
+        }
+        // Host functions (HTTP) ask how much of the timeout is left.
+        self.store.state_mut().call_started = started;
+        Ok(match self.store.call(&self.exports[export].1) {
+            // WASI `proc_exit` leaves the guest as a host-function error, and so does a limit (timeout, fuel,
+            // memory) hit inside a host function, e.g. by a kernel call it made: report the limit, whatever the
+            // host function made of it.
+            Err(CallError::Host(e)) => match crate::wasi::exit_code(&e) {
+                Some(code) => Err(CallError::Exit(code)),
+                None => Err(limit_hit(e)),
+            },
+            other => other,
+        })
+    }
+
     /// Turn on interrupt checks once someone holds a cancel handle (a timeout turned them on at creation). An engine
     /// that cannot interrupt makes the handles' `cancel` report that instead.
     fn prepare_interrupts(&mut self) {
@@ -521,6 +568,17 @@ impl<B: Backend> Plugin<B> {
             .ok_or_else(|| anyhow!("Function not found: {name}"))?;
         self.exports.push((name.into(), export));
         Ok(self.exports.len() - 1)
+    }
+}
+
+/// A host function's error as the limit it hit, if it hit one (see [`crate::CurrentPlugin`], which records limits
+/// hit by its kernel calls even when the host function turns them into an error of its own).
+fn limit_hit(error: Error) -> CallError {
+    match error.downcast_ref::<CallError>() {
+        Some(CallError::Interrupted) => CallError::Interrupted,
+        Some(CallError::OutOfFuel) => CallError::OutOfFuel,
+        Some(CallError::MemoryLimit) => CallError::MemoryLimit,
+        _ => CallError::Host(error),
     }
 }
 

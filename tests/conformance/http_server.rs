@@ -7,6 +7,8 @@
 //! - `/headers`: 200 with the extra headers `X-Test: yes` and `X-Other: 1`, body `headers`;
 //! - `/redirect/{code}?{location}`: status `code` with the header `Location: {location}`;
 //! - `/slow/{ms}`: waits `ms` milliseconds (at most 5 s), then 200 `slow`;
+//! - `/stall-body/{ms}`: 200 with `Content-Length: 10`, sends one byte of the body, waits `ms` milliseconds (at most
+//!   5 s), then sends the other nine;
 //! - anything else: 200 with the request's body as the response body.
 //!
 //! Every response says `Connection: close`, so each request opens its own connection. The server stops accepting
@@ -182,6 +184,17 @@ fn respond(mut stream: TcpStream, request: &Received) -> std::io::Result<()> {
         ["", "headers"] => {
             extra.push_str("X-Test: yes\r\nX-Other: 1\r\n");
             b"headers".to_vec()
+        }
+        ["", "stall-body", ms] => {
+            let ms = ms.parse::<u64>().unwrap_or(0).min(5000);
+            write!(
+                stream,
+                "HTTP/1.1 200 Test\r\nContent-Length: 10\r\nConnection: close\r\n\r\nx"
+            )?;
+            stream.flush()?;
+            std::thread::sleep(Duration::from_millis(ms));
+            stream.write_all(b"xxxxxxxxx")?;
+            return stream.flush();
         }
         ["", "slow", ms] => {
             let ms = ms.parse::<u64>().unwrap_or(0).min(5000);

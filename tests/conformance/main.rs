@@ -6,6 +6,7 @@ mod common;
 mod api;
 mod calls;
 mod config_vars;
+mod deadline;
 mod errors;
 mod host_functions;
 #[cfg(feature = "http")]
@@ -13,6 +14,7 @@ mod http;
 #[cfg(not(feature = "http"))]
 mod http_disabled;
 mod http_server;
+mod interrupts;
 mod kernel;
 mod lifecycle;
 mod limits;

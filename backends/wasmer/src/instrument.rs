@@ -1,7 +1,8 @@
 //! Code the compiler adds to every plug-in module (never to the kernel): interrupt checks and fuel metering.
 //!
 //! **Interrupts.** Each instrumented module gets a mutable `i32` global, exported as [`INTERRUPT_GLOBAL`], and
-//! checks it at every function entry and every loop header: a non-zero value traps. The host raises it from any
+//! checks it at every function entry, every loop header and right after every `memory.grow` (a growth refused by
+//! the memory budget raises it): a non-zero value traps. The host raises it from any
 //! thread through a pointer captured at instantiation (see `tunables.rs`), so one plug-in is interrupted without
 //! touching any other store, and without signals. wasmer's own mechanism (`experimental-host-interrupt`) is not
 //! used: it sends `SIGUSR1` and, with the feature compiled in, any `SIGUSR1` the process receives from elsewhere
@@ -252,10 +253,12 @@ impl<'a> FunctionMiddleware<'a> for Checks {
                 self.charge(fuel, state);
             }
         }
-        let is_loop = matches!(op, Operator::Loop { .. });
+        // After a loop header: inside the loop, so that every iteration (every branch back to the header) checks
+        // again. After `memory.grow`: a growth the memory budget refused has raised the flag, so the call stops at the
+        // grow (as on the other engines) instead of running on with -1.
+        let check_after = matches!(op, Operator::Loop { .. } | Operator::MemoryGrow { .. });
         state.push_operator(op);
-        if is_loop {
-            // Inside the loop, so that every iteration (every branch back to the header) checks again.
+        if check_after {
             self.interrupt_check(state);
         }
         Ok(())

@@ -1,7 +1,7 @@
 //! Per-store limits shared with other threads: the interrupt flags of the store's instances and the memory budget.
 
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering, fence};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// The interrupt flag of one instance: the storage of its [`crate::instrument::INTERRUPT_GLOBAL`], inside the
@@ -26,8 +26,8 @@ impl FlagPtr {
         FlagPtr(ptr.cast())
     }
 
-    /// Ordering between a raise on one thread and a clear on the store's thread comes from the `SeqCst` fences in
-    /// `InterruptFlags::raise` and `WasmerStore::arm`, so the accesses themselves can be relaxed.
+    /// Ordering between a raise on one thread and a clear on the store's thread comes from the lock of
+    /// `InterruptFlags`, which `raise`, `raise_if` and `arm` hold, so the accesses themselves can be relaxed.
     fn set(self, raised: bool) {
         // SAFETY: see the `Send` impl: the pointee is alive whenever a `FlagPtr` is used.
         unsafe { self.0.as_ref() }.store(i32::from(raised), Ordering::Relaxed);
@@ -48,10 +48,32 @@ pub(crate) struct InterruptFlags {
 impl InterruptFlags {
     /// Make every instance of the store trap at its next check.
     pub(crate) fn raise(&self) {
-        // Pairs with the fence in `WasmerStore::arm`: either the store sees the request, or it sees these writes.
-        fence(Ordering::SeqCst);
         for flag in self.flags.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             flag.set(true);
+        }
+    }
+
+    /// Raise every flag if `requested` (asked under the lock) still holds: the waker of a cancel, which must not
+    /// raise the flags of a later call after [`InterruptFlags::arm`] has armed it (the cancel was for an earlier one).
+    pub(crate) fn raise_if(&self, requested: impl Fn() -> bool) {
+        let flags = self.flags.lock().unwrap_or_else(|e| e.into_inner());
+        if requested() {
+            for flag in flags.iter() {
+                flag.set(true);
+            }
+        }
+    }
+
+    /// Before guest code runs: set the store's own flags to whether an interrupt is `requested`, under the lock
+    /// that [`InterruptFlags::raise_if`] takes, so that a late waker cannot raise them again for a request that has
+    /// since been dropped.
+    pub(crate) fn arm(&self, local: &LocalFlags, requested: impl Fn() -> bool) {
+        let _flags = self.flags.lock().unwrap_or_else(|e| e.into_inner());
+        // The lock orders this against `raise_if`: a request it saw raised flags that are cleared here only if the
+        // request is gone by now (the call it was for has ended).
+        local.set_all(false);
+        if requested() {
+            local.set_all(true);
         }
     }
 

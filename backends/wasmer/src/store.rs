@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{Ordering, fence};
 
 use anyhow::{Error, anyhow};
 use extism_core::backend::{CallError, ExportShape, KernelAccess, PluginStore, unsupported};
@@ -197,15 +196,8 @@ impl WasmerStore {
                     self.flags.set_all(false);
                 }
             }
-            Some(interrupt) => {
-                self.flags.set_all(false);
-                // Pairs with the fence in `InterruptFlags::raise`: a request made before this point is seen below,
-                // and one made after it raises the flags after they were cleared here.
-                fence(Ordering::SeqCst);
-                if interrupt.is_requested() {
-                    self.flags.set_all(true);
-                }
-            }
+            // A request made before this point is seen here; one made after it raises the flags afterwards.
+            Some(interrupt) => self.limits.flags.arm(&self.flags, || interrupt.is_requested()),
         }
     }
 
@@ -578,7 +570,13 @@ impl PluginStore<Wasmer> for WasmerStore {
 
     fn enable_interrupts(&mut self, interrupt: Arc<Interrupt>) -> Result<(), Error> {
         let limits = self.limits.clone();
-        interrupt.set_waker(Box::new(move || limits.flags.raise()));
+        // Weak: the interrupt owns its waker.
+        let flag = Arc::downgrade(&interrupt);
+        interrupt.set_waker(Box::new(move || {
+            limits
+                .flags
+                .raise_if(|| flag.upgrade().is_some_and(|i| i.is_requested()))
+        }));
         self.interrupt = Some(interrupt);
         Ok(())
     }

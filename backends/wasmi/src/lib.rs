@@ -25,8 +25,10 @@
 //!   calls run as resumable calls in slices of one million units of fuel (at most about 1 ms of guest code); between
 //!   slices the backend checks the plug-in's own interrupt flag, then resumes. Slicing costs about 20 ns per call and
 //!   is within measurement noise on long calls. The user's fuel limit is kept apart from the slices, so it means the
-//!   same with or without interrupts. Host functions are not interrupted (as upstream), and start functions run
-//!   outside slices (instantiation is not under the call's timeout, as upstream).
+//!   same with or without interrupts. Host functions are not interrupted (as upstream). Start functions, guest
+//!   initialisers and command modules called from other modules run in slices too: a module's start section is
+//!   turned into a hidden export at compile time (wasmi would otherwise run it inside instantiation, where nothing
+//!   can stop it), which the store calls right after instantiating.
 //! - **Memory budget**: a wasmi resource limiter shared by all memories of the store. A growth past the budget fails
 //!   the running call with an out-of-memory error rather than making `memory.grow` return -1. One difference from
 //!   upstream: growing a memory past its *own declared maximum* returns -1 (as the WebAssembly specification says),
@@ -35,6 +37,7 @@
 mod errors;
 mod host_call;
 mod limits;
+mod start;
 mod store;
 mod types;
 
@@ -73,6 +76,9 @@ impl Backend for Wasmi {
     }
 
     fn compile(engine: &wasmi::Engine, wasm: &[u8]) -> Result<wasmi::Module, Error> {
+        // Start functions run as exports, under the plug-in's limits (see `start.rs`).
+        let deferred = start::defer_start(wasm)?;
+        let wasm = deferred.as_deref().unwrap_or(wasm);
         // wasmi's parse and validation messages do not say what failed to parse; wasmtime's do.
         wasmi::Module::new(engine, wasm).map_err(|e| errors::to_anyhow(e).context("invalid WebAssembly module"))
     }

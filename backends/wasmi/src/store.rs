@@ -6,11 +6,14 @@ use std::sync::Arc;
 use anyhow::{Error, anyhow};
 use extism_core::backend::{CallError, ExportShape, KernelAccess, PluginStore};
 use extism_core::{EXTISM_ENV_MODULE, Function, Interrupt, PluginState, Val};
-use wasmi::{AsContextMut, Instance, Linker, Memory, Module, Store, TypedFunc, TypedResumableCall};
+use wasmi::{
+    AsContextMut, Func, Instance, Linker, Memory, Module, ResumableCall, Store, TypedFunc, TypedResumableCall,
+};
 
 use crate::Wasmi;
-use crate::errors::{classify, classify_borrowed, to_anyhow};
+use crate::errors::{HostFailure, classify, classify_borrowed, to_anyhow};
 use crate::limits::{FuelAccount, MemoryBudget, UNLIMITED_FUEL, split_slice};
+use crate::start::START_EXPORT;
 use crate::types::{from_wasmi, to_wasmi};
 
 /// Typed handles to the kernel exports the host calls. wasmi handles are plain indices, so copying them is free.
@@ -60,6 +63,9 @@ pub(crate) struct StoreData {
     kernel: Option<KernelExports>,
     pub budget: MemoryBudget,
     pub fuel: FuelAccount,
+    /// Set by [`PluginStore::enable_interrupts`]; reachable from host functions, whose nested guest calls (command
+    /// modules) are sliced too.
+    pub interrupt: Option<Arc<Interrupt>>,
 }
 
 impl StoreData {
@@ -93,6 +99,7 @@ impl WasmiStore {
             kernel: None,
             budget: MemoryBudget::default(),
             fuel: FuelAccount::default(),
+            interrupt: None,
         };
         let mut store = Box::new(Store::new(engine, data));
         store.limiter(|data| &mut data.budget);
@@ -191,7 +198,7 @@ fn call_sliced<R: wasmi::WasmResults>(
         UNLIMITED_FUEL
     };
     let (give, reserve) = split_slice(total, 0);
-    set_slice(store, give, reserve);
+    set_slice(&mut *store, give, reserve);
     let mut step = func.call_resumable(&mut *store, ());
     let outcome = loop {
         match step {
@@ -208,7 +215,7 @@ fn call_sliced<R: wasmi::WasmResults>(
                     break Err(CallError::OutOfFuel);
                 }
                 let (give, reserve) = split_slice(total, required);
-                set_slice(store, give, reserve);
+                set_slice(&mut *store, give, reserve);
                 step = paused.resume(&mut *store);
             }
         }
@@ -224,7 +231,82 @@ fn call_sliced<R: wasmi::WasmResults>(
     outcome.map_err(|class| settle(store, class))
 }
 
-fn set_slice(store: &mut Store<StoreData>, give: u64, reserve: u64) {
+/// Call `func` from anywhere guest code may start (a start function, a guest runtime's initialiser, a command module
+/// called from a host function): in fuel slices when interrupts are enabled, so that a timeout or cancel stops it
+/// like an export call, else as a plain call. Errors are wasmi's own, unchanged (an interrupt is a host failure
+/// carrying [`CallError::Interrupted`]), so that a nested call's failure travels through the outer call as it would
+/// without slicing.
+///
+/// Reentrant: inside a sliced call (a host function's nested call) the outer slice and reserve are merged into this
+/// call's budget and split again when it returns.
+pub(crate) fn call_func<C: AsContextMut<Data = StoreData>>(
+    mut ctx: C,
+    func: Func,
+    params: &[wasmi::Val],
+    results: &mut [wasmi::Val],
+) -> Result<(), wasmi::Error> {
+    let Some(interrupt) = ctx.as_context().data().interrupt.clone() else {
+        return func.call(&mut ctx, params, results);
+    };
+    let interrupted = || wasmi::Error::host(HostFailure::new(Error::new(CallError::Interrupted)));
+    if interrupt.is_requested() {
+        return Err(interrupted());
+    }
+    let limited = ctx.as_context().data().fuel.limited;
+    let outer = ctx.as_context_mut().data_mut().fuel.reserve.take();
+    let total = if limited {
+        ctx.as_context()
+            .get_fuel()
+            .unwrap_or(0)
+            .saturating_add(outer.unwrap_or(0))
+    } else {
+        UNLIMITED_FUEL
+    };
+    let (give, reserve) = split_slice(total, 0);
+    set_slice(ctx.as_context_mut(), give, reserve);
+    let mut step = func.call_resumable(&mut ctx, params, results);
+    let outcome = loop {
+        match step {
+            Ok(ResumableCall::Finished) => break Ok(()),
+            Ok(ResumableCall::HostTrap(trap)) => break Err(trap.into_host_error()),
+            Err(error) => break Err(error),
+            Ok(ResumableCall::OutOfFuel(paused)) => {
+                if interrupt.is_requested() {
+                    break Err(interrupted());
+                }
+                let data_reserve = ctx.as_context().data().fuel.reserve.unwrap_or(0);
+                let total = data_reserve.saturating_add(ctx.as_context().get_fuel().unwrap_or(0));
+                let required = paused.required_fuel();
+                if total < required {
+                    break Err(wasmi::Error::from(wasmi::TrapCode::OutOfFuel));
+                }
+                let (give, reserve) = split_slice(total, required);
+                set_slice(ctx.as_context_mut(), give, reserve);
+                step = paused.resume(&mut ctx, results);
+            }
+        }
+    };
+    let reserve = ctx.as_context_mut().data_mut().fuel.reserve.take().unwrap_or(0);
+    let left = if limited {
+        ctx.as_context().get_fuel().unwrap_or(0).saturating_add(reserve)
+    } else {
+        UNLIMITED_FUEL
+    };
+    match outer {
+        // Back inside the outer sliced call: it goes on slicing what is left.
+        Some(_) => {
+            let (give, reserve) = split_slice(left, 0);
+            set_slice(ctx.as_context_mut(), give, reserve);
+        }
+        None => {
+            let _ = ctx.as_context_mut().set_fuel(left);
+        }
+    }
+    outcome
+}
+
+fn set_slice(mut store: impl AsContextMut<Data = StoreData>, give: u64, reserve: u64) {
+    let mut store = store.as_context_mut();
     store.data_mut().fuel.reserve = Some(reserve);
     // Fuel metering is always on, so this cannot fail.
     let _ = store.set_fuel(give);
@@ -297,9 +379,16 @@ impl PluginStore<Wasmi> for WasmiStore {
 
     fn instantiate(&mut self, module: &Module) -> Result<Instance, CallError> {
         self.store.data_mut().clear_violations();
-        // Start functions run here, outside fuel slices: like upstream, instantiation is not under the call's timeout.
-        let result = self.linker.instantiate_and_start(&mut *self.store, module);
-        result.map_err(|e| failure(&mut self.store, e))
+        // The module's start function, if any, was turned into an export (see `start.rs`): it runs next, sliced, so
+        // that the plug-in's timeout and cancel stop it.
+        let instance = self
+            .linker
+            .instantiate_and_start(&mut *self.store, module)
+            .map_err(|e| failure(&mut self.store, e))?;
+        if let Some(start) = instance.get_func(&*self.store, START_EXPORT) {
+            call_func(&mut *self.store, start, &[], &mut []).map_err(|e| failure(&mut self.store, e))?;
+        }
+        Ok(instance)
     }
 
     fn register_command(&mut self, name: &str, module: &Module) -> Result<(), Error> {
@@ -310,14 +399,20 @@ impl PluginStore<Wasmi> for WasmiStore {
             let Some(ty) = export.ty().func().cloned() else {
                 continue;
             };
+            if export.name() == START_EXPORT {
+                continue;
+            }
             let (module, linker, export_name) = (module.clone(), linker.clone(), export.name().to_string());
             self.linker
                 .func_new(name, export.name(), ty, move |mut caller, params, results| {
                     let instance = linker.instantiate_and_start(&mut caller, &module)?;
+                    if let Some(start) = instance.get_func(&caller, START_EXPORT) {
+                        call_func(&mut caller, start, &[], &mut [])?;
+                    }
                     let func = instance
                         .get_func(&caller, &export_name)
                         .ok_or_else(|| wasmi::Error::new(format!("command module has no export `{export_name}`")))?;
-                    func.call(&mut caller, params, results)
+                    call_func(&mut caller, func, params, results)
                 })
                 .map_err(|e| anyhow!("unable to link command module `{name}`: {e}"))?;
         }
@@ -325,9 +420,16 @@ impl PluginStore<Wasmi> for WasmiStore {
     }
 
     fn register(&mut self, name: &str, instance: &Instance) -> Result<(), Error> {
-        self.linker
-            .instance(&mut *self.store, name, *instance)
-            .map_err(to_anyhow)?;
+        let exports: Vec<(String, wasmi::Extern)> = instance
+            .exports(&*self.store)
+            .filter(|e| e.name() != START_EXPORT)
+            .map(|e| (e.name().to_string(), e.into_extern()))
+            .collect();
+        for (export, item) in exports {
+            self.linker
+                .define(name, &export, item)
+                .map_err(|e| anyhow!("unable to link module `{name}`: {e}"))?;
+        }
         Ok(())
     }
 
@@ -369,7 +471,7 @@ impl PluginStore<Wasmi> for WasmiStore {
         let ty = func.ty(&*self.store);
         let args: Vec<wasmi::Val> = args.iter().map(|a| to_wasmi(*a)).collect();
         let mut results: Vec<wasmi::Val> = ty.results().iter().map(|t| wasmi::Val::default_for_ty(*t)).collect();
-        self.run(|s, _| func.call(s, &args, &mut results))?;
+        self.run(|s, _| call_func(s, func, &args, &mut results))?;
         Ok(results.iter().map(from_wasmi).collect())
     }
 
@@ -405,6 +507,7 @@ impl PluginStore<Wasmi> for WasmiStore {
 
     fn enable_interrupts(&mut self, interrupt: Arc<Interrupt>) -> Result<(), Error> {
         // No waker: wasmi cannot be stopped from outside, so the flag is polled between fuel slices.
+        self.store.data_mut().interrupt = Some(interrupt.clone());
         self.interrupt = Some(interrupt);
         Ok(())
     }

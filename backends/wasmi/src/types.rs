@@ -58,6 +58,7 @@ pub(crate) fn imports(module: &wasmi::Module) -> Vec<ImportInfo> {
 pub(crate) fn exports(module: &wasmi::Module) -> Vec<ExportInfo> {
     module
         .exports()
+        .filter(|e| e.name() != crate::start::START_EXPORT)
         .map(|e| ExportInfo {
             name: e.name().to_string(),
             kind: extern_kind(e.ty()),

@@ -12,6 +12,7 @@ use ureq::http::{Method, Request, Response, Uri};
 
 use super::redirect::{self, MAX_REDIRECTS};
 use super::{DEFAULT_MAX_HTTP_RESPONSE_BYTES, host_allowed, parse_url};
+use crate::backend::CallError;
 use crate::current_plugin::CurrentPlugin;
 use crate::manifest::HttpRequest;
 
@@ -85,9 +86,18 @@ pub(super) fn send(plugin: &mut CurrentPlugin, req: &HttpRequest, body_offset: u
         .into_reader()
         .take(limit.saturating_add(1))
         .read_to_end(&mut body)
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::TimedOut if deadline.is_some() => anyhow!("timeout"),
-            _ => anyhow!("unable to read the HTTP response body from {}: {e}", req.url),
+        .map_err(|e| {
+            // ureq reports its own timeout while reading the body as an I/O error wrapping `ureq::Error::Timeout`.
+            let timed_out = e.kind() == std::io::ErrorKind::TimedOut
+                || matches!(
+                    e.get_ref().and_then(|inner| inner.downcast_ref::<ureq::Error>()),
+                    Some(ureq::Error::Timeout(_))
+                );
+            if timed_out && deadline.is_some() {
+                call_timed_out()
+            } else {
+                anyhow!("unable to read the HTTP response body from {}: {e}", req.url)
+            }
         })?;
     if body.len() as u64 > limit {
         bail!("HTTP response exceeds the configured maximum number of bytes: {limit}");
@@ -142,7 +152,13 @@ fn run(request: Request<impl ureq::AsSendBody>, timeout: Option<Duration>) -> Re
 fn transport_error(e: ureq::Error, timeout: Option<Duration>) -> Error {
     match e {
         // The only timeout we configure is the call's deadline, so any timeout means it has passed.
-        ureq::Error::Timeout(_) if timeout.is_some() => anyhow!("timeout"),
+        ureq::Error::Timeout(_) if timeout.is_some() => call_timed_out(),
         other => anyhow!("{other}"),
     }
+}
+
+/// The error for a request that ran out of the call's time: the call's own timeout ("timeout", return code 134), the
+/// same as when the timeout stops guest code.
+fn call_timed_out() -> Error {
+    Error::new(CallError::Interrupted)
 }

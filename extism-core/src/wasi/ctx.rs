@@ -1,14 +1,18 @@
 //! The WASI context of one plug-in instance: what it may see of the host.
 
+use std::sync::Weak;
+
 use anyhow::{Context, Error, anyhow};
 use wasi_common::dir::WasiDir;
 use wasi_common::pipe::{ReadPipe, WritePipe};
-use wasi_common::sync::{Dir, ambient_authority, clocks_ctx, random_ctx, sched_ctx};
+use wasi_common::sync::{Dir, ambient_authority, clocks_ctx, random_ctx};
 use wasi_common::table::Table;
 use wasi_common::{WasiCtx, WasiFile};
 
 use super::ENABLE_WASI_OUTPUT;
 use super::read_only::ReadOnlyDir;
+use super::sched::InterruptibleSched;
+use crate::interrupt::Interrupt;
 use crate::manifest::Manifest;
 
 /// The prefix of an `allowed_paths` host path that preopens the directory read-only.
@@ -29,10 +33,16 @@ impl std::fmt::Debug for WasiState {
 impl WasiState {
     /// A fresh context for a plug-in with this manifest: no arguments, no environment, empty stdin, stdout and stderr
     /// discarded unless [`ENABLE_WASI_OUTPUT`] is set, and the manifest's `allowed_paths` preopened in the order of
-    /// their host paths. Fails if a host directory cannot be opened.
-    pub(crate) fn new(manifest: &Manifest) -> Result<WasiState, Error> {
+    /// their host paths. Sleeps wake for the plug-in's `interrupt` (timeout and cancel). Fails if a host directory
+    /// cannot be opened.
+    pub(crate) fn new(manifest: &Manifest, interrupt: Weak<Interrupt>) -> Result<WasiState, Error> {
         // Arguments and environment start empty and are never filled: nothing of the host's leaks in.
-        let ctx = WasiCtx::new(random_ctx(), clocks_ctx(), sched_ctx(), Table::new());
+        let ctx = WasiCtx::new(
+            random_ctx(),
+            clocks_ctx(),
+            InterruptibleSched::boxed(interrupt),
+            Table::new(),
+        );
         ctx.set_stdin(Box::new(ReadPipe::new(std::io::empty())));
         let (stdout, stderr): (Box<dyn WasiFile>, Box<dyn WasiFile>) = if std::env::var_os(ENABLE_WASI_OUTPUT).is_some()
         {

@@ -40,6 +40,7 @@
 mod ctx;
 mod imports;
 mod read_only;
+mod sched;
 
 use anyhow::Error;
 

@@ -1,0 +1,91 @@
+//! Deadlines for tests that wait on a timeout or a cancel, so that a regression fails one test instead of hanging
+//! the suite.
+//!
+//! - [`with_deadline`] runs the body on a thread and fails if it has not finished in time (the thread is left
+//!   behind: it cannot be stopped, but the test reports the hang).
+//! - [`in_child_process`] runs the calling test again in a child process of the test binary, killed at the
+//!   deadline: for bodies that may hang in a way that must not leave a spinning thread behind (a start function that
+//!   never returns, which nothing but the plug-in's own limits can stop).
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Set in the environment of a test re-run by [`in_child_process`].
+const CHILD_ENV: &str = "EXTISM_CONFORMANCE_CHILD";
+
+/// Run `body` and return its result, failing the test if it takes longer than `deadline`. A panic in `body` fails
+/// the test with that panic.
+pub fn with_deadline<R: Send + 'static>(deadline: Duration, body: impl FnOnce() -> R + Send + 'static) -> R {
+    let (tx, rx) = mpsc::channel();
+    let worker = std::thread::Builder::new()
+        .name(format!("{}-body", std::thread::current().name().unwrap_or("test")))
+        .spawn(move || {
+            let result = body();
+            let _ = tx.send(());
+            result
+        })
+        .expect("spawn the test body");
+    match rx.recv_timeout(deadline) {
+        // Finished (sent) or panicked (dropped the sender): the join gives the result or the panic.
+        Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => match worker.join() {
+            Ok(result) => result,
+            Err(panic) => std::panic::resume_unwind(panic),
+        },
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("the test did not finish within {deadline:?}: it hangs"),
+    }
+}
+
+/// Run the calling test's `body` in a child process (this test binary, filtered to exactly this test), killed if
+/// it has not finished within `deadline`; fail unless the child ran the test and it passed. In the child, run
+/// `body` directly.
+///
+/// The test's name comes from its thread, which the test harness names after the test.
+pub fn in_child_process(deadline: Duration, body: impl FnOnce()) {
+    if std::env::var_os(CHILD_ENV).is_some() {
+        body();
+        return;
+    }
+    let name = std::thread::current()
+        .name()
+        .expect("the test harness names each test's thread after the test")
+        .to_string();
+    let mut child = Command::new(std::env::current_exe().expect("the test binary's path"))
+        .args([name.as_str(), "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the test binary as a child process");
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            text
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the child process") {
+            break Some(status);
+        }
+        if started.elapsed() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let (stdout, stderr) = (stdout.join().unwrap_or_default(), stderr.join().unwrap_or_default());
+    match status {
+        None => panic!("`{name}` did not finish within {deadline:?} in a child process: it hangs\n{stdout}\n{stderr}"),
+        Some(status) => assert!(
+            status.success() && stdout.contains("1 passed"),
+            "`{name}` failed in a child process ({status}):\n{stdout}\n{stderr}"
+        ),
+    }
+}
