@@ -631,7 +631,11 @@ fn run_guest_init<B: Backend>(
     Ok(())
 }
 
-/// Cancels a plug-in's running call from any thread (a cancel while no call runs does nothing).
+/// Cancels a plug-in's running call from any thread.
+///
+/// A cancel stops the call running when it arrives (the export, and whatever guest code the call runs before it:
+/// start functions, initialisers, WASI sleeps) and nothing else, as upstream: one that arrives while no call runs,
+/// or just as a call ends, is dropped, and never stops a later call.
 #[derive(Clone, Debug)]
 pub struct CancelHandle {
     /// The plug-in's id.
@@ -640,7 +644,8 @@ pub struct CancelHandle {
 }
 
 impl CancelHandle {
-    /// Stop the running call; it fails with "timeout". Errors only if the plug-in's engine cannot interrupt calls.
+    /// Stop the running call, if any; it fails with "timeout". Errors only if the plug-in's engine cannot interrupt
+    /// calls.
     pub fn cancel(&self) -> Result<(), Error> {
         if let Some(reason) = self.interrupt.unsupported() {
             return Err(Error::msg(reason.to_string()));

@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::common::{root_cause, wasm};
+use crate::deadline::with_deadline;
 use extism::{Manifest, PluginBuilder, Wasm};
 
 fn kitchen(backend: extism::Backend, manifest: Manifest) -> PluginBuilder<'static> {
@@ -12,44 +13,48 @@ fn kitchen(backend: extism::Backend, manifest: Manifest) -> PluginBuilder<'stati
 
 backend_test! {
     fn timeout_stops_an_infinite_loop(backend) {
-        let manifest = Manifest::default().with_timeout(Duration::from_millis(200));
-        let mut p = kitchen(backend, manifest).build().unwrap();
-        let started = Instant::now();
-        let (err, rc) = p.call_get_error_code::<&str, &[u8]>("loop_forever", "").unwrap_err();
-        assert_eq!(root_cause(&err), "timeout");
-        assert_eq!(rc, 134);
-        assert!(started.elapsed() < Duration::from_secs(10));
-        // Usable afterwards, and the next call gets its own full timeout.
-        let out: String = p.call("counter", "").unwrap();
-        assert_eq!(out, "1");
-        let (err, _) = p.call_get_error_code::<&str, &[u8]>("loop_forever", "").unwrap_err();
-        assert_eq!(root_cause(&err), "timeout");
+        with_deadline(Duration::from_secs(120), move || {
+            let manifest = Manifest::default().with_timeout(Duration::from_millis(200));
+            let mut p = kitchen(backend, manifest).build().unwrap();
+            let started = Instant::now();
+            let (err, rc) = p.call_get_error_code::<&str, &[u8]>("loop_forever", "").unwrap_err();
+            assert_eq!(root_cause(&err), "timeout");
+            assert_eq!(rc, 134);
+            assert!(started.elapsed() < Duration::from_secs(10));
+            // Usable afterwards, and the next call gets its own full timeout.
+            let out: String = p.call("counter", "").unwrap();
+            assert_eq!(out, "1");
+            let (err, _) = p.call_get_error_code::<&str, &[u8]>("loop_forever", "").unwrap_err();
+            assert_eq!(root_cause(&err), "timeout");
+        });
     }
 }
 
 backend_test! {
     /// Cancel from another thread, five times on the same plug-in; a cancel while idle is forgotten.
     fn cancel_from_another_thread(backend) {
-        let mut p = kitchen(backend, Manifest::default()).build().unwrap();
-        let handle = p.cancel_handle();
-        assert_eq!(handle.id, p.id);
-        handle.cancel().unwrap(); // idle: dropped, not remembered
-        let out: String = p.call("counter", "").unwrap();
-        assert_eq!(out, "1");
-        for _ in 0..5 {
-            let canceller = {
-                let handle = handle.clone();
-                std::thread::spawn(move || {
-                    std::thread::sleep(Duration::from_millis(100));
-                    handle.cancel().unwrap();
-                })
-            };
-            let err = p.call::<&str, &[u8]>("loop_forever", "").unwrap_err();
-            assert_eq!(root_cause(&err), "timeout");
-            canceller.join().unwrap();
-        }
-        let out: String = p.call("counter", "").unwrap();
-        assert_eq!(out, "2");
+        with_deadline(Duration::from_secs(120), move || {
+            let mut p = kitchen(backend, Manifest::default()).build().unwrap();
+            let handle = p.cancel_handle();
+            assert_eq!(handle.id, p.id);
+            handle.cancel().unwrap(); // idle: dropped, not remembered
+            let out: String = p.call("counter", "").unwrap();
+            assert_eq!(out, "1");
+            for _ in 0..5 {
+                let canceller = {
+                    let handle = handle.clone();
+                    std::thread::spawn(move || {
+                        std::thread::sleep(Duration::from_millis(100));
+                        handle.cancel().unwrap();
+                    })
+                };
+                let err = p.call::<&str, &[u8]>("loop_forever", "").unwrap_err();
+                assert_eq!(root_cause(&err), "timeout");
+                canceller.join().unwrap();
+            }
+            let out: String = p.call("counter", "").unwrap();
+            assert_eq!(out, "2");
+        });
     }
 }
 
@@ -57,66 +62,70 @@ backend_test! {
     /// Two plug-ins from one compiled plug-in (on wasmtime they share an engine and its epoch counter): cancelling
     /// one leaves the other running, and a timeout of one does not stop the other.
     fn cancel_and_timeout_stop_only_their_plugin(backend) {
-        let compiled = kitchen(backend, Manifest::default()).compile().unwrap();
-        let mut a = extism::Plugin::new_from_compiled(&compiled).unwrap();
-        let mut b = extism::Plugin::new_from_compiled(&compiled).unwrap();
-        let (cancel_a, cancel_b) = (a.cancel_handle(), b.cancel_handle());
-        let run_b = std::thread::spawn(move || {
-            let started = Instant::now();
-            let err = b.call::<&str, &[u8]>("loop_forever", "").unwrap_err();
-            (root_cause(&err), started.elapsed())
-        });
-        let run_a = std::thread::spawn(move || a.call::<&str, &[u8]>("loop_forever", "").map(|_| ()).map_err(|e| root_cause(&e)));
-        std::thread::sleep(Duration::from_millis(200));
-        cancel_a.cancel().unwrap();
-        assert_eq!(run_a.join().unwrap(), Err("timeout".to_string()));
-        std::thread::sleep(Duration::from_millis(300));
-        assert!(!run_b.is_finished(), "cancelling a stopped its sibling b");
-        cancel_b.cancel().unwrap();
-        let (cause, elapsed) = run_b.join().unwrap();
-        assert_eq!(cause, "timeout");
-        assert!(elapsed >= Duration::from_millis(450), "b ran until it was cancelled itself");
+        with_deadline(Duration::from_secs(120), move || {
+            let compiled = kitchen(backend, Manifest::default()).compile().unwrap();
+            let mut a = extism::Plugin::new_from_compiled(&compiled).unwrap();
+            let mut b = extism::Plugin::new_from_compiled(&compiled).unwrap();
+            let (cancel_a, cancel_b) = (a.cancel_handle(), b.cancel_handle());
+            let run_b = std::thread::spawn(move || {
+                let started = Instant::now();
+                let err = b.call::<&str, &[u8]>("loop_forever", "").unwrap_err();
+                (root_cause(&err), started.elapsed())
+            });
+            let run_a = std::thread::spawn(move || a.call::<&str, &[u8]>("loop_forever", "").map(|_| ()).map_err(|e| root_cause(&e)));
+            std::thread::sleep(Duration::from_millis(200));
+            cancel_a.cancel().unwrap();
+            assert_eq!(run_a.join().unwrap(), Err("timeout".to_string()));
+            std::thread::sleep(Duration::from_millis(300));
+            assert!(!run_b.is_finished(), "cancelling a stopped its sibling b");
+            cancel_b.cancel().unwrap();
+            let (cause, elapsed) = run_b.join().unwrap();
+            assert_eq!(cause, "timeout");
+            assert!(elapsed >= Duration::from_millis(450), "b ran until it was cancelled itself");
 
-        // A short timeout on one plug-in while a sibling without one keeps running.
-        let manifest = Manifest::default().with_timeout(Duration::from_millis(100));
-        let timed = kitchen(backend, manifest).compile().unwrap();
-        let mut short = extism::Plugin::new_from_compiled(&timed).unwrap();
-        let mut free = extism::Plugin::new_from_compiled(&compiled).unwrap();
-        let cancel_free = free.cancel_handle();
-        let run_free = std::thread::spawn(move || free.call::<&str, &[u8]>("loop_forever", "").map(|_| ()).map_err(|e| root_cause(&e)));
-        let err = short.call::<&str, &[u8]>("loop_forever", "").unwrap_err();
-        assert_eq!(root_cause(&err), "timeout");
-        std::thread::sleep(Duration::from_millis(200));
-        assert!(!run_free.is_finished(), "a sibling's timeout stopped a plug-in without one");
-        cancel_free.cancel().unwrap();
-        assert_eq!(run_free.join().unwrap(), Err("timeout".to_string()));
+            // A short timeout on one plug-in while a sibling without one keeps running.
+            let manifest = Manifest::default().with_timeout(Duration::from_millis(100));
+            let timed = kitchen(backend, manifest).compile().unwrap();
+            let mut short = extism::Plugin::new_from_compiled(&timed).unwrap();
+            let mut free = extism::Plugin::new_from_compiled(&compiled).unwrap();
+            let cancel_free = free.cancel_handle();
+            let run_free = std::thread::spawn(move || free.call::<&str, &[u8]>("loop_forever", "").map(|_| ()).map_err(|e| root_cause(&e)));
+            let err = short.call::<&str, &[u8]>("loop_forever", "").unwrap_err();
+            assert_eq!(root_cause(&err), "timeout");
+            std::thread::sleep(Duration::from_millis(200));
+            assert!(!run_free.is_finished(), "a sibling's timeout stopped a plug-in without one");
+            cancel_free.cancel().unwrap();
+            assert_eq!(run_free.join().unwrap(), Err("timeout".to_string()));
+        });
     }
 }
 
 backend_test! {
     fn fuel_limit(backend) {
-        // Too little fuel for anything: every call fails, and keeps failing the same way.
-        let mut p = kitchen(backend, Manifest::default()).with_fuel_limit(1).build().unwrap();
-        for _ in 0..20 {
-            let (err, rc) = p.call_get_error_code::<&str, &[u8]>("counter", "").unwrap_err();
-            assert!(root_cause(&err).contains("fuel"), "{err:#}");
-            assert_eq!(rc, -1);
-        }
-        // An infinite loop runs dry.
-        let mut p = kitchen(backend, Manifest::default()).with_fuel_limit(10_000).build().unwrap();
-        let err = p.call::<&str, &[u8]>("loop_forever", "").unwrap_err();
-        assert_eq!(root_cause(&err), "plugin ran out of fuel");
-        assert!(p.fuel_consumed().unwrap() > 0);
-        // Fuel is refilled for every call: many cheap calls in a row all succeed.
-        let mut p = kitchen(backend, Manifest::default()).with_fuel_limit(5_000_000).build().unwrap();
-        for i in 1..=50 {
-            let out: String = p.call("counter", "").unwrap();
-            assert_eq!(out, i.to_string());
-        }
-        let used = p.fuel_consumed().unwrap();
-        assert!(used > 0 && used < 5_000_000, "{used}");
-        let unlimited = kitchen(backend, Manifest::default()).build().unwrap();
-        assert_eq!(unlimited.fuel_consumed(), None);
+        with_deadline(Duration::from_secs(120), move || {
+            // Too little fuel for anything: every call fails, and keeps failing the same way.
+            let mut p = kitchen(backend, Manifest::default()).with_fuel_limit(1).build().unwrap();
+            for _ in 0..20 {
+                let (err, rc) = p.call_get_error_code::<&str, &[u8]>("counter", "").unwrap_err();
+                assert!(root_cause(&err).contains("fuel"), "{err:#}");
+                assert_eq!(rc, -1);
+            }
+            // An infinite loop runs dry.
+            let mut p = kitchen(backend, Manifest::default()).with_fuel_limit(10_000).build().unwrap();
+            let err = p.call::<&str, &[u8]>("loop_forever", "").unwrap_err();
+            assert_eq!(root_cause(&err), "plugin ran out of fuel");
+            assert!(p.fuel_consumed().unwrap() > 0);
+            // Fuel is refilled for every call: many cheap calls in a row all succeed.
+            let mut p = kitchen(backend, Manifest::default()).with_fuel_limit(5_000_000).build().unwrap();
+            for i in 1..=50 {
+                let out: String = p.call("counter", "").unwrap();
+                assert_eq!(out, i.to_string());
+            }
+            let used = p.fuel_consumed().unwrap();
+            assert!(used > 0 && used < 5_000_000, "{used}");
+            let unlimited = kitchen(backend, Manifest::default()).build().unwrap();
+            assert_eq!(unlimited.fuel_consumed(), None);
+        });
     }
 }
 

@@ -15,6 +15,13 @@ use extism_core::kernel::KERNEL_WASM;
 use extism_core::{Interrupt, Manifest, PluginState, Uuid};
 use extism_wasmer::{Wasmer, WasmerEngine, WasmerInstance, WasmerStore};
 
+/// The conformance suite's deadline helper, shared by path: a test that waits on an interrupt fails instead of
+/// hanging when the interrupt never comes.
+#[allow(dead_code)]
+#[path = "../../../tests/conformance/deadline.rs"]
+mod deadline;
+use deadline::with_deadline;
+
 const PAGE: u64 = 65536;
 
 fn engine(fuel: bool) -> WasmerEngine {
@@ -74,71 +81,75 @@ const SPIN: &str = r#"(module
 
 #[test]
 fn interrupt_from_another_thread_stops_only_that_store() {
-    let engine = engine(false);
-    let (mut a, a_instance) = plugin(&engine, SPIN);
-    let (mut b, b_instance) = plugin(&engine, SPIN);
-    let a_interrupt = Arc::new(Interrupt::default());
-    let b_interrupt = Arc::new(Interrupt::default());
-    a.enable_interrupts(a_interrupt.clone()).unwrap();
-    b.enable_interrupts(b_interrupt.clone()).unwrap();
+    with_deadline(Duration::from_secs(60), move || {
+        let engine = engine(false);
+        let (mut a, a_instance) = plugin(&engine, SPIN);
+        let (mut b, b_instance) = plugin(&engine, SPIN);
+        let a_interrupt = Arc::new(Interrupt::default());
+        let b_interrupt = Arc::new(Interrupt::default());
+        a.enable_interrupts(a_interrupt.clone()).unwrap();
+        b.enable_interrupts(b_interrupt.clone()).unwrap();
 
-    let b_done = Arc::new(AtomicBool::new(false));
-    let b_thread = {
-        let (b_interrupt, b_done) = (b_interrupt.clone(), b_done.clone());
-        thread::spawn(move || {
-            b_interrupt.enter_call();
-            let result = call(&mut b, &b_instance, "spin");
-            b_interrupt.leave_call();
-            b_done.store(true, Ordering::SeqCst);
-            (result, b, b_instance)
-        })
-    };
+        let b_done = Arc::new(AtomicBool::new(false));
+        let b_thread = {
+            let (b_interrupt, b_done) = (b_interrupt.clone(), b_done.clone());
+            thread::spawn(move || {
+                b_interrupt.enter_call();
+                let result = call(&mut b, &b_instance, "spin");
+                b_interrupt.leave_call();
+                b_done.store(true, Ordering::SeqCst);
+                (result, b, b_instance)
+            })
+        };
 
-    let requester = {
-        let a_interrupt = a_interrupt.clone();
-        thread::spawn(move || {
-            thread::sleep(Duration::from_millis(50));
-            assert!(a_interrupt.request(), "a is in a call");
-            Instant::now()
-        })
-    };
-    a_interrupt.enter_call();
-    let result = call(&mut a, &a_instance, "spin");
-    let stopped = Instant::now();
-    a_interrupt.leave_call();
-    let requested = requester.join().unwrap();
-    assert!(matches!(result, Err(CallError::Interrupted)), "{result:?}");
-    let latency = stopped.saturating_duration_since(requested);
-    assert!(
-        latency < Duration::from_millis(100),
-        "stopped {latency:?} after the request"
-    );
+        let requester = {
+            let a_interrupt = a_interrupt.clone();
+            thread::spawn(move || {
+                thread::sleep(Duration::from_millis(50));
+                assert!(a_interrupt.request(), "a is in a call");
+                Instant::now()
+            })
+        };
+        a_interrupt.enter_call();
+        let result = call(&mut a, &a_instance, "spin");
+        let stopped = Instant::now();
+        a_interrupt.leave_call();
+        let requested = requester.join().unwrap();
+        assert!(matches!(result, Err(CallError::Interrupted)), "{result:?}");
+        let latency = stopped.saturating_duration_since(requested);
+        assert!(
+            latency < Duration::from_millis(100),
+            "stopped {latency:?} after the request"
+        );
 
-    // The sibling store on the same engine kept running; now stop it too.
-    thread::sleep(Duration::from_millis(20));
-    assert!(!b_done.load(Ordering::SeqCst), "interrupting one store stopped another");
-    assert!(b_interrupt.request());
-    let (result, mut b, b_instance) = b_thread.join().unwrap();
-    assert!(matches!(result, Err(CallError::Interrupted)), "{result:?}");
+        // The sibling store on the same engine kept running; now stop it too.
+        thread::sleep(Duration::from_millis(20));
+        assert!(!b_done.load(Ordering::SeqCst), "interrupting one store stopped another");
+        assert!(b_interrupt.request());
+        let (result, mut b, b_instance) = b_thread.join().unwrap();
+        assert!(matches!(result, Err(CallError::Interrupted)), "{result:?}");
 
-    // Both stores stay usable, and an interrupt outside a call is not remembered.
-    assert!(!a_interrupt.request(), "no call is running");
-    assert_usable(&mut a, &a_instance);
-    assert_usable(&mut b, &b_instance);
+        // Both stores stay usable, and an interrupt outside a call is not remembered.
+        assert!(!a_interrupt.request(), "no call is running");
+        assert_usable(&mut a, &a_instance);
+        assert_usable(&mut b, &b_instance);
+    });
 }
 
 #[test]
 fn interrupt_requested_before_the_engine_call_still_stops_it() {
-    let engine = engine(false);
-    let (mut store, instance) = plugin(&engine, SPIN);
-    let interrupt = Arc::new(Interrupt::default());
-    store.enable_interrupts(interrupt.clone()).unwrap();
-    interrupt.enter_call();
-    assert!(interrupt.request());
-    let result = call(&mut store, &instance, "spin");
-    interrupt.leave_call();
-    assert!(matches!(result, Err(CallError::Interrupted)), "{result:?}");
-    assert_usable(&mut store, &instance);
+    with_deadline(Duration::from_secs(60), move || {
+        let engine = engine(false);
+        let (mut store, instance) = plugin(&engine, SPIN);
+        let interrupt = Arc::new(Interrupt::default());
+        store.enable_interrupts(interrupt.clone()).unwrap();
+        interrupt.enter_call();
+        assert!(interrupt.request());
+        let result = call(&mut store, &instance, "spin");
+        interrupt.leave_call();
+        assert!(matches!(result, Err(CallError::Interrupted)), "{result:?}");
+        assert_usable(&mut store, &instance);
+    });
 }
 
 #[test]
@@ -214,28 +225,30 @@ fn memory_budget_counts_every_memory_of_the_store_including_creation() {
 
 #[test]
 fn fuel_runs_out_and_refills() {
-    let engine = engine(true);
-    let (mut store, instance) = plugin(&engine, SPIN);
-    store.set_fuel(10_000).unwrap();
-    assert!(matches!(call(&mut store, &instance, "spin"), Err(CallError::OutOfFuel)));
-    assert_eq!(store.fuel_remaining(), Some(0));
+    with_deadline(Duration::from_secs(60), move || {
+        let engine = engine(true);
+        let (mut store, instance) = plugin(&engine, SPIN);
+        store.set_fuel(10_000).unwrap();
+        assert!(matches!(call(&mut store, &instance, "spin"), Err(CallError::OutOfFuel)));
+        assert_eq!(store.fuel_remaining(), Some(0));
 
-    store.set_fuel(10_000).unwrap();
-    assert_eq!(call(&mut store, &instance, "i32_answer").unwrap(), 42);
-    let left = store.fuel_remaining().unwrap();
-    assert!(
-        left < 10_000 && left > 9_000,
-        "a tiny export used a little fuel: {left} left"
-    );
+        store.set_fuel(10_000).unwrap();
+        assert_eq!(call(&mut store, &instance, "i32_answer").unwrap(), 42);
+        let left = store.fuel_remaining().unwrap();
+        assert!(
+            left < 10_000 && left > 9_000,
+            "a tiny export used a little fuel: {left} left"
+        );
 
-    // Host-side kernel calls are not metered, so the store stays usable with no fuel at all.
-    store.set_fuel(0).unwrap();
-    assert!(matches!(
-        call(&mut store, &instance, "i32_answer"),
-        Err(CallError::OutOfFuel)
-    ));
-    store.set_fuel(100).unwrap();
-    assert_usable(&mut store, &instance);
+        // Host-side kernel calls are not metered, so the store stays usable with no fuel at all.
+        store.set_fuel(0).unwrap();
+        assert!(matches!(
+            call(&mut store, &instance, "i32_answer"),
+            Err(CallError::OutOfFuel)
+        ));
+        store.set_fuel(100).unwrap();
+        assert_usable(&mut store, &instance);
+    });
 }
 
 #[test]

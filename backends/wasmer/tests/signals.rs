@@ -16,6 +16,13 @@ use extism_core::kernel::KERNEL_WASM;
 use extism_core::{Interrupt, Manifest, PluginState, Uuid};
 use extism_wasmer::Wasmer;
 
+/// The conformance suite's deadline helper, shared by path: a test that waits on an interrupt fails instead of
+/// hanging when the interrupt never comes.
+#[allow(dead_code)]
+#[path = "../../../tests/conformance/deadline.rs"]
+mod deadline;
+use deadline::with_deadline;
+
 static RECEIVED: AtomicUsize = AtomicUsize::new(0);
 
 extern "C" fn on_usr1(_: libc::c_int) {
@@ -39,49 +46,51 @@ fn raise_usr1() {
 
 #[test]
 fn host_sigusr1_handler_keeps_working() {
-    install_handler();
-    raise_usr1();
-    assert_eq!(RECEIVED.load(Ordering::SeqCst), 1);
+    with_deadline(Duration::from_secs(60), move || {
+        install_handler();
+        raise_usr1();
+        assert_eq!(RECEIVED.load(Ordering::SeqCst), 1);
 
-    // Creating a store installs wasmer's trap handlers (SIGSEGV, SIGILL, ...); SIGUSR1 stays the host's.
-    let engine = Wasmer::new_engine(&EngineOptions::default()).unwrap();
-    let kernel = Wasmer::compile(&engine, KERNEL_WASM).unwrap();
-    let module = Wasmer::compile(
-        &engine,
-        &wat::parse_str(r#"(module (func (export "spin") (loop (br 0))) (func (export "f")))"#).unwrap(),
-    )
-    .unwrap();
-    let mut store = Wasmer::new_store(
-        &engine,
-        &kernel,
-        &Vec::new(),
-        PluginState::new(Uuid::new_v4(), &Manifest::default()),
-    )
-    .unwrap();
-    let instance = store.instantiate(&module).unwrap();
-    let f = store.export(&instance, "f", ExportShape::NoResult).unwrap();
-    store.call(&f).unwrap();
-    raise_usr1();
-    assert_eq!(RECEIVED.load(Ordering::SeqCst), 2);
+        // Creating a store installs wasmer's trap handlers (SIGSEGV, SIGILL, ...); SIGUSR1 stays the host's.
+        let engine = Wasmer::new_engine(&EngineOptions::default()).unwrap();
+        let kernel = Wasmer::compile(&engine, KERNEL_WASM).unwrap();
+        let module = Wasmer::compile(
+            &engine,
+            &wat::parse_str(r#"(module (func (export "spin") (loop (br 0))) (func (export "f")))"#).unwrap(),
+        )
+        .unwrap();
+        let mut store = Wasmer::new_store(
+            &engine,
+            &kernel,
+            &Vec::new(),
+            PluginState::new(Uuid::new_v4(), &Manifest::default()),
+        )
+        .unwrap();
+        let instance = store.instantiate(&module).unwrap();
+        let f = store.export(&instance, "f", ExportShape::NoResult).unwrap();
+        store.call(&f).unwrap();
+        raise_usr1();
+        assert_eq!(RECEIVED.load(Ordering::SeqCst), 2);
 
-    // A handler installed after wasmer's is called too, and interrupts still work without any signal.
-    install_handler();
-    raise_usr1();
-    assert_eq!(RECEIVED.load(Ordering::SeqCst), 3);
-    let interrupt = Arc::new(Interrupt::default());
-    store.enable_interrupts(interrupt.clone()).unwrap();
-    let spin = store.export(&instance, "spin", ExportShape::NoResult).unwrap();
-    interrupt.enter_call();
-    let requester = {
-        let interrupt = interrupt.clone();
-        thread::spawn(move || {
-            thread::sleep(Duration::from_millis(20));
-            interrupt.request()
-        })
-    };
-    let result = store.call(&spin);
-    interrupt.leave_call();
-    assert!(requester.join().unwrap());
-    assert!(matches!(result, Err(CallError::Interrupted)), "{result:?}");
-    assert_eq!(RECEIVED.load(Ordering::SeqCst), 3, "interrupting sent no SIGUSR1");
+        // A handler installed after wasmer's is called too, and interrupts still work without any signal.
+        install_handler();
+        raise_usr1();
+        assert_eq!(RECEIVED.load(Ordering::SeqCst), 3);
+        let interrupt = Arc::new(Interrupt::default());
+        store.enable_interrupts(interrupt.clone()).unwrap();
+        let spin = store.export(&instance, "spin", ExportShape::NoResult).unwrap();
+        interrupt.enter_call();
+        let requester = {
+            let interrupt = interrupt.clone();
+            thread::spawn(move || {
+                thread::sleep(Duration::from_millis(20));
+                interrupt.request()
+            })
+        };
+        let result = store.call(&spin);
+        interrupt.leave_call();
+        assert!(requester.join().unwrap());
+        assert!(matches!(result, Err(CallError::Interrupted)), "{result:?}");
+        assert_eq!(RECEIVED.load(Ordering::SeqCst), 3, "interrupting sent no SIGUSR1");
+    });
 }

@@ -15,6 +15,13 @@ use extism_core::kernel::KERNEL_WASM;
 use extism_core::{CurrentPlugin, Function, Interrupt, Manifest, PluginState, UserData, Uuid, Val};
 use extism_wasmi::{Wasmi, WasmiExport, WasmiStore};
 
+/// The conformance suite's deadline helper, shared by path: a test that waits on an interrupt fails instead of
+/// hanging when the interrupt never comes.
+#[allow(dead_code)]
+#[path = "../../../tests/conformance/deadline.rs"]
+mod deadline;
+use deadline::with_deadline;
+
 type Engine = <Wasmi as Backend>::Engine;
 type Module = <Wasmi as Backend>::Module;
 type Instance = <Wasmi as Backend>::Instance;
@@ -207,74 +214,82 @@ fn interrupt_after(p: &mut Plugin, interrupt: &Arc<Interrupt>, name: &str, after
 
 #[test]
 fn interrupt_stops_an_infinite_loop_and_the_store_stays_usable() {
-    let fixture = Fixture::new();
-    let (mut p, interrupt) = fixture.store().with_interrupts();
-    let mut latencies = Vec::new();
-    for _ in 0..5 {
-        latencies.push(interrupt_after(&mut p, &interrupt, "spin", Duration::from_millis(50)));
-        assert_usable(&mut p);
-    }
-    eprintln!("cancel latency (spin), 5 runs: {latencies:?}");
-    // A request outside a call is dropped, so the next call runs to completion.
-    assert!(!interrupt.request());
-    assert_eq!(p.call_interruptible(&interrupt, "answer").unwrap(), 42);
+    with_deadline(Duration::from_secs(60), move || {
+        let fixture = Fixture::new();
+        let (mut p, interrupt) = fixture.store().with_interrupts();
+        let mut latencies = Vec::new();
+        for _ in 0..5 {
+            latencies.push(interrupt_after(&mut p, &interrupt, "spin", Duration::from_millis(50)));
+            assert_usable(&mut p);
+        }
+        eprintln!("cancel latency (spin), 5 runs: {latencies:?}");
+        // A request outside a call is dropped, so the next call runs to completion.
+        assert!(!interrupt.request());
+        assert_eq!(p.call_interruptible(&interrupt, "answer").unwrap(), 42);
+    });
 }
 
 #[test]
 fn interrupt_stops_a_guest_that_keeps_calling_the_host() {
-    let fixture = Fixture::new();
-    let (mut p, interrupt) = fixture.store().with_interrupts();
-    let latency = interrupt_after(&mut p, &interrupt, "ticks_forever", Duration::from_millis(50));
-    eprintln!("cancel latency (host calls in a loop): {latency:?}");
-    assert_usable(&mut p);
+    with_deadline(Duration::from_secs(60), move || {
+        let fixture = Fixture::new();
+        let (mut p, interrupt) = fixture.store().with_interrupts();
+        let latency = interrupt_after(&mut p, &interrupt, "ticks_forever", Duration::from_millis(50));
+        eprintln!("cancel latency (host calls in a loop): {latency:?}");
+        assert_usable(&mut p);
+    });
 }
 
 #[test]
 fn interrupt_stops_only_its_own_plugin() {
-    let fixture = Fixture::new();
-    let (mut a, interrupt_a) = fixture.store().with_interrupts();
-    let (mut b, interrupt_b) = fixture.store().with_interrupts();
-    let b_thread = {
-        let interrupt_b = interrupt_b.clone();
-        thread::spawn(move || {
-            let result = b.call_interruptible(&interrupt_b, "spin");
-            (Instant::now(), result)
-        })
-    };
-    thread::sleep(Duration::from_millis(20));
-    interrupt_after(&mut a, &interrupt_a, "spin", Duration::from_millis(20));
-    let a_stopped = Instant::now();
-    thread::sleep(Duration::from_millis(50));
-    assert!(!b_thread.is_finished(), "interrupting one plug-in stopped another");
-    assert!(interrupt_b.request());
-    let (b_stopped, result) = b_thread.join().unwrap();
-    assert_err(result, interrupted, "an interrupt");
-    assert!(b_stopped > a_stopped);
+    with_deadline(Duration::from_secs(60), move || {
+        let fixture = Fixture::new();
+        let (mut a, interrupt_a) = fixture.store().with_interrupts();
+        let (mut b, interrupt_b) = fixture.store().with_interrupts();
+        let b_thread = {
+            let interrupt_b = interrupt_b.clone();
+            thread::spawn(move || {
+                let result = b.call_interruptible(&interrupt_b, "spin");
+                (Instant::now(), result)
+            })
+        };
+        thread::sleep(Duration::from_millis(20));
+        interrupt_after(&mut a, &interrupt_a, "spin", Duration::from_millis(20));
+        let a_stopped = Instant::now();
+        thread::sleep(Duration::from_millis(50));
+        assert!(!b_thread.is_finished(), "interrupting one plug-in stopped another");
+        assert!(interrupt_b.request());
+        let (b_stopped, result) = b_thread.join().unwrap();
+        assert_err(result, interrupted, "an interrupt");
+        assert!(b_stopped > a_stopped);
+    });
 }
 
 #[test]
 fn fuel_limit_stops_a_loop_and_reports_zero_remaining() {
-    let fixture = Fixture::new();
-    for interrupts in [false, true] {
-        let mut p = fixture.store();
-        if interrupts {
-            p = p.with_interrupts().0;
+    with_deadline(Duration::from_secs(60), move || {
+        let fixture = Fixture::new();
+        for interrupts in [false, true] {
+            let mut p = fixture.store();
+            if interrupts {
+                p = p.with_interrupts().0;
+            }
+            // Below one slice and above several: the user's limit holds either way.
+            for limit in [10_000, 3_500_000] {
+                p.store.set_fuel(limit).unwrap();
+                assert_err(p.call("spin"), out_of_fuel, "running out of fuel");
+                assert_eq!(
+                    p.store.fuel_remaining(),
+                    Some(0),
+                    "interrupts: {interrupts}, limit {limit}"
+                );
+            }
+            p.store.set_fuel(1_000_000).unwrap();
+            assert_usable(&mut p);
+            let left = p.store.fuel_remaining().unwrap();
+            assert!(left > 0 && left < 1_000_000, "{left}");
         }
-        // Below one slice and above several: the user's limit holds either way.
-        for limit in [10_000, 3_500_000] {
-            p.store.set_fuel(limit).unwrap();
-            assert_err(p.call("spin"), out_of_fuel, "running out of fuel");
-            assert_eq!(
-                p.store.fuel_remaining(),
-                Some(0),
-                "interrupts: {interrupts}, limit {limit}"
-            );
-        }
-        p.store.set_fuel(1_000_000).unwrap();
-        assert_usable(&mut p);
-        let left = p.store.fuel_remaining().unwrap();
-        assert!(left > 0 && left < 1_000_000, "{left}");
-    }
+    });
 }
 
 #[test]
