@@ -86,7 +86,7 @@ backend_test! {
     /// that some run dry inside the host function on engines whose kernel is metered.
     fn fuel_running_out_inside_a_builtin_host_function_is_out_of_fuel(backend) {
         let manifest = Manifest::default().with_config_key("k", "value");
-        for fuel in (300..2300).step_by(3) {
+        for fuel in (300..1300).step_by(7) {
             let mut p = wat(backend, CONFIG_GET_LOOP, manifest.clone()).with_fuel_limit(fuel).build().unwrap();
             let (e, rc) = p.call_get_error_code::<&str, &[u8]>("spin", "").unwrap_err();
             assert_eq!(format!("{e:#}"), "plugin ran out of fuel", "fuel limit {fuel}");
