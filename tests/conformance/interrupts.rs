@@ -38,16 +38,20 @@ backend_test! {
             let mut p = wat(backend, QUICK, Manifest::default()).build().unwrap();
             let handle = p.cancel_handle();
             let stop = Arc::new(AtomicBool::new(false));
-            let canceller = {
-                let stop = stop.clone();
-                thread::spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        handle.cancel().unwrap();
-                    }
+            // Several cancelling threads on a machine with fewer cores: each is often preempted in the middle of a
+            // cancel, which is what lets one land after the call it saw has ended.
+            let cancellers: Vec<_> = (0..4)
+                .map(|_| {
+                    let (stop, handle) = (stop.clone(), handle.clone());
+                    thread::spawn(move || {
+                        while !stop.load(Ordering::Relaxed) {
+                            handle.cancel().unwrap();
+                        }
+                    })
                 })
-            };
+                .collect();
             let mut cancelled = 0;
-            for _ in 0..3000 {
+            for _ in 0..30_000 {
                 match p.call::<&str, &[u8]>("quick", "") {
                     Ok(_) => {}
                     Err(e) => {
@@ -57,7 +61,9 @@ backend_test! {
                 }
             }
             stop.store(true, Ordering::Relaxed);
-            canceller.join().unwrap();
+            for canceller in cancellers {
+                canceller.join().unwrap();
+            }
             for i in 0..20 {
                 p.call::<&str, &[u8]>("quick", "")
                     .unwrap_or_else(|e| panic!("clean call {i} after {cancelled} cancelled calls failed: {e:#}"));
