@@ -47,6 +47,22 @@ impl<'a> PluginBuilder<'a> {
         self
     }
 
+    /// Let no table of the plug-in hold more than `elements` elements (default [`crate::DEFAULT_MAX_TABLE_ELEMENTS`],
+    /// 2^20). `table.grow` past the limit returns -1 to the guest, as past a declared maximum; a module whose table
+    /// starts larger fails to instantiate. The same on every engine.
+    pub fn with_max_table_elements(mut self, elements: u32) -> Self {
+        self.options.max_table_elements = Some(elements);
+        self
+    }
+
+    /// Let a WASI plug-in hold at most `files` descriptors open at once, stdio and preopened directories included
+    /// (default [`crate::DEFAULT_WASI_MAX_OPEN_FILES`], 128). Past it, `path_open` fails with the WASI errno `mfile`
+    /// (33, "too many open files"); every descriptor is closed when the plug-in is dropped.
+    pub fn with_wasi_max_open_files(mut self, files: u32) -> Self {
+        self.options.wasi_max_open_files = Some(files);
+        self
+    }
+
     /// Write the kernel's memory to `path` whenever a call fails (same as the `EXTISM_MEMDUMP` env var).
     pub fn with_memdump(mut self, path: impl Into<PathBuf>) -> Self {
         self.options.memdump = Some(path.into());

@@ -60,6 +60,19 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Bounds on what a plug-in can take from its host
+//!
+//! The same on every engine:
+//!
+//! | resource | default | set with | when exceeded |
+//! |---|---|---|---|
+//! | table elements, per table | [`DEFAULT_MAX_TABLE_ELEMENTS`] (2^20) | [`PluginBuilder::with_max_table_elements`] | `table.grow` returns -1; a module whose table starts larger fails to instantiate |
+//! | WASI descriptors open at once (stdio and preopens included) | [`DEFAULT_WASI_MAX_OPEN_FILES`] (128) | [`PluginBuilder::with_wasi_max_open_files`] | `path_open` returns errno `mfile` (33); all are closed when the plug-in is dropped |
+//! | a manifest `path` or `url` module | [`MAX_MODULE_BYTES`] (1 GiB) | — | creation fails: `Unable to load Wasm file "…": larger than the 1073741824-byte limit for a module`; a path that is not a regular file (device, FIFO): `…: not a regular file` |
+//!
+//! A host function that panics fails the call with "host function `namespace::name` panicked: <message>" instead of
+//! unwinding into the host (or aborting it); the plug-in stays usable.
 
 #[cfg(not(any(feature = "wasmtime", feature = "wasmer", feature = "wasmi")))]
 compile_error!("enable at least one engine feature of the `extism` crate: `wasmtime`, `wasmer` or `wasmi`");
@@ -83,6 +96,7 @@ pub use extism_core::{
     CurrentPlugin, EXTISM_ENV_MODULE, EXTISM_USER_MODULE, FromBytes, FromBytesOwned, Function, HttpRequest,
     MemoryHandle, MemoryOptions, PTR, ToBytes, UserData, Val, ValType, Wasm, WasmInput, WasmMetadata,
 };
+pub use extism_core::{DEFAULT_MAX_TABLE_ELEMENTS, DEFAULT_WASI_MAX_OPEN_FILES, MAX_MODULE_BYTES};
 pub use logging::set_log_callback;
 pub use plugin::Plugin;
 pub use pool::{Pool, PoolBuilder, PoolPlugin};

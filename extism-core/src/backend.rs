@@ -20,6 +20,10 @@ pub struct EngineOptions {
     /// Meter fuel, so that [`PluginStore::set_fuel`] can limit calls. Engines that need metering compiled into the
     /// code (wasmtime, wasmer) pay for it only when this is set.
     pub fuel: bool,
+    /// The plug-in's table limit (see [`crate::PluginOptions::max_table_elements`]); `None` is
+    /// [`crate::DEFAULT_MAX_TABLE_ELEMENTS`]. Enforced per store ([`PluginStore::set_table_element_limit`]); an engine
+    /// whose instance allocator has its own table capacity uses it to decide what that allocator may hold.
+    pub max_table_elements: Option<u32>,
 }
 
 /// The error a backend returns for something its engine cannot do: it names the engine and the capability.
@@ -161,6 +165,13 @@ pub trait PluginStore<B: Backend>: KernelAccess + Send + 'static {
             None => Ok(()),
             Some(_) => Err(unsupported(B::NAME, "memory limits")),
         }
+    }
+
+    /// From now on, let no table of this store hold more than `elements` elements: `table.grow` past it returns -1,
+    /// and instantiating a module whose table starts larger fails.
+    fn set_table_element_limit(&mut self, elements: u32) -> Result<(), Error> {
+        let _ = elements;
+        Err(unsupported(B::NAME, "table size limits"))
     }
 
     /// Make calls in this store stop with [`CallError::Interrupted`] soon after `interrupt` is requested from any

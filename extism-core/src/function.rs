@@ -1,6 +1,8 @@
 //! Host functions: functions the host gives a plug-in to import, with user data.
 
+use std::any::Any;
 use std::ffi::c_void;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Error;
@@ -181,16 +183,34 @@ impl Function {
     /// Run the function. Backends call this from their engine's host-call trampoline, with one slot in `results`
     /// per declared result: the slots are reset to zeros of the declared types first, and a result the function
     /// leaves with another type than declared fails the call (a C host function can do that).
+    ///
+    /// A panic in the function does not leave this method: it fails the call with the error
+    /// "host function `namespace::name` panicked: <message>", and the plug-in stays usable. Panics must not unwind
+    /// through an engine's frames (on some engines that aborts the process), and this is the one place where the
+    /// runtime runs host-function code, built-in or user-supplied.
     pub fn invoke(&self, plugin: &mut CurrentPlugin, params: &[Val], results: &mut [Val]) -> Result<(), Error> {
         for (slot, ty) in results.iter_mut().zip(self.results()) {
             *slot = Val::default_for(*ty).unwrap_or(Val::I32(0));
         }
-        if let Err(e) = (self.f)(plugin, params, results) {
-            // A limit hit by one of its kernel calls is what stopped the host function, whatever error it made of it.
-            return Err(match plugin.take_limit() {
-                Some(limit) => Error::new(limit).context(format!("host function `{}` failed: {e:#}", self.name)),
-                None => e,
-            });
+        // Unwind safety: after a panic the plug-in's state is whatever the function left, as after an error return
+        // part-way through; the call fails either way and the next call starts from the kernel's reset.
+        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| (self.f)(plugin, params, results)));
+        match outcome {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                // A limit hit by one of its kernel calls is what stopped the host function, whatever error it made
+                // of it.
+                return Err(match plugin.take_limit() {
+                    Some(limit) => Error::new(limit).context(format!("host function `{}` failed: {e:#}", self.name)),
+                    None => e,
+                });
+            }
+            Err(payload) => anyhow::bail!(
+                "host function `{}::{}` panicked: {}",
+                self.effective_namespace(),
+                self.name,
+                panic_message(payload.as_ref())
+            ),
         }
         for (out, ty) in results.iter().zip(self.results()) {
             if out.ty() != *ty {
@@ -212,6 +232,17 @@ impl Function {
             ty,
             f,
         }
+    }
+}
+
+/// The text of a panic payload (`panic!` gives a `&str` or a `String`).
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        text
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text
+    } else {
+        "a panic payload that is not text"
     }
 }
 

@@ -36,7 +36,11 @@ pub use http::DEFAULT_MAX_HTTP_RESPONSE_BYTES;
 pub use input::WasmInput;
 pub use interrupt::Interrupt;
 pub use manifest::{DEFAULT_MAX_VAR_BYTES, HttpRequest, Manifest, MemoryOptions, Wasm, WasmMetadata};
-pub use plugin::{CancelHandle, Compiled, Plugin, PluginOptions, TRAP_RETURN_CODE};
+pub use modules::MAX_MODULE_BYTES;
+pub use plugin::{
+    CancelHandle, Compiled, DEFAULT_MAX_TABLE_ELEMENTS, DEFAULT_WASI_MAX_OPEN_FILES, Plugin, PluginOptions,
+    TRAP_RETURN_CODE,
+};
 pub use state::PluginState;
 pub use uuid::Uuid;
 pub use val::{FuncType, PTR, Val, ValType};

@@ -3,6 +3,8 @@
 //! with the kernel; duplicate names are errors).
 
 use std::collections::HashSet;
+use std::io::Read;
+use std::path::Path;
 
 use anyhow::{Context, Error, bail};
 use sha2::{Digest, Sha256};
@@ -70,10 +72,43 @@ fn to_binary(bytes: Vec<u8>) -> Result<Vec<u8>, Error> {
 fn fetch(entry: &Wasm) -> Result<Vec<u8>, Error> {
     match entry {
         Wasm::Data { data, .. } => Ok(data.clone()),
-        Wasm::File { path, .. } => std::fs::read(path)
-            .map_err(|e| Error::msg(format!("Unable to load Wasm file \"{}\": {}", path.display(), e.kind()))),
+        Wasm::File { path, .. } => read_module_file(path),
         Wasm::Url { req, .. } => download(req),
     }
+}
+
+/// Largest module accepted from a file or a URL (1 GiB), so that a manifest entry cannot make the host read without
+/// end (`/dev/zero`) or exhaust its memory.
+pub const MAX_MODULE_BYTES: u64 = 1 << 30;
+
+/// Read a manifest `path` entry: a regular file (not a device, FIFO or socket, which could block or never end) of
+/// at most [`MAX_MODULE_BYTES`].
+fn read_module_file(path: &Path) -> Result<Vec<u8>, Error> {
+    let fail = |reason: String| Error::msg(format!("Unable to load Wasm file \"{}\": {reason}", path.display()));
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    // Opening a FIFO for reading waits for a writer; non-blocking, it returns at once and the type check refuses it.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    let file = options.open(path).map_err(|e| fail(e.kind().to_string()))?;
+    // The type and size of what was opened, not of what the path names now.
+    let metadata = file.metadata().map_err(|e| fail(e.kind().to_string()))?;
+    if !metadata.is_file() {
+        return Err(fail("not a regular file".to_string()));
+    }
+    let too_large = || fail(format!("larger than the {MAX_MODULE_BYTES}-byte limit for a module"));
+    if metadata.len() > MAX_MODULE_BYTES {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::with_capacity(metadata.len() as usize);
+    // One byte over the limit is read to notice a file that grew after `metadata`.
+    file.take(MAX_MODULE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| fail(e.kind().to_string()))?;
+    if bytes.len() as u64 > MAX_MODULE_BYTES {
+        return Err(too_large());
+    }
+    Ok(bytes)
 }
 
 #[cfg(feature = "register-http")]
@@ -89,14 +124,10 @@ fn download(req: &crate::manifest::HttpRequest) -> Result<Vec<u8>, Error> {
     let response = ureq::run(request).with_context(|| format!("unable to download wasm module from {}", req.url))?;
     let mut body = response.into_body();
     body.with_config()
-        .limit(MAX_MODULE_DOWNLOAD_BYTES)
+        .limit(MAX_MODULE_BYTES)
         .read_to_vec()
         .with_context(|| format!("unable to read wasm module from {}", req.url))
 }
-
-/// Largest module accepted from a URL (1 GiB), so that a misbehaving server cannot exhaust host memory.
-#[cfg(feature = "register-http")]
-const MAX_MODULE_DOWNLOAD_BYTES: u64 = 1 << 30;
 
 #[cfg(not(feature = "register-http"))]
 fn download(_req: &crate::manifest::HttpRequest) -> Result<Vec<u8>, Error> {

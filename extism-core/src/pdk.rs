@@ -75,23 +75,44 @@ fn take_string(plugin: &mut CurrentPlugin, offset: u64, what: &str) -> Result<St
     Ok(text)
 }
 
-fn config_get(plugin: &mut CurrentPlugin, args: &[Val], results: &mut [Val]) -> Result<(), Error> {
-    let key = take_string(plugin, handle_arg(args, 0), "config key")?;
-    let value = plugin.manifest().config.get(&key).cloned();
-    let handle = match value {
-        Some(value) => plugin.memory_new(value.as_str())?,
+/// Read the UTF-8 text of `offset` without freeing it. `what` names the argument in errors.
+fn read_string(plugin: &mut CurrentPlugin, offset: u64, what: &str) -> Result<(String, crate::MemoryHandle), Error> {
+    let handle = plugin
+        .memory_handle(offset)
+        .ok_or_else(|| anyhow!("invalid handle offset for {what}: {offset}"))?;
+    Ok((plugin.memory_str(handle)?.to_string(), handle))
+}
+
+/// `config_get` and `var_get`: the value of the key at `args[0]` in a new allocation (0 if there is none), and the
+/// key freed.
+///
+/// The value is allocated **before** the key is freed, as upstream does, so that it never takes the key's place:
+/// PDKs that free the key themselves after the call (the Haskell PDK does) would otherwise free the value, and read
+/// it as empty.
+fn lookup(
+    plugin: &mut CurrentPlugin,
+    args: &[Val],
+    what: &str,
+    find: impl FnOnce(&mut CurrentPlugin, &str) -> Option<Vec<u8>>,
+) -> Result<crate::MemoryHandle, Error> {
+    let (key, key_handle) = read_string(plugin, handle_arg(args, 0), what)?;
+    let handle = match find(plugin, &key) {
+        Some(value) => plugin.memory_new(value)?,
         None => crate::MemoryHandle::null(),
     };
+    plugin.memory_free(key_handle)?;
+    Ok(handle)
+}
+
+fn config_get(plugin: &mut CurrentPlugin, args: &[Val], results: &mut [Val]) -> Result<(), Error> {
+    let handle = lookup(plugin, args, "config key", |plugin, key| {
+        plugin.manifest().config.get(key).map(|v| v.clone().into_bytes())
+    })?;
     set(results, Val::I64(handle.offset as i64))
 }
 
 fn var_get(plugin: &mut CurrentPlugin, args: &[Val], results: &mut [Val]) -> Result<(), Error> {
-    let key = take_string(plugin, handle_arg(args, 0), "var key")?;
-    let value = plugin.vars().get(&key).cloned();
-    let handle = match value {
-        Some(value) => plugin.memory_new(value)?,
-        None => crate::MemoryHandle::null(),
-    };
+    let handle = lookup(plugin, args, "var key", |plugin, key| plugin.vars().get(key).cloned())?;
     set(results, Val::I64(handle.offset as i64))
 }
 

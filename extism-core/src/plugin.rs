@@ -33,7 +33,24 @@ pub struct PluginOptions {
     pub memdump: Option<PathBuf>,
     /// Let the plug-in read its HTTP responses' headers (`http_headers`); off by default.
     pub http_response_headers: bool,
+    /// Most elements any one table of the plug-in may hold; `None` means [`DEFAULT_MAX_TABLE_ELEMENTS`]. Growing a
+    /// table past it makes `table.grow` return -1 (as a declared maximum would); a module whose table starts larger
+    /// fails to instantiate.
+    pub max_table_elements: Option<u32>,
+    /// Most WASI file descriptors the plug-in may hold open at once, stdio and preopened directories included;
+    /// `None` means [`DEFAULT_WASI_MAX_OPEN_FILES`]. Past it, `path_open` (and `sock_accept`) fail with the WASI
+    /// errno `mfile` (33, "too many open files").
+    pub wasi_max_open_files: Option<u32>,
 }
+
+/// The default of [`PluginOptions::max_table_elements`]: 1,048,576 (2^20) elements per table, 8 to 16 MiB of host
+/// memory depending on the engine. Unbounded `table.grow` would let a plug-in take gigabytes of host memory
+/// whatever its memory budget (tables are not linear memory).
+pub const DEFAULT_MAX_TABLE_ELEMENTS: u32 = 1 << 20;
+
+/// The default of [`PluginOptions::wasi_max_open_files`]: 128 descriptors per plug-in, a small share of a process's
+/// usual limit of 1024, so that a plug-in that opens files without closing them cannot leave the host unable to.
+pub const DEFAULT_WASI_MAX_OPEN_FILES: u32 = 128;
 
 /// Everything needed to create plug-ins: the engine, the compiled kernel and modules, host functions and settings.
 pub struct Compiled<B: Backend> {
@@ -76,6 +93,7 @@ impl<B: Backend> Compiled<B> {
         let named = crate::modules::load_modules(manifest)?;
         let engine = B::new_engine(&EngineOptions {
             fuel: options.fuel_limit.is_some(),
+            max_table_elements: options.max_table_elements,
         })?;
         let kernel = B::compile_kernel(&engine).context("unable to compile the Extism kernel")?;
         let mut modules = Vec::with_capacity(named.len());
@@ -224,12 +242,23 @@ fn new_store<B: Backend>(
     interrupts: bool,
 ) -> Result<B::Store, Error> {
     if compiled.options.wasi {
+        let max_open = compiled
+            .options
+            .wasi_max_open_files
+            .unwrap_or(DEFAULT_WASI_MAX_OPEN_FILES);
         state.wasi = Some(crate::wasi::WasiState::new(
             state.manifest(),
             Arc::downgrade(interrupt),
+            max_open,
         )?);
     }
     let mut store = B::new_store(&compiled.engine, &compiled.kernel, &compiled.functions, state)?;
+    store.set_table_element_limit(
+        compiled
+            .options
+            .max_table_elements
+            .unwrap_or(DEFAULT_MAX_TABLE_ELEMENTS),
+    )?;
     if interrupts {
         store.enable_interrupts(interrupt.clone())?;
     }

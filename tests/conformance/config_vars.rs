@@ -81,3 +81,72 @@ backend_test! {
         assert_eq!(root_cause(&err), "Vars are disabled by this host");
     }
 }
+
+/// The Haskell PDK's access pattern: the guest frees the key handle itself after `config_get` / `var_get` return
+/// (the host has freed it already), then reads the value with `length` and `load_u8`.
+const FREES_ITS_KEYS: &str = r#"
+(module
+  (import "extism:host/env" "alloc" (func $alloc (param i64) (result i64)))
+  (import "extism:host/env" "free" (func $free (param i64)))
+  (import "extism:host/env" "length" (func $length (param i64) (result i64)))
+  (import "extism:host/env" "load_u8" (func $load_u8 (param i64) (result i32)))
+  (import "extism:host/env" "store_u8" (func $store_u8 (param i64 i32)))
+  (import "extism:host/env" "store_u64" (func $store_u64 (param i64 i64)))
+  (import "extism:host/env" "config_get" (func $config_get (param i64) (result i64)))
+  (import "extism:host/env" "var_get" (func $var_get (param i64) (result i64)))
+  (import "extism:host/env" "var_set" (func $var_set (param i64 i64)))
+  (import "extism:host/env" "output_set" (func $output_set (param i64 i64)))
+  ;; A new block holding "greeting" (one little-endian u64).
+  (func $key (result i64)
+    (local $key i64)
+    (local.set $key (call $alloc (i64.const 8)))
+    (call $store_u64 (local.get $key) (i64.const 0x676e697465657267))
+    (local.get $key))
+  ;; Copy `value` byte by byte into a new block and make it the output.
+  (func $output_copy (param $value i64)
+    (local $len i64) (local $out i64) (local $i i64)
+    (local.set $len (call $length (local.get $value)))
+    (local.set $out (call $alloc (local.get $len)))
+    (block $done
+      (loop $next
+        (br_if $done (i64.ge_u (local.get $i) (local.get $len)))
+        (call $store_u8 (i64.add (local.get $out) (local.get $i))
+          (call $load_u8 (i64.add (local.get $value) (local.get $i))))
+        (local.set $i (i64.add (local.get $i) (i64.const 1)))
+        (br $next)))
+    (call $output_set (local.get $out) (local.get $len)))
+  (func (export "greeting") (result i32)
+    (local $key i64) (local $value i64)
+    (local.set $key (call $key))
+    (local.set $value (call $config_get (local.get $key)))
+    (call $free (local.get $key))
+    (call $output_copy (local.get $value))
+    (i32.const 0))
+  (func (export "greeting_via_var") (result i32)
+    (local $key i64) (local $value i64)
+    (local.set $key (call $key))
+    (local.set $value (call $config_get (local.get $key)))
+    (call $free (local.get $key))
+    (call $var_set (call $key) (local.get $value))
+    (local.set $key (call $key))
+    (local.set $value (call $var_get (local.get $key)))
+    (call $free (local.get $key))
+    (call $output_copy (local.get $value))
+    (i32.const 0)))
+"#;
+
+backend_test! {
+    /// Before the fix the host freed the key and then allocated the value in its place, so the guest's own `free`
+    /// of the key freed the value: the Haskell PDK's hello plug-in read its greeting as empty (", John").
+    fn config_and_var_values_survive_the_guest_freeing_its_key(backend) {
+        let manifest =
+            Manifest::new([Wasm::data(FREES_ITS_KEYS.as_bytes().to_vec())]).with_config_key("greeting", "Howdy");
+        let mut plugin = PluginBuilder::new(manifest).with_backend(backend).build().unwrap();
+        for _ in 0..2 {
+            let out: String = plugin.call("greeting", "").unwrap();
+            assert_eq!(out, "Howdy");
+            let out: String = plugin.call("greeting_via_var", "").unwrap();
+            assert_eq!(out, "Howdy");
+        }
+    }
+}

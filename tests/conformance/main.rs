@@ -9,16 +9,21 @@ mod config_vars;
 mod deadline;
 mod errors;
 mod host_functions;
+mod host_panics;
 #[cfg(feature = "http")]
 mod http;
 #[cfg(not(feature = "http"))]
 mod http_disabled;
 mod http_server;
 mod interrupts;
+mod isolated;
 mod kernel;
 mod lifecycle;
 mod limits;
 mod logging;
 mod manifest;
+mod manifest_files;
+mod table_limits;
 mod threads;
 mod wasi;
+mod wasi_fds;

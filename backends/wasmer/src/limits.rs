@@ -1,7 +1,7 @@
 //! Per-store limits shared with other threads: the interrupt flags of the store's instances and the memory budget.
 
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// The interrupt flag of one instance: the storage of its [`crate::instrument::INTERRUPT_GLOBAL`], inside the
@@ -127,7 +127,13 @@ pub(crate) struct StoreLimits {
     /// Set when a growth was refused; the running call then fails with `CallError::MemoryLimit`.
     exceeded: AtomicBool,
     pub(crate) flags: InterruptFlags,
+    /// The most elements a table created from now on may have, [`UNLIMITED_TABLE`] until the core sets the
+    /// plug-in's limit (the kernel's own table is created before).
+    max_table_elements: AtomicU32,
 }
+
+/// No table limit.
+const UNLIMITED_TABLE: u32 = u32::MAX;
 
 /// No memory budget.
 const UNLIMITED: u64 = u64::MAX;
@@ -136,8 +142,19 @@ impl StoreLimits {
     pub(crate) fn new() -> Arc<StoreLimits> {
         Arc::new(StoreLimits {
             remaining: AtomicU64::new(UNLIMITED),
+            max_table_elements: AtomicU32::new(UNLIMITED_TABLE),
             ..StoreLimits::default()
         })
+    }
+
+    /// Let tables created from now on hold at most `elements` elements.
+    pub(crate) fn set_max_table_elements(&self, elements: u32) {
+        self.max_table_elements.store(elements, Ordering::Relaxed);
+    }
+
+    /// The most elements a table may hold.
+    pub(crate) fn max_table_elements(&self) -> u32 {
+        self.max_table_elements.load(Ordering::Relaxed)
     }
 
     /// Let memories grow by `bytes` more from now on (`None`: without limit).

@@ -568,6 +568,11 @@ impl PluginStore<Wasmer> for WasmerStore {
         Ok(())
     }
 
+    fn set_table_element_limit(&mut self, elements: u32) -> Result<(), Error> {
+        self.limits.set_max_table_elements(elements);
+        Ok(())
+    }
+
     fn enable_interrupts(&mut self, interrupt: Arc<Interrupt>) -> Result<(), Error> {
         let limits = self.limits.clone();
         // Weak: the interrupt owns its waker.

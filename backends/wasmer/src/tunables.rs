@@ -3,6 +3,8 @@
 //! - Every memory an instance creates is wrapped in a [`BudgetedMemory`] that charges its creation (from 0 to its
 //!   initial size) and every growth to the store's byte budget.
 //! - The storage of an instrumented module's interrupt flag is recorded, so that other threads can raise it.
+//! - Every table an instance creates gets the plug-in's table limit as its maximum (see
+//!   `extism_core::PluginOptions::max_table_elements`).
 //!
 //! Tunables belong to the engine, not to a store, and wasmer calls them from inside `Instance::new` on the thread
 //! that instantiates. [`instantiating`] tells them, through a thread-local, which store that is.
@@ -132,8 +134,25 @@ impl Tunables for ExtismTunables {
         style: &TableStyle,
         vm_definition_location: NonNull<VMTableDefinition>,
     ) -> Result<VMTable, String> {
-        // SAFETY: forwarded unchanged; the caller upholds the contract.
-        unsafe { self.base.create_vm_table(ty, style, vm_definition_location) }
+        let Some(limits) = current_limits() else {
+            // SAFETY: forwarded unchanged; the caller upholds the contract.
+            return unsafe { self.base.create_vm_table(ty, style, vm_definition_location) };
+        };
+        // wasmer has no hook on table growth, but refuses growth past a table's maximum (`table.grow` = -1): a
+        // table gets the plug-in's limit as its maximum when it declares none or a larger one.
+        let limit = limits.max_table_elements();
+        if ty.minimum > limit {
+            return Err(format!(
+                "a table of {} elements exceeds the plug-in's limit of {limit} table elements",
+                ty.minimum
+            ));
+        }
+        let capped = TableType {
+            maximum: Some(ty.maximum.map_or(limit, |max| max.min(limit))),
+            ..*ty
+        };
+        // SAFETY: forwarded with a smaller maximum that is still at least the minimum; the caller upholds the rest.
+        unsafe { self.base.create_vm_table(&capped, style, vm_definition_location) }
     }
 
     fn create_globals(

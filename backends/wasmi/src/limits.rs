@@ -34,6 +34,9 @@ pub(crate) struct MemoryBudget {
     pending: u64,
     /// Set when a growth was refused for the budget; taken by the store when it classifies the failure.
     pub(crate) exceeded: bool,
+    /// The most elements a table may have; `None` until the core sets the plug-in's limit (the kernel's own table
+    /// is created before).
+    pub(crate) max_table_elements: Option<usize>,
 }
 
 impl MemoryBudget {
@@ -79,8 +82,9 @@ impl ResourceLimiter for MemoryBudget {
     }
 
     fn table_growing(&mut self, _current: usize, desired: usize, maximum: Option<usize>) -> Result<bool, LimiterError> {
-        // Tables obey only their declared maxima (as upstream).
-        Ok(maximum.is_none_or(|max| desired <= max))
+        // The declared maximum and the plug-in's table limit alike: `table.grow` returns -1 past either, and a table
+        // that would start larger fails the instantiation.
+        Ok(maximum.is_none_or(|max| desired <= max) && self.max_table_elements.is_none_or(|max| desired <= max))
     }
 
     fn table_grow_failed(&mut self, _error: &TableError) -> Result<(), LimiterError> {

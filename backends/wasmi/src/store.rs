@@ -505,6 +505,11 @@ impl PluginStore<Wasmi> for WasmiStore {
         Ok(())
     }
 
+    fn set_table_element_limit(&mut self, elements: u32) -> Result<(), Error> {
+        self.store.data_mut().budget.max_table_elements = Some(elements as usize);
+        Ok(())
+    }
+
     fn enable_interrupts(&mut self, interrupt: Arc<Interrupt>) -> Result<(), Error> {
         // No waker: wasmi cannot be stopped from outside, so the flag is polled between fuel slices.
         self.store.data_mut().interrupt = Some(interrupt.clone());

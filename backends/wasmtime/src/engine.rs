@@ -8,9 +8,9 @@
 //!
 //! Stores take pool capacity through a [`PoolLease`] sized for their modules before they instantiate anything, so
 //! the pool is never exhausted mid-call. When it is full, or a plug-in does not fit it (more than one memory or table
-//! in a module, a very large table or instance, command modules that instantiate on every call), the store runs on
-//! the on-demand engine instead: same code, loaded from the pooled module's serialized form, same behaviour, just the
-//! slower instantiation. If the pool cannot be created at all (a low address-space limit), the on-demand engine is
+//! in a module, a very large table or instance, a table limit above the pool's table size, command modules that
+//! instantiate on every call), the store runs on the on-demand engine instead: same code, loaded from the pooled
+//! module's serialized form, same behaviour, just the slower instantiation. If the pool cannot be created at all (a low address-space limit), the on-demand engine is
 //! the only one.
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -29,8 +29,10 @@ pub const POOL_UNITS: u32 = 32;
 /// OS): covers the kernel's memory and a plug-in's first pages, which every instance touches.
 const KEEP_RESIDENT: usize = 64 * 1024;
 
-/// Largest table (elements) a pooled module may declare or grow to; larger ones use the on-demand engine.
-const POOL_TABLE_ELEMENTS: usize = 1 << 17;
+/// Largest table (elements) a pooled module may declare or grow to; larger ones use the on-demand engine. The
+/// default table limit of a plug-in, so that with it a pooled table grows exactly as far as an on-demand one (plug-ins
+/// with a larger limit are not pooled). Only address space: a pooled table's pages are committed as it grows.
+const POOL_TABLE_ELEMENTS: usize = extism_core::DEFAULT_MAX_TABLE_ELEMENTS as usize;
 
 /// Largest per-instance metadata (`VMContext`) in the pool; larger modules use the on-demand engine.
 const POOL_INSTANCE_BYTES: usize = 4 << 20;
@@ -39,6 +41,9 @@ const POOL_INSTANCE_BYTES: usize = 4 << 20;
 #[derive(Clone)]
 pub struct WasmtimeEngine {
     inner: Arc<Engines>,
+    /// The table limit of the plug-ins compiled with this handle: above the pool's table capacity, they are not
+    /// pooled (a pooled table could not grow to the limit).
+    table_limit: usize,
 }
 
 struct Engines {
@@ -62,10 +67,16 @@ impl WasmtimeEngine {
     /// The shared engine for `options`, created on first use.
     pub(crate) fn shared(options: &EngineOptions) -> Result<WasmtimeEngine, Error> {
         static ENGINES: [OnceLock<Result<WasmtimeEngine, String>>; 2] = [OnceLock::new(), OnceLock::new()];
-        ENGINES[usize::from(options.fuel)]
+        let shared = ENGINES[usize::from(options.fuel)]
             .get_or_init(|| WasmtimeEngine::new(options.fuel).map_err(|e| format!("{e:#}")))
             .clone()
-            .map_err(|e| anyhow!("unable to create the wasmtime engine: {e}"))
+            .map_err(|e| anyhow!("unable to create the wasmtime engine: {e}"))?;
+        Ok(WasmtimeEngine {
+            table_limit: options
+                .max_table_elements
+                .unwrap_or(extism_core::DEFAULT_MAX_TABLE_ELEMENTS) as usize,
+            ..shared
+        })
     }
 
     fn new(fuel: bool) -> Result<WasmtimeEngine, Error> {
@@ -105,6 +116,7 @@ impl WasmtimeEngine {
         };
         Ok(WasmtimeEngine {
             inner: Arc::new(engines),
+            table_limit: POOL_TABLE_ELEMENTS,
         })
     }
 
@@ -116,6 +128,11 @@ impl WasmtimeEngine {
     /// True if the primary engine allocates instances from a pool.
     pub fn is_pooled(&self) -> bool {
         self.inner.pool.is_some()
+    }
+
+    /// True if pooled tables can grow as far as the plug-ins' table limit allows.
+    pub(crate) fn pool_holds_table_limit(&self) -> bool {
+        self.table_limit <= POOL_TABLE_ELEMENTS
     }
 
     /// The on-demand engine.

@@ -17,10 +17,12 @@ impl std::fmt::Display for BudgetExceeded {
 
 impl std::error::Error for BudgetExceeded {}
 
-/// Bytes all memories of the store may still grow by; `None` is unlimited.
+/// Bytes all memories of the store may still grow by (`None` is unlimited), and the most elements a table may have.
 #[derive(Default)]
 pub(crate) struct MemoryBudget {
     pub remaining: Option<u64>,
+    /// `None` until the core sets the plug-in's table limit (the kernel's own table is created before).
+    pub max_table_elements: Option<usize>,
 }
 
 impl wasmtime::ResourceLimiter for MemoryBudget {
@@ -37,9 +39,10 @@ impl wasmtime::ResourceLimiter for MemoryBudget {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, _desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        // Tables obey only their declared maxima, as upstream.
-        Ok(true)
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        // Past the plug-in's table limit, like past a declared maximum: `table.grow` returns -1 and a table that
+        // would start larger fails the instantiation. (Declared maxima wasmtime checks itself.)
+        Ok(self.max_table_elements.is_none_or(|max| desired <= max))
     }
 }
 

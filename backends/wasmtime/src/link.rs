@@ -42,8 +42,11 @@ impl Prepared {
     ) -> Result<Prepared, Error> {
         // Command modules instantiate on every call into them, and a store keeps its instances until it is dropped:
         // a pooled store could not bound what it takes from the pool.
-        let poolable =
-            engine.is_pooled() && commands.is_empty() && kernel.fits_pool() && modules.iter().all(|m| m.fits_pool());
+        let poolable = engine.is_pooled()
+            && engine.pool_holds_table_limit()
+            && commands.is_empty()
+            && kernel.fits_pool()
+            && modules.iter().all(|m| m.fits_pool());
         let pool_units = kernel.pool_units() + modules.iter().map(|m| m.pool_units()).sum::<u32>();
         let pooled = if poolable {
             Some(Arc::new(Linking::new(

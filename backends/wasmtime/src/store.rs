@@ -312,6 +312,11 @@ impl PluginStore<Wasmtime> for WasmtimeStore {
         Ok(())
     }
 
+    fn set_table_element_limit(&mut self, elements: u32) -> Result<(), Error> {
+        self.store.data_mut().budget.max_table_elements = Some(elements as usize);
+        Ok(())
+    }
+
     fn enable_interrupts(&mut self, interrupt: Arc<Interrupt>) -> Result<(), Error> {
         let engine = self.store.engine().clone();
         interrupt.set_waker(Box::new(move || engine.increment_epoch()));

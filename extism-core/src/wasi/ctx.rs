@@ -22,6 +22,10 @@ const READ_ONLY_PREFIX: &str = "ro:";
 pub(crate) struct WasiState {
     /// `wasi-common`'s context: the descriptor table (stdio, preopens, open files), clocks, randomness.
     pub(crate) ctx: WasiCtx,
+    /// Descriptors in the table now (`wasi-common`'s table does not count them; see [`super::imports`]).
+    pub(crate) open_files: u32,
+    /// The most descriptors the guest may hold open (`PluginOptions::wasi_max_open_files`).
+    pub(crate) max_open_files: u32,
 }
 
 impl std::fmt::Debug for WasiState {
@@ -34,8 +38,12 @@ impl WasiState {
     /// A fresh context for a plug-in with this manifest: no arguments, no environment, empty stdin, stdout and stderr
     /// discarded unless [`ENABLE_WASI_OUTPUT`] is set, and the manifest's `allowed_paths` preopened in the order of
     /// their host paths. Sleeps wake for the plug-in's `interrupt` (timeout and cancel). Fails if a host directory
-    /// cannot be opened.
-    pub(crate) fn new(manifest: &Manifest, interrupt: Weak<Interrupt>) -> Result<WasiState, Error> {
+    /// cannot be opened. The guest may open descriptors until `max_open_files` are open (stdio and preopens included).
+    pub(crate) fn new(
+        manifest: &Manifest,
+        interrupt: Weak<Interrupt>,
+        max_open_files: u32,
+    ) -> Result<WasiState, Error> {
         // Arguments and environment start empty and are never filled: nothing of the host's leaks in.
         let ctx = WasiCtx::new(
             random_ctx(),
@@ -59,6 +67,8 @@ impl WasiState {
         ctx.set_stdout(stdout);
         ctx.set_stderr(stderr);
 
+        // stdin, stdout, stderr.
+        let mut open_files = 3;
         for (host, guest) in manifest.allowed_paths.iter().flatten() {
             let (host_path, read_only) = match host.strip_prefix(READ_ONLY_PREFIX) {
                 Some(path) => (path, true),
@@ -76,7 +86,12 @@ impl WasiState {
             }
             ctx.push_preopened_dir(dir, guest)
                 .map_err(|e| anyhow!("unable to preopen `{host_path}` as `{}`: {e:?}", guest.display()))?;
+            open_files += 1;
         }
-        Ok(WasiState { ctx })
+        Ok(WasiState {
+            ctx,
+            open_files,
+            max_open_files,
+        })
     }
 }

@@ -13,9 +13,10 @@ use std::task::{Context, Poll, Waker};
 use anyhow::{Error, anyhow, bail};
 use wasi_common::WasiCtx;
 use wasi_common::snapshots::preview_1::wasi_snapshot_preview1 as p1;
-use wiggle::GuestMemory;
+use wiggle::{GuestMemory, GuestPtr};
 
 use super::WASI_MODULE;
+use crate::backend::HostFunctionImpl;
 use crate::current_plugin::CurrentPlugin;
 use crate::function::Function;
 use crate::val::{FuncType, Val, ValType};
@@ -92,6 +93,73 @@ fn run<F: Future>(function: &str, future: F) -> Result<F::Output, Error> {
     }
 }
 
+/// A generated WASI host function.
+type HostFn = fn(&mut CurrentPlugin<'_>, &[Val], &mut [Val]) -> Result<(), Error>;
+
+/// WASI errno `mfile`: too many open files.
+const ERRNO_MFILE: i32 = 33;
+
+/// The functions that add or remove descriptors, wrapped to keep [`WasiState::open_files`] and enforce
+/// [`WasiState::max_open_files`]; the others as they are.
+///
+/// `wasi-common` opens the file first and writes the new descriptor to the guest's result pointer last, so a bad
+/// pointer would leave an open descriptor that neither the guest nor the table count knows of: the pointer is
+/// checked before anything is opened, failing the call with the error wiggle's write would give.
+///
+/// [`WasiState::open_files`]: super::WasiState
+/// [`WasiState::max_open_files`]: super::WasiState
+fn counted(name: &'static str, f: HostFn) -> HostFunctionImpl {
+    // Where each opening function takes its result pointer.
+    let result_pointer = match name {
+        "path_open" => 8,
+        "sock_accept" => 2,
+        "fd_close" | "fd_renumber" => {
+            return Arc::new(
+                move |plugin: &mut CurrentPlugin<'_>, args: &[Val], results: &mut [Val]| {
+                    f(plugin, args, results)?;
+                    let closed = match (name, args) {
+                        (_, _) if results.first() != Some(&Val::I32(0)) => false,
+                        // Renumbering onto itself closes nothing; onto another descriptor closes that one.
+                        ("fd_renumber", [from, to]) => from != to,
+                        _ => true,
+                    };
+                    if closed && let Some(wasi) = plugin.state().wasi.as_mut() {
+                        wasi.open_files = wasi.open_files.saturating_sub(1);
+                    }
+                    Ok(())
+                },
+            );
+        }
+        _ => return Arc::new(f),
+    };
+    Arc::new(
+        move |plugin: &mut CurrentPlugin<'_>, args: &[Val], results: &mut [Val]| {
+            let Some((memory, state)) = plugin.guest_memory_and_state() else {
+                // No memory: the generated function reports that.
+                return f(plugin, args, results);
+            };
+            let wasi = state.wasi.as_ref();
+            if wasi.is_some_and(|w| w.open_files >= w.max_open_files) {
+                results[0] = Val::I32(ERRNO_MFILE);
+                return Ok(());
+            }
+            if let Some(Val::I32(ptr)) = args.get(result_pointer) {
+                // The check wiggle makes when it writes the result (bounds and alignment of a `u32`), with its error.
+                GuestMemory::Unshared(memory)
+                    .read(GuestPtr::<u32>::new(*ptr as u32))
+                    .map_err(Error::new)?;
+            }
+            f(plugin, args, results)?;
+            if results.first() == Some(&Val::I32(0))
+                && let Some(wasi) = plugin.state().wasi.as_mut()
+            {
+                wasi.open_files += 1;
+            }
+            Ok(())
+        },
+    )
+}
+
 /// Declares every WASI function: its wasm signature and a host function that forwards to the generated entry point.
 macro_rules! wasi_functions {
     ($($name:ident($($param:ty),*) -> $result:ty;)*) => {
@@ -131,7 +199,7 @@ macro_rules! wasi_functions {
                             [$(<$param as Param>::TYPE),*],
                             <$result as Results>::TYPES.iter().copied(),
                         ),
-                        Arc::new(host::$name),
+                        counted(stringify!($name), host::$name),
                     ),
                 )*]
             })

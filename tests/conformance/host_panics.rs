@@ -1,0 +1,70 @@
+//! A host function that panics fails the call with an error naming it, on every engine, through both the engines'
+//! typed (all-`i64`) and dynamic host-call paths, and the plug-in stays usable.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use extism::{Backend, Function, PluginBuilder, UserData, ValType};
+
+use crate::common::root_cause;
+
+const GUEST: &str = r#"
+(module
+  (import "extism:host/user" "typed" (func $typed (param i64) (result i64)))
+  (import "extism:host/user" "dynamic" (func $dynamic (param i32 f32)))
+  (func (export "call_typed") (result i32) (drop (call $typed (i64.const 1))) (i32.const 0))
+  (func (export "call_dynamic") (result i32) (call $dynamic (i32.const 1) (f32.const 2)) (i32.const 0)))
+"#;
+
+/// A host function that panics while `armed` is set, with a `String` payload (`typed`) or a `&str` one (`dynamic`).
+fn panicking(name: &str, params: Vec<ValType>, results: Vec<ValType>, armed: Arc<AtomicBool>) -> Function {
+    let name_owned = name.to_string();
+    Function::new(name, params, results, UserData::new(()), move |_, _, _, _| {
+        if armed.load(Ordering::SeqCst) {
+            if name_owned == "typed" {
+                panic!("kaboom number {}", 42);
+            }
+            panic!("static kaboom");
+        }
+        Ok(())
+    })
+}
+
+/// The isolated case (a regression aborts the process on wasmi).
+pub fn host_function_panics(backend: Backend) {
+    let armed = Arc::new(AtomicBool::new(true));
+    let mut plugin = PluginBuilder::new(GUEST)
+        .with_backend(backend)
+        .with_functions([
+            panicking("typed", vec![ValType::I64], vec![ValType::I64], armed.clone()),
+            panicking("dynamic", vec![ValType::I32, ValType::F32], vec![], armed.clone()),
+        ])
+        .build()
+        .unwrap();
+    for (export, message) in [
+        (
+            "call_typed",
+            "host function `extism:host/user::typed` panicked: kaboom number 42",
+        ),
+        (
+            "call_dynamic",
+            "host function `extism:host/user::dynamic` panicked: static kaboom",
+        ),
+    ] {
+        let error = plugin.call::<&str, &[u8]>(export, "").unwrap_err();
+        assert_eq!(root_cause(&error), message, "{export} on {backend}");
+    }
+    // The plug-in goes on working, through both paths.
+    armed.store(false, Ordering::SeqCst);
+    for export in ["call_typed", "call_dynamic", "call_typed"] {
+        plugin.call::<&str, &[u8]>(export, "").unwrap();
+    }
+}
+
+backend_test! {
+    /// Before the fix, wasmi aborted the process and wasmtime and wasmer unwound the panic into the caller.
+    fn host_function_panics_become_call_errors(backend) {
+        crate::isolated::run("host_function_panics", backend, Duration::from_secs(120));
+    }
+}
