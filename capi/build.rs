@@ -44,24 +44,26 @@ fn test_setups() {
     }
     let in_ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
     let cxx = std::env::var("CXX").unwrap_or_else(|_| "g++".into());
+    // (cfg, present, whether it is a tool looked up on PATH)
     let setups = [
-        ("capi_python_sdk", python_sdk(&manifest_dir, target)),
-        ("capi_upstream_header", upstream_header(target)),
+        ("capi_python_sdk", python_sdk(&manifest_dir, target), false),
+        ("capi_upstream_header", upstream_header(target), false),
         (
             "capi_valgrind",
             on_path("valgrind") && std::env::var_os("EXTISM_SKIP_VALGRIND").is_none(),
+            true,
         ),
-        ("capi_pkg_config", on_path("pkg-config")),
-        ("capi_cmake", on_path("cmake")),
-        ("capi_cxx", on_path(&cxx)),
+        ("capi_pkg_config", on_path("pkg-config"), true),
+        ("capi_cmake", on_path("cmake"), true),
+        ("capi_cxx", on_path(&cxx), true),
     ];
     let mut tool_missing = false;
-    for (cfg, present) in setups {
+    for (cfg, present, tool) in setups {
         println!("cargo::rustc-check-cfg=cfg({cfg})");
         if present || in_ci {
             println!("cargo:rustc-cfg={cfg}");
         } else {
-            tool_missing = true;
+            tool_missing |= tool;
         }
     }
     // A tool installed later lands in one of these directories (watched only while something is missing, as a

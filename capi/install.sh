@@ -13,7 +13,8 @@
 #              created if they are empty again), as listed in DIR/share/extism/install-manifest.txt
 #
 # Installs DIR/include/extism.h; DIR/lib/libextism.so.X.Y.Z (SONAME libextism.so.X) with the symbolic links
-# libextism.so.X and libextism.so, and libextism.a; DIR/lib/pkgconfig/extism.pc (shared) and extism-static.pc;
+# libextism.so.X and libextism.so, and libextism.a (both without debug information); DIR/lib/pkgconfig/extism.pc
+# (shared) and extism-static.pc;
 # DIR/lib/cmake/extism/ (find_package(extism 1.0 CONFIG): targets extism::extism and extism::extism-static).
 # Then: cc host.c $(pkg-config --cflags --libs extism), with PKG_CONFIG_PATH=DIR/lib/pkgconfig for a custom prefix.
 set -euo pipefail
@@ -112,6 +113,17 @@ put() { # put MODE SOURCE DEST
     install -m "$1" "$2" "$3"
     files+=("$3")
 }
+put_library() { # put_library MODE SOURCE DEST: without debug information, as distributions install libraries (a
+    # release build has little; a --lib-dir debug build gigabytes, which every static host would carry)
+    if command -v strip >/dev/null; then
+        make_dir "$(dirname "$3")"
+        strip --strip-debug -o "$3" "$2"
+        chmod "$1" "$3"
+        files+=("$3")
+    else
+        put "$@"
+    fi
+}
 link() { # link TARGET NAME
     ln -sfn "$1" "$2"
     files+=("$2")
@@ -122,10 +134,10 @@ fill() { # fill TEMPLATE: substitute the @VARIABLES@ and drop the template's own
 }
 
 put 644 capi/extism.h "$prefix/include/extism.h"
-put 755 "$lib_dir/libextism.so" "$prefix/lib/libextism.so.$version"
+put_library 755 "$lib_dir/libextism.so" "$prefix/lib/libextism.so.$version"
 link "libextism.so.$version" "$prefix/lib/libextism.so.$major"
 link "libextism.so.$major" "$prefix/lib/libextism.so"
-put 644 "$lib_dir/libextism.a" "$prefix/lib/libextism.a"
+put_library 644 "$lib_dir/libextism.a" "$prefix/lib/libextism.a"
 for template in capi/extism.pc.in capi/extism-static.pc.in capi/cmake/extism-config.cmake.in \
     capi/cmake/extism-config-version.cmake.in; do
     name=$(basename "$template" .in)

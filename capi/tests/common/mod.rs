@@ -71,7 +71,10 @@ pub fn library_dir(release: bool) -> &'static Path {
             .args(["build", "-p", "libextism", "--no-default-features"])
             .arg("--features")
             .arg(engine_features().join(","))
-            .env("CARGO_TARGET_DIR", &target);
+            .env("CARGO_TARGET_DIR", &target)
+            // Cargo sets this for the test; some build scripts (ring's) rebuild when it changes, so a nested build
+            // that inherits it and a build from the shell would keep rebuilding each other's dependencies.
+            .env_remove("CARGO_MANIFEST_DIR");
         if release {
             build.arg("--release");
         }
