@@ -545,8 +545,9 @@ void extism_current_plugin_memory_free(ExtismCurrentPlugin *plugin, ExtismMemory
  * Returns a new `ExtismFunction` or `null` if the `name` argument is invalid.
  *
  * `free_user_data` runs exactly once, when the last holder of the function (this object, or the plug-ins and
- * compiled plug-ins it was given to) is freed. When NULL is returned (invalid `name` or `func`, or a type that is
- * not an `ExtismValType`), `user_data` stays the caller's and `free_user_data` is not called.
+ * compiled plug-ins it was given to) is freed. When NULL is returned (invalid `name` or `func`, a type that is
+ * not an `ExtismValType`, a NULL type array with a non-zero count, or a count no array can have, the reason then
+ * going to the log), `user_data` stays the caller's and `free_user_data` is not called.
  *
  * # Safety
  * `name` is NULL or a NUL-terminated string; `inputs`/`outputs` are NULL or point to `n_inputs`/`n_outputs` values.
@@ -622,7 +623,8 @@ void extism_log_drain(ExtismLogDrainFunctionType handler);
 /**
  * Get the Extism version string
  *
- * A plain version (`"0.1.0"`); use `extism_backends` for the engines compiled in. Static: do not free.
+ * A plain version, `"1.41.0"` for this release (see the version scheme in the crate docs); use `extism_backends`
+ * for the engines compiled in. Static: do not free.
  */
 const char *extism_version(void);
 

@@ -1,41 +1,157 @@
 #!/usr/bin/env bash
-# Install libextism: build it in release, then copy extism.h, libextism.so, libextism.a and extism.pc under a prefix.
+# Install libextism under a prefix, or uninstall it.
 #
-#   capi/install.sh [--prefix DIR] [--features ENGINES]
+#   capi/install.sh [--prefix DIR] [--features ENGINES] [--lib-dir DIR]
+#   capi/install.sh --uninstall [--prefix DIR]
 #
-# --prefix    where to install (default /usr/local): DIR/include/extism.h, DIR/lib/libextism.{so,a},
-#             DIR/lib/pkgconfig/extism.pc
-# --features  comma-separated engines to compile in (default: wasmtime), e.g. --features wasmtime,wasmi
+# --prefix     where to install (default /usr/local)
+# --features   comma-separated engines to compile in (default: every engine, wasmtime,wasmer,wasmi); the default
+#              engine is the first of wasmtime, wasmer, wasmi compiled in, EXTISM_BACKEND picks another at run time
+# --lib-dir    install the libextism.so and libextism.a already built in DIR (e.g. target/release) instead of
+#              building them in release; --features must then name the engines they were built with
+# --uninstall  remove exactly what the last install under the prefix installed (files, and the directories it
+#              created if they are empty again), as listed in DIR/share/extism/install-manifest.txt
 #
-# Then: cc host.c $(pkg-config --cflags --libs extism) (with PKG_CONFIG_PATH=DIR/lib/pkgconfig for a custom prefix).
+# Installs DIR/include/extism.h; DIR/lib/libextism.so.X.Y.Z (SONAME libextism.so.X) with the symbolic links
+# libextism.so.X and libextism.so, and libextism.a (both without debug information); DIR/lib/pkgconfig/extism.pc
+# (shared) and extism-static.pc;
+# DIR/lib/cmake/extism/ (find_package(extism 1.0 CONFIG): targets extism::extism and extism::extism-static).
+# Then: cc host.c $(pkg-config --cflags --libs extism), with PKG_CONFIG_PATH=DIR/lib/pkgconfig for a custom prefix.
 set -euo pipefail
 
 prefix=/usr/local
-features=wasmtime
+features=wasmtime,wasmer,wasmi
+lib_dir=
+uninstall=false
 while [ $# -gt 0 ]; do
     case "$1" in
         --prefix) prefix="$2"; shift 2 ;;
         --prefix=*) prefix="${1#--prefix=}"; shift ;;
         --features) features="$2"; shift 2 ;;
         --features=*) features="${1#--features=}"; shift ;;
-        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+        --lib-dir) lib_dir="$2"; shift 2 ;;
+        --lib-dir=*) lib_dir="${1#--lib-dir=}"; shift ;;
+        --uninstall) uninstall=true; shift ;;
+        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
         *) echo "install.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
 done
 
+prefix=$(realpath -m "$prefix")
+if [ -n "$lib_dir" ]; then lib_dir=$(realpath -m "$lib_dir"); fi
+manifest="$prefix/share/extism/install-manifest.txt"
+
+# Remove what the manifest lists ("file PATH" and "dir PATH" lines): files and links, the manifest itself, then the
+# directories the install created, deepest first, each only if nothing else has been put in it since.
+remove_installed() {
+    [ -f "$manifest" ] || return 0
+    local kind path dirs=()
+    while read -r kind path; do
+        case "$kind" in
+            file) rm -f "$path" ;;
+            dir) dirs+=("$path") ;;
+        esac
+    done < "$manifest"
+    rm -f "$manifest"
+    if [ ${#dirs[@]} -gt 0 ]; then
+        printf '%s\n' "${dirs[@]}" | sort -r | while read -r path; do rmdir "$path" 2>/dev/null || true; done
+    fi
+}
+
+if $uninstall; then
+    if [ ! -f "$manifest" ]; then
+        echo "install.sh: nothing to uninstall: no $manifest" >&2
+        exit 1
+    fi
+    remove_installed
+    echo "uninstalled libextism from $prefix"
+    exit 0
+fi
+
 cd "$(dirname "$0")/.."
-cargo build --release -p libextism --no-default-features --features "$features"
-
-# Where cargo put the build (honours CARGO_TARGET_DIR and .cargo/config).
-target=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
-mkdir -p "$prefix"
-prefix=$(cd "$prefix" && pwd)
+major=${version%%.*}
+if [ -z "$lib_dir" ]; then
+    cargo build --release -p libextism --no-default-features --features "$features"
+    # Where cargo put the build (honours CARGO_TARGET_DIR and .cargo/config).
+    target=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+    lib_dir="$target/release"
+fi
+for lib in libextism.so libextism.a; do
+    [ -f "$lib_dir/$lib" ] || { echo "install.sh: no $lib in $lib_dir" >&2; exit 1; }
+done
 
-install -D -m 644 capi/extism.h "$prefix/include/extism.h"
-install -D -m 755 "$target/release/libextism.so" "$prefix/lib/libextism.so"
-install -D -m 644 "$target/release/libextism.a" "$prefix/lib/libextism.a"
-mkdir -p "$prefix/lib/pkgconfig"
-sed -e "s|@PREFIX@|$prefix|" -e "s|@VERSION@|$version|" capi/extism.pc.in | grep -v '^# pkg-config file' \
-    > "$prefix/lib/pkgconfig/extism.pc"
-echo "installed libextism $version ($features) under $prefix"
+# What a static link needs besides libextism.a: the native libraries of Rust's standard library, as rustc reports
+# them for a static library. libextism's dependencies add none of their own (capi/tests/install.rs links a static
+# host with exactly these).
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+: > "$scratch/empty.rs"
+native_libs=$(rustc --crate-type staticlib --crate-name empty --print native-static-libs -o "$scratch/libempty.a" \
+    "$scratch/empty.rs" 2>&1 | sed -n 's/.*native-static-libs: //p')
+[ -n "$native_libs" ] || { echo "install.sh: rustc did not print native-static-libs" >&2; exit 1; }
+cmake_native_libs=$(echo "$native_libs" | tr ' ' ';')
+# The engines in the library's own order (extism_backends()), whatever the order given.
+engines=$(for engine in wasmtime wasmer wasmi; do
+    case ",${features// /}," in *",$engine,"*) printf '%s\n' "$engine" ;; esac
+done | paste -sd, -)
+
+# A reinstall replaces the previous install exactly (its directories are recorded again below).
+remove_installed
+
+# Record each directory this install creates, then each file it writes.
+dirs=()
+make_dir() {
+    local dir=$1 missing=()
+    while [ ! -d "$dir" ]; do missing=("$dir" "${missing[@]}"); dir=$(dirname "$dir"); done
+    for dir in "${missing[@]}"; do mkdir "$dir"; dirs+=("$dir"); done
+}
+make_dir "$prefix"
+files=()
+put() { # put MODE SOURCE DEST
+    make_dir "$(dirname "$3")"
+    install -m "$1" "$2" "$3"
+    files+=("$3")
+}
+put_library() { # put_library MODE SOURCE DEST: without debug information, as distributions install libraries (a
+    # release build has little; a --lib-dir debug build gigabytes, which every static host would carry)
+    if command -v strip >/dev/null; then
+        make_dir "$(dirname "$3")"
+        strip --strip-debug -o "$3" "$2"
+        chmod "$1" "$3"
+        files+=("$3")
+    else
+        put "$@"
+    fi
+}
+link() { # link TARGET NAME
+    ln -sfn "$1" "$2"
+    files+=("$2")
+}
+fill() { # fill TEMPLATE: substitute the @VARIABLES@ and drop the template's own comment lines
+    sed -e "s|@PREFIX@|$prefix|g" -e "s|@VERSION@|$version|g" -e "s|@MAJOR@|$major|g" -e "s|@ENGINES@|$engines|g" \
+        -e "s|@NATIVE_LIBS@|$native_libs|g" -e "s|@CMAKE_NATIVE_LIBS@|$cmake_native_libs|g" "$1" | grep -v '^#@'
+}
+
+put 644 capi/extism.h "$prefix/include/extism.h"
+put_library 755 "$lib_dir/libextism.so" "$prefix/lib/libextism.so.$version"
+link "libextism.so.$version" "$prefix/lib/libextism.so.$major"
+link "libextism.so.$major" "$prefix/lib/libextism.so"
+put_library 644 "$lib_dir/libextism.a" "$prefix/lib/libextism.a"
+for template in capi/extism.pc.in capi/extism-static.pc.in capi/cmake/extism-config.cmake.in \
+    capi/cmake/extism-config-version.cmake.in; do
+    name=$(basename "$template" .in)
+    case "$name" in
+        *.pc) dest="$prefix/lib/pkgconfig/$name" ;;
+        *) dest="$prefix/lib/cmake/extism/$name" ;;
+    esac
+    fill "$template" > "$scratch/$name"
+    put 644 "$scratch/$name" "$dest"
+done
+
+make_dir "$(dirname "$manifest")"
+{
+    for f in "${files[@]}"; do echo "file $f"; done
+    for d in "${dirs[@]}"; do echo "dir $d"; done
+} > "$manifest"
+echo "installed libextism $version (engines: $engines) under $prefix"

@@ -5,10 +5,10 @@
 
 use std::ffi::c_char;
 
-use extism::{Backend, CompiledPlugin, Function, Plugin, PluginBuilder};
+use extism::{Backend, CompiledPlugin, Function, Plugin, PluginBuilder, WasmInput};
 
 use crate::backend;
-use crate::ffi::{bytes_arg, guard, set_errmsg, utf8_arg};
+use crate::ffi::{array_len, bytes_arg, guard, set_errmsg, utf8_arg};
 use crate::function::ExtismFunction;
 use crate::plugin::ExtismPlugin;
 use crate::types::ExtismSize;
@@ -83,7 +83,15 @@ unsafe fn take_functions(functions: *mut *const ExtismFunction, n: ExtismSize) -
     if functions.is_null() {
         return Ok(Vec::new());
     }
-    (0..n as usize)
+    // Checked before any function is taken, so that a bad count leaves every function with its caller.
+    let n = array_len(
+        functions as usize,
+        n,
+        size_of::<*const ExtismFunction>(),
+        "the functions array",
+    )
+    .map_err(Failure::compile)?;
+    (0..n)
         .map(|i| {
             // SAFETY: `functions` holds `n` readable pointers (caller's promise).
             let entry = unsafe { *functions.add(i) };
@@ -98,6 +106,19 @@ unsafe fn take_functions(functions: *mut *const ExtismFunction, n: ExtismSize) -
         .collect()
 }
 
+/// Read a manifest's `{"ptr": .., "len": ..}` wasm data from the caller's memory: the form in which upstream's C++
+/// SDK passes in-memory modules (`Manifest::wasmBytes`) to `extism_plugin_new`, `ptr` being a decimal address.
+/// Accepted on the C path only, where the caller already hands the library raw pointers and promises that they are
+/// readable; the address is checked as any buffer argument (non-NULL with a non-zero length, a length a buffer can
+/// have). The Rust API and manifests read from files or URLs keep rejecting it (see `extism_core`'s manifest docs).
+fn read_caller_memory(ptr: u64, len: u64) -> Result<Vec<u8>, String> {
+    let what = format!("wasm data {{\"ptr\": {ptr}, \"len\": {len}}}");
+    let addr = usize::try_from(ptr).map_err(|_| format!("{what}: the address is not a valid pointer"))?;
+    // SAFETY: the C caller promises that a manifest's `{"ptr", "len"}` names `len` readable bytes of its memory, as
+    // it does for the `wasm` argument itself; `bytes_arg` rejects NULL and impossible lengths first.
+    unsafe { bytes_arg(addr as *const u8, len, &what) }.map(<[u8]>::to_vec)
+}
+
 /// Compile what `request` describes.
 ///
 /// # Safety
@@ -105,6 +126,9 @@ unsafe fn take_functions(functions: *mut *const ExtismFunction, n: ExtismSize) -
 unsafe fn compile(request: Request) -> Result<CompiledPlugin, Failure> {
     // SAFETY: NULL or `wasm_size` readable bytes (caller's promise).
     let wasm = unsafe { bytes_arg(request.wasm, request.wasm_size, "wasm") }.map_err(Failure::compile)?;
+    // The C path alone accepts manifest `data` given as `{"ptr": .., "len": ..}` (see `read_caller_memory`).
+    let manifest = extism_core::with_pointer_data_reader(read_caller_memory, || WasmInput::from(wasm).into_manifest())
+        .map_err(|e| Failure::compile(e.root_cause()))?;
     let backend_name = if request.backend.is_null() {
         None
     } else {
@@ -114,7 +138,7 @@ unsafe fn compile(request: Request) -> Result<CompiledPlugin, Failure> {
     let backend: Backend = backend::resolve(backend_name).map_err(Failure::compile)?;
     // SAFETY: as the caller promises for the functions array.
     let functions = unsafe { take_functions(request.functions, request.n_functions) }?;
-    let mut builder = PluginBuilder::new(wasm)
+    let mut builder = PluginBuilder::new(manifest)
         .with_wasi(request.with_wasi)
         .with_functions(functions)
         .with_backend(backend);

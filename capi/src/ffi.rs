@@ -23,7 +23,22 @@ pub(crate) unsafe fn utf8_arg<'a>(ptr: *const c_char, what: &str) -> Result<&'a 
     text.to_str().map_err(|e| format!("{what} is not valid UTF-8: {e}"))
 }
 
-/// A byte-buffer argument. A NULL pointer is accepted only with length 0 (an empty buffer).
+/// The length in elements of a C array of `len` elements of `elem_size` bytes at address `addr`, if Rust may build
+/// a slice of it: at most `isize::MAX` bytes and not running past the end of the address space (the rules of
+/// `slice::from_raw_parts`, whose violation is undefined behaviour, not a panic). An absurd length from C (say
+/// `UINT64_MAX`, or a negative size cast to unsigned) is an error naming `what`.
+pub(crate) fn array_len(addr: usize, len: u64, elem_size: usize, what: &str) -> Result<usize, String> {
+    usize::try_from(len)
+        .ok()
+        .and_then(|n| {
+            let bytes = n.checked_mul(elem_size)?;
+            (bytes <= isize::MAX as usize && addr.checked_add(bytes).is_some()).then_some(n)
+        })
+        .ok_or_else(|| format!("{what} is too long: {len} is not a valid length for a buffer in memory"))
+}
+
+/// A byte-buffer argument. A NULL pointer is accepted only with length 0 (an empty buffer); a length no buffer can
+/// have is an error (see [`array_len`]).
 ///
 /// # Safety
 /// `ptr` is NULL or points to `len` readable bytes that stay valid while the result is used.
@@ -34,8 +49,8 @@ pub(crate) unsafe fn bytes_arg<'a>(ptr: *const u8, len: u64, what: &str) -> Resu
     if ptr.is_null() {
         return Err(format!("{what} is NULL but its length is {len}"));
     }
-    let len = usize::try_from(len).map_err(|_| format!("{what} is too long: {len} bytes"))?;
-    // SAFETY: non-NULL, and the caller promises `len` readable bytes.
+    let len = array_len(ptr as usize, len, 1, what)?;
+    // SAFETY: non-NULL, a length a slice may have (checked above), and the caller promises `len` readable bytes.
     Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
 }
 

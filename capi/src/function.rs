@@ -8,7 +8,7 @@ use extism::{CurrentPlugin, Function, UserData, Val, ValType};
 
 use crate::current_plugin::ActiveCall;
 use crate::current_plugin::ExtismCurrentPlugin;
-use crate::ffi::{guard, utf8_arg};
+use crate::ffi::{array_len, guard, utf8_arg};
 use crate::types::{ExtismFunctionType, ExtismSize, ExtismVal, ExtismValType, RawVal};
 
 /// A host function created by `extism_function_new`. Creating a plug-in moves the function out of it (it is then
@@ -22,19 +22,29 @@ impl ExtismFunction {
     }
 }
 
-/// Read `n` value types from C, rejecting tags that are not `ExtismValType` values.
+/// Read `n` value types from C, rejecting tags that are not `ExtismValType` values, a NULL array with a non-zero
+/// count, and counts no array can have. The error says why, for the log.
 ///
 /// # Safety
 /// `types` is NULL or points to `n` readable `int`-sized values.
-unsafe fn val_types(types: *const ExtismValType, n: ExtismSize) -> Result<Vec<ValType>, u32> {
-    if types.is_null() || n == 0 {
+unsafe fn val_types(types: *const ExtismValType, n: ExtismSize, what: &str) -> Result<Vec<ValType>, String> {
+    if n == 0 {
         return Ok(Vec::new());
     }
-    // SAFETY: the caller promises `n` readable values; they are read as plain integers (`ExtismValType` is `int`
-    // sized, checked in `types.rs`) so that an out-of-range tag is an error instead of undefined behaviour.
-    let raw = unsafe { std::slice::from_raw_parts(types.cast::<u32>(), n as usize) };
+    if types.is_null() {
+        return Err(format!("{what} is NULL but its length is {n}"));
+    }
+    let n = array_len(types as usize, n, size_of::<ExtismValType>(), what)?;
+    // SAFETY: the caller promises `n` readable values, and `n` is a length a slice may have (checked above); they
+    // are read as plain integers (`ExtismValType` is `int` sized, checked in `types.rs`) so that an out-of-range tag
+    // is an error instead of undefined behaviour.
+    let raw = unsafe { std::slice::from_raw_parts(types.cast::<u32>(), n) };
     raw.iter()
-        .map(|&t| ExtismValType::from_raw(t).map(ExtismValType::to_val_type).ok_or(t))
+        .map(|&t| {
+            ExtismValType::from_raw(t)
+                .map(ExtismValType::to_val_type)
+                .ok_or_else(|| format!("{what} holds {t}, which is not an ExtismValType"))
+        })
         .collect()
 }
 
@@ -55,8 +65,9 @@ unsafe fn val_types(types: *const ExtismValType, n: ExtismSize) -> Result<Vec<Va
 /// Returns a new `ExtismFunction` or `null` if the `name` argument is invalid.
 ///
 /// `free_user_data` runs exactly once, when the last holder of the function (this object, or the plug-ins and
-/// compiled plug-ins it was given to) is freed. When NULL is returned (invalid `name` or `func`, or a type that is
-/// not an `ExtismValType`), `user_data` stays the caller's and `free_user_data` is not called.
+/// compiled plug-ins it was given to) is freed. When NULL is returned (invalid `name` or `func`, a type that is
+/// not an `ExtismValType`, a NULL type array with a non-zero count, or a count no array can have, the reason then
+/// going to the log), `user_data` stays the caller's and `free_user_data` is not called.
 ///
 /// # Safety
 /// `name` is NULL or a NUL-terminated string; `inputs`/`outputs` are NULL or point to `n_inputs`/`n_outputs` values.
@@ -80,10 +91,17 @@ pub unsafe extern "C" fn extism_function_new(
             return std::ptr::null_mut();
         };
         // SAFETY: the caller promises `n_inputs` and `n_outputs` readable values.
-        let (Ok(params), Ok(results)) = (unsafe { val_types(inputs, n_inputs) }, unsafe {
-            val_types(outputs, n_outputs)
-        }) else {
-            return std::ptr::null_mut();
+        let types = unsafe { val_types(inputs, n_inputs, "inputs") }.and_then(|params| {
+            // SAFETY: as above.
+            Ok((params, unsafe { val_types(outputs, n_outputs, "outputs") }?))
+        });
+        let (params, results) = match types {
+            Ok(types) => types,
+            Err(message) => {
+                // No error channel but the log: NULL is the answer, as for an invalid name.
+                tracing::error!(target: "extism::sdk", "extism_function_new({name}): {message}");
+                return std::ptr::null_mut();
+            }
         };
         let result_types: Vec<ExtismValType> = results.iter().map(|&t| ExtismValType::from_val_type(t)).collect();
         let user_data: UserData<()> = UserData::new_pointer(user_data, free_user_data);
@@ -93,7 +111,12 @@ pub unsafe extern "C" fn extism_function_new(
             results,
             user_data,
             move |plugin: &mut CurrentPlugin, inputs: &[Val], outputs: &mut [Val], data: UserData<()>| {
-                call_c(func, plugin, inputs, outputs, &result_types, data.as_ptr())
+                // A panic here (in the trampoline, not in C, which cannot unwind) becomes the call's error rather
+                // than unwinding through the engine's frames, which not every engine survives.
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    call_c(func, plugin, inputs, outputs, &result_types, data.as_ptr())
+                }))
+                .unwrap_or_else(|_| Err(anyhow!("the host function's trampoline panicked (see stderr)")))
             },
         );
         Box::into_raw(Box::new(ExtismFunction(Mutex::new(Some(function)))))

@@ -7,10 +7,17 @@
 //! `extism_compiled_plugin_backend`. Programs that do not call them choose with the `EXTISM_BACKEND` environment
 //! variable.
 //!
-//! Across the boundary: every entry point catches panics; pointer arguments are checked (NULL, non-UTF-8 text,
-//! invalid JSON give NULL/false/-1 and an error message where the function has a channel for one); a plug-in is
-//! guarded by a mutex, so calls from several threads serialise, and a host function that calls back into its own
-//! plug-in gets an error instead of a deadlock.
+//! Across the boundary: every entry point catches panics, so that none unwinds into C (a panic in the runtime, in a
+//! host function or in code a C host function calls back into becomes the entry point's error value); pointer
+//! arguments are checked (NULL, NULL with a non-zero length, lengths and counts no buffer can have such as
+//! `UINT64_MAX`, non-UTF-8 text, invalid JSON give NULL/false/-1 and an error message where the function has a
+//! channel for one) before any slice is made of them; a plug-in is guarded by a mutex, so calls from several threads
+//! serialise, and a host function that calls back into its own plug-in gets an error instead of a deadlock. A C++ host
+//! function must not let an exception escape into the library (it cannot be caught there).
+//!
+//! Manifests given to the creation functions may carry in-memory modules as `"data": {"ptr": <address>, "len": <n>}`,
+//! as upstream's C++ SDK sends them: the C caller is trusted with raw pointers here; the Rust API and manifests read
+//! from files or URLs refuse that form (see `read_caller_memory` in `compiled.rs`).
 //!
 //! Where we deliberately differ from upstream (each only where upstream would crash, deadlock or be undefined):
 //! - NULL or invalid arguments that upstream dereferences are reported as errors;

@@ -105,11 +105,13 @@ fn strip_comments(source: &str) -> String {
 /// Our header declares every function, type, macro and enum value (in the same order) of upstream's, and the built
 /// library exports every function upstream's header declares.
 #[test]
+#[cfg_attr(
+    not(capi_upstream_header),
+    ignore = "upstream's extism.h is missing: run capi/tests/upstream/fetch-header.sh"
+)]
 fn header_and_library_cover_upstreams_api() {
     let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let Some(upstream_dir) = common::upstream_header_dir() else {
-        return;
-    };
+    let upstream_dir = common::upstream_header_dir();
     let upstream = declarations(&std::fs::read_to_string(upstream_dir.join("extism.h")).unwrap());
     let ours = declarations(&std::fs::read_to_string(crate_dir.join("extism.h")).unwrap());
     assert!(
@@ -144,4 +146,22 @@ fn header_and_library_cover_upstreams_api() {
         .map(str::to_string)
         .collect();
     missing("functions in libextism.so", &upstream.functions, &exported);
+}
+
+/// The version scheme (`capi/src/version.rs`): our major.minor are those of the upstream release whose header the
+/// tests compare against, the one `capi/tests/upstream/fetch-header.sh` pins.
+#[test]
+fn version_names_the_upstream_api_level() {
+    let script = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/upstream/fetch-header.sh"))
+        .expect("read fetch-header.sh");
+    let upstream = script
+        .lines()
+        .find_map(|l| l.strip_prefix("version="))
+        .expect("fetch-header.sh pins version=X.Y.Z");
+    let major_minor = |v: &str| v.split('.').take(2).collect::<Vec<_>>().join(".");
+    assert_eq!(major_minor(env!("CARGO_PKG_VERSION")), major_minor(upstream));
+    assert!(
+        env!("CARGO_PKG_VERSION").starts_with("1."),
+        "the C API level is upstream's 1.x"
+    );
 }

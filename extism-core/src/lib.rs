@@ -36,6 +36,8 @@ pub use http::DEFAULT_MAX_HTTP_RESPONSE_BYTES;
 pub use input::WasmInput;
 pub use interrupt::Interrupt;
 pub use manifest::{DEFAULT_MAX_VAR_BYTES, HttpRequest, Manifest, MemoryOptions, Wasm, WasmMetadata};
+#[doc(hidden)]
+pub use manifest::{PointerDataReader, with_pointer_data_reader};
 pub use modules::MAX_MODULE_BYTES;
 pub use plugin::{
     CancelHandle, Compiled, DEFAULT_MAX_TABLE_ELEMENTS, DEFAULT_WASI_MAX_OPEN_FILES, Plugin, PluginOptions,

@@ -2,8 +2,11 @@
 //!
 //! Field names, defaults and JSON/TOML shapes follow upstream Extism's manifest, so manifests written for upstream load
 //! here unchanged. One deliberate difference: a `data` entry given as `{"ptr": .., "len": ..}` (a raw pointer into the
-//! host's memory, which upstream reads unchecked) is rejected with an error; pass the bytes as base64 instead.
+//! host's memory, which upstream reads unchecked) is rejected with an error; pass the bytes as base64 instead. A
+//! manifest is data, often read from a file or a URL, and data must not make the host read arbitrary memory. The one
+//! exception is the C API (see [`with_pointer_data_reader`]), whose caller hands over raw pointers anyway.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -249,6 +252,32 @@ impl Serialize for WasmData {
     }
 }
 
+/// Reads the `len` bytes at address `ptr` of this process, for a `{"ptr": .., "len": ..}` wasm data entry.
+pub type PointerDataReader = fn(ptr: u64, len: u64) -> Result<Vec<u8>, String>;
+
+thread_local! {
+    /// How this thread reads `{"ptr", "len"}` wasm data: `None` (rejected) except inside [`with_pointer_data_reader`].
+    static POINTER_DATA_READER: Cell<Option<PointerDataReader>> = const { Cell::new(None) };
+}
+
+/// Run `parse` with `{"ptr": .., "len": ..}` wasm data accepted, read by `reader`, on this thread only.
+///
+/// For libextism alone: upstream's C++ SDK passes in-memory modules to `extism_plugin_new` that way, and a C caller is
+/// trusted with raw pointers into its own memory anyway. Outside `parse` (the Rust API, manifests read from files or
+/// URLs) such an entry stays an error. `parse` should parse the caller's manifest and nothing else.
+#[doc(hidden)]
+pub fn with_pointer_data_reader<R>(reader: PointerDataReader, parse: impl FnOnce() -> R) -> R {
+    /// Restores the previous reader, also when `parse` panics.
+    struct Restore(Option<PointerDataReader>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            POINTER_DATA_READER.set(self.0);
+        }
+    }
+    let _restore = Restore(POINTER_DATA_READER.replace(Some(reader)));
+    parse()
+}
+
 impl<'de> Deserialize<'de> for WasmData {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         #[derive(Deserialize)]
@@ -262,10 +291,13 @@ impl<'de> Deserialize<'de> for WasmData {
                 .decode(text.as_bytes())
                 .map(WasmData)
                 .map_err(|e| serde::de::Error::custom(format!("invalid base64 in wasm data: {e}"))),
-            Repr::Pointer { ptr, len } => Err(serde::de::Error::custom(format!(
-                "wasm data given as a raw host pointer ({{\"ptr\": {ptr}, \"len\": {len}}}) is not supported: \
-                 pass the module bytes as a base64 string"
-            ))),
+            Repr::Pointer { ptr, len } => match POINTER_DATA_READER.get() {
+                Some(read) => read(ptr, len).map(WasmData).map_err(serde::de::Error::custom),
+                None => Err(serde::de::Error::custom(format!(
+                    "wasm data given as a raw host pointer ({{\"ptr\": {ptr}, \"len\": {len}}}) is not supported: \
+                     pass the module bytes as a base64 string"
+                ))),
+            },
         }
     }
 }

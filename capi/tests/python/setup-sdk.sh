@@ -9,6 +9,12 @@
 # VENV_DIR defaults to $CARGO_TARGET_DIR/capi-python-venv (or target/capi-python-venv), where the test looks.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+# Tells capi/build.rs that this setup ran, so that the tests it enables are built enabled (not ignored). The stamp
+# is touched only when something changed (touching it rebuilds the library).
+setup_done() {
+    local stamp="$here/../setup-done/python-sdk"
+    if [ "${1:-}" = changed ] || [ ! -e "$stamp" ]; then mkdir -p "$(dirname "$stamp")" && touch "$stamp"; fi
+}
 target="${CARGO_TARGET_DIR:-$here/../../../target}"
 venv="${1:-$target/capi-python-venv}"
 python="${PYTHON:-python3}"
@@ -16,8 +22,10 @@ python="${PYTHON:-python3}"
 if [ -x "$venv/bin/python" ] && "$venv/bin/python" -m pip freeze --disable-pip-version-check 2>/dev/null \
     | grep -qxF -f <(grep -v '^#' "$here/requirements.txt"); then
     echo "the Python SDK is already installed in $venv"
+    setup_done
     exit 0
 fi
 "$python" -m venv --clear "$venv"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$here/requirements.txt"
 echo "installed the Python SDK in $venv"
+setup_done changed

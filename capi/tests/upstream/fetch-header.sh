@@ -10,10 +10,17 @@
 set -euo pipefail
 version=1.41.0
 here=$(cd "$(dirname "$0")" && pwd)
+# Tells capi/build.rs that this setup ran, so that the tests it enables are built enabled (not ignored). The stamp
+# is touched only when something changed (touching it rebuilds the library).
+setup_done() {
+    local stamp="$here/../setup-done/upstream-header"
+    if [ "${1:-}" = changed ] || [ ! -e "$stamp" ]; then mkdir -p "$(dirname "$stamp")" && touch "$stamp"; fi
+}
 target="${CARGO_TARGET_DIR:-$here/../../../target}"
 dir="${1:-$target/upstream-extism}"
 if [ -f "$dir/extism.h" ] && [ "$(cat "$dir/VERSION" 2>/dev/null)" = "$version" ]; then
     echo "upstream's extism.h $version is already in $dir"
+    setup_done
     exit 0
 fi
 url="https://static.crates.io/crates/extism/extism-$version.crate"
@@ -29,3 +36,4 @@ mkdir -p "$dir"
 cp "$tmp/extism-$version/extism.h" "$dir/extism.h"
 echo "$version" > "$dir/VERSION"
 echo "fetched upstream's extism.h $version into $dir"
+setup_done changed
