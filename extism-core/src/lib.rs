@@ -36,6 +36,7 @@ pub use http::DEFAULT_MAX_HTTP_RESPONSE_BYTES;
 pub use input::WasmInput;
 pub use interrupt::Interrupt;
 pub use manifest::{DEFAULT_MAX_VAR_BYTES, HttpRequest, Manifest, MemoryOptions, Wasm, WasmMetadata};
+pub use modules::{NamedModule, load_modules};
 pub use plugin::{CancelHandle, Compiled, Plugin, PluginOptions, TRAP_RETURN_CODE};
 pub use state::PluginState;
 pub use uuid::Uuid;
