@@ -1,7 +1,10 @@
 //! Benchmarks, every compiled engine side by side on the same plug-ins:
 //! - `noop/<engine>`: a call to an export that reads no input and writes no output: kernel reset, call, output
 //!   record — the fixed cost of a call;
-//! - `echo_64KiB/<engine>`: 64 KiB in, the same 64 KiB out (copy into kernel memory, guest reads and writes it back);
+//! - `echo_1KiB/<engine>`, `echo_64KiB/<engine>`, `echo_16MiB/<engine>`: that many bytes in, the same bytes out
+//!   (copy into kernel memory, guest reads and writes it back): small and large data;
+//! - `reflect_64KiB/<engine>`: 64 KiB in, through a host function and back out (`reflect.wasm` passes its input to
+//!   the host's `reflect`, which copies it out of and back into plug-in memory): host-bound work;
 //! - `count_vowels_1MiB/<engine>`: a compute-bound call of a PDK plug-in on 1 MiB of text;
 //! - `host_call/<engine>`: one call of a trivial host function (`i64 -> i64`) from a guest loop; the time is per host
 //!   call (the guest's loop costs a few instructions on top);
@@ -11,13 +14,14 @@
 //!   runs the guest's initialisers: a plug-in ready to use;
 //! - `instantiate/<engine>`: a ready instance (first call included) from an already compiled plug-in.
 //!
-//! `cargo bench --bench calls --all-features` (or `-- noop` etc. for one group).
+//! `cargo bench --bench calls --all-features` (or `-- noop` etc. for one group); then `cargo run -p bench-report`
+//! writes `benches/REPORT.md` and `benches/report.svg` from criterion's saved results.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use extism::{Backend, CurrentPlugin, Manifest, Plugin, PluginBuilder, UserData, Val, ValType, Wasm};
+use extism::{Backend, CurrentPlugin, Manifest, PTR, Plugin, PluginBuilder, UserData, Val, ValType, Wasm};
 
 fn test_wasm(name: &str) -> Vec<u8> {
     let path = format!("{}/tests/wasm/{name}.wasm", env!("CARGO_MANIFEST_DIR"));
@@ -45,15 +49,65 @@ fn noop(c: &mut Criterion) {
     group.finish();
 }
 
-fn echo_64k(c: &mut Criterion) {
-    let input = vec![0x5a_u8; 64 * 1024];
-    let mut group = c.benchmark_group("echo_64KiB");
+/// `echo` at one input size: the size in, the same bytes out (copy into kernel memory, guest reads and writes it
+/// back, the host reads the output).
+fn echo_size(c: &mut Criterion, group_name: &str, size: usize) {
+    let input = vec![0x5a_u8; size];
+    let mut group = c.benchmark_group(group_name);
     group.throughput(Throughput::Bytes(input.len() as u64));
+    if size >= 1 << 20 {
+        // Each call moves tens of MiB: fewer samples keep the run short.
+        group.sample_size(10);
+    }
     for &backend in Backend::ALL {
         let mut plugin = plugin(backend, "echo");
         group.bench_function(BenchmarkId::from_parameter(backend), |b| {
             b.iter(|| {
                 let out: &[u8] = plugin.call("echo", &input[..]).expect("echo");
+                assert_eq!(out.len(), input.len());
+                black_box(out);
+            })
+        });
+    }
+    group.finish();
+}
+
+fn echo_1k(c: &mut Criterion) {
+    echo_size(c, "echo_1KiB", 1024);
+}
+
+fn echo_64k(c: &mut Criterion) {
+    echo_size(c, "echo_64KiB", 64 * 1024);
+}
+
+fn echo_16m(c: &mut Criterion) {
+    echo_size(c, "echo_16MiB", 16 << 20);
+}
+
+/// 64 KiB through `reflect.wasm`: input → the host function `reflect` (which reads the bytes from plug-in memory and
+/// writes them back as a new block) → output. Host-bound: two more copies and a host call per plug-in call.
+fn reflect_64k(c: &mut Criterion) {
+    let input = vec![0xa5_u8; 64 * 1024];
+    let mut group = c.benchmark_group("reflect_64KiB");
+    group.throughput(Throughput::Bytes(input.len() as u64));
+    for &backend in Backend::ALL {
+        let mut plugin = PluginBuilder::new(test_wasm("reflect"))
+            .with_backend(backend)
+            .with_function(
+                "reflect",
+                [PTR],
+                [PTR],
+                UserData::new(()),
+                |plugin: &mut CurrentPlugin, args: &[Val], results: &mut [Val], _| {
+                    let data: Vec<u8> = plugin.memory_get_val(&args[0])?;
+                    plugin.memory_set_val(&mut results[0], data)
+                },
+            )
+            .build()
+            .unwrap_or_else(|e| panic!("reflect on {backend}: {e:#}"));
+        group.bench_function(BenchmarkId::from_parameter(backend), |b| {
+            b.iter(|| {
+                let out: &[u8] = plugin.call("reflect", &input[..]).expect("reflect");
                 assert_eq!(out.len(), input.len());
                 black_box(out);
             })
@@ -174,5 +228,16 @@ fn instantiate(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, noop, echo_64k, count_vowels_1m, host_call, create, instantiate);
+criterion_group!(
+    benches,
+    noop,
+    echo_1k,
+    echo_64k,
+    echo_16m,
+    reflect_64k,
+    count_vowels_1m,
+    host_call,
+    create,
+    instantiate
+);
 criterion_main!(benches);

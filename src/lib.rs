@@ -83,6 +83,7 @@ mod compiled;
 mod dispatch;
 pub mod logging;
 mod macros;
+pub mod module_info;
 mod plugin;
 mod pool;
 
@@ -90,6 +91,10 @@ pub use anyhow::Error;
 pub use backend::Backend;
 pub use builder::PluginBuilder;
 pub use compiled::CompiledPlugin;
+/// Why the engine or the runtime stopped a call (trap, timeout or cancel, fuel, memory limit, WASI `proc_exit`): a
+/// call's error carries it in its chain (`error.chain().find_map(|e| e.downcast_ref::<CallError>())`); errors the
+/// plug-in reported itself do not.
+pub use extism_core::backend::CallError;
 pub use extism_core::convert;
 pub use extism_core::{CancelHandle, Manifest, Uuid};
 pub use extism_core::{
@@ -98,6 +103,7 @@ pub use extism_core::{
 };
 pub use extism_core::{DEFAULT_MAX_TABLE_ELEMENTS, DEFAULT_WASI_MAX_OPEN_FILES, MAX_MODULE_BYTES};
 pub use logging::set_log_callback;
+pub use module_info::{ModuleInfo, module_info};
 pub use plugin::Plugin;
 pub use pool::{Pool, PoolBuilder, PoolPlugin};
 
