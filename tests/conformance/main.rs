@@ -6,6 +6,7 @@ mod common;
 mod api;
 mod calls;
 mod config_vars;
+mod differential;
 mod errors;
 mod host_functions;
 #[cfg(feature = "http")]
