@@ -7,6 +7,7 @@ mod api;
 mod calls;
 mod config_vars;
 mod deadline;
+mod differential;
 mod errors;
 mod host_functions;
 mod host_panics;
