@@ -54,7 +54,7 @@ fn stores_use_the_pool_while_it_has_room_and_fall_back_to_on_demand() {
 
     // Modules the pool cannot hold, and linked command modules (which instantiate on every call into them), never
     // use it. A main module exporting `_start` is no command module: it is pooled.
-    let big_table = compile(&engine, r#"(module (table 300000 funcref) (func (export "f")))"#);
+    let big_table = compile(&engine, r#"(module (table 2000000 funcref) (func (export "f")))"#);
     let command = compile(&engine, r#"(module (func (export "_start")))"#);
     assert!(!stores(&engine, &[&big_table], 1)[0].is_pooled());
     let kernel = Wasmtime::compile(&engine, KERNEL_WASM).unwrap();
@@ -68,4 +68,10 @@ fn stores_use_the_pool_while_it_has_room_and_fall_back_to_on_demand() {
     assert!(stores(&engine, &[&command], 1)[0].is_pooled());
     // With nothing else alive, a poolable plug-in is pooled again.
     assert!(stores(&engine, &[&plain], 1)[0].is_pooled());
+    // A plug-in whose table limit is above what a pooled table can hold is not pooled (its tables could not grow
+    // to the limit).
+    let mut options = EngineOptions::default();
+    options.max_table_elements = Some(extism_core::DEFAULT_MAX_TABLE_ELEMENTS + 1);
+    let large_limit = Wasmtime::new_engine(&options).unwrap();
+    assert!(!stores(&large_limit, &[&plain], 1)[0].is_pooled());
 }
