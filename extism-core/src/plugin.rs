@@ -300,7 +300,8 @@ pub struct Plugin<B: Backend> {
     interrupts_enabled: bool,
     /// Fuel used by the last call, when fuel is limited.
     fuel_consumed: Option<u64>,
-    /// The last call was to `_start`: the next one rebuilds the store first (contract §3.5).
+    /// The next call rebuilds the store first: the last call was to `_start` (contract §3.5), or the main module's
+    /// instantiation or initialiser failed (so that retries do not pile instances up in one store).
     start_called: bool,
 }
 
@@ -584,9 +585,13 @@ impl<B: Backend> Plugin<B> {
                 // Main's initial memory must fit in the budget; the budget is then refilled for growth.
                 let budget = self.compiled.memory_budget();
                 self.store.set_memory_budget(budget)?;
+                // Until main is instantiated and initialised, a failure leaves a half-made instance in the store,
+                // which no engine can remove: the next call starts from a fresh store instead of adding another.
+                self.start_called = true;
                 let instance = self.store.instantiate(&main.module).map_err(CallError::into_error)?;
                 self.store.set_memory_budget(budget)?;
                 run_guest_init::<B>(&mut self.store, &instance, main).map_err(CallError::into_error)?;
+                self.start_called = false;
                 self.main = Some(instance.clone());
                 instance
             }

@@ -115,8 +115,7 @@ backend_test! {
 }
 
 backend_test! {
-    /// A module beyond the per-module limits of wasmtime's instance pool (a table larger than it allows) still
-    /// loads and runs.
+    /// A module with a large table (300,000 entries, within the default table limit) loads and runs.
     fn plugin_with_a_very_large_table_runs(backend) {
         let wat = r#"(module
             (import "extism:host/env" "output_set" (func $output_set (param i64 i64)))
@@ -130,6 +129,32 @@ backend_test! {
             let mut p = Plugin::new_from_compiled(&compiled).unwrap();
             let out: &[u8] = p.call("run", "").unwrap();
             assert!(out.is_empty());
+        }
+    }
+}
+
+backend_test! {
+    /// A main module whose `_initialize` traps fails every call the same way, with or without fuel, and a failed
+    /// initialisation leaves nothing behind: each call retries in a fresh store (found by the differential test:
+    /// retries used to add an instance to the same store, and on wasmer with fuel the second failed differently).
+    fn a_trapping_initialiser_fails_every_call_alike(backend) {
+        let wat = r#"(module
+            (import "extism:host/env" "output_set" (func $output_set (param i64 i64)))
+            (memory (export "memory") 1)
+            (func (export "_initialize") unreachable)
+            (func (export "run") (result i32) i32.const 0))"#;
+        for fuel in [None, Some(1_000_000)] {
+            let mut builder = PluginBuilder::new(wat.as_bytes()).with_backend(backend);
+            if let Some(fuel) = fuel {
+                builder = builder.with_fuel_limit(fuel);
+            }
+            let mut plugin = builder.build().unwrap();
+            let first = format!("{:#}", plugin.call::<_, &[u8]>("run", "").unwrap_err());
+            assert!(first.contains("unreachable"), "{backend}, fuel {fuel:?}: {first}");
+            for attempt in 0..200 {
+                let again = format!("{:#}", plugin.call::<_, &[u8]>("run", "").unwrap_err());
+                assert_eq!(again, first, "{backend}, fuel {fuel:?}, attempt {attempt}");
+            }
         }
     }
 }
