@@ -1,6 +1,6 @@
 /* In-memory wasm the way upstream's C++ SDK passes it (`Manifest::wasmBytes`): a JSON manifest whose `data` is
  * {"ptr": <decimal address in the caller's memory>, "len": <bytes>}. Accepted on the C API path only (a Rust
- * caller, and manifests in files or behind URLs, are refused: see capi/tests/pointer_manifest.rs). */
+ * caller, and manifests in files or behind URLs, are refused: see tests/pointer_manifest.rs). */
 #include <inttypes.h>
 #include <stdint.h>
 

@@ -1,5 +1,6 @@
 //! Manifest `data` given as `{"ptr": .., "len": ..}` (a raw address in the host's memory) is accepted on the C API
-//! path only (`capi/tests/c/in_memory_manifest.c` covers that, on every engine): from Rust the same JSON stays an
+//! path only (`capi/tests/c/in_memory_manifest.c` covers that, on every engine; this test lives in the facade
+//! because libextism's own library is also named `extism`): from Rust the same JSON stays an
 //! error, and the C path's hook does not outlive the one parse it wraps.
 
 use extism::{Manifest, Plugin};
@@ -14,7 +15,7 @@ fn pointer_manifest(wasm: &[u8]) -> String {
 }
 
 fn wasm() -> Vec<u8> {
-    std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/wasm/count_vowels.wasm")).unwrap()
+    std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/wasm/count_vowels.wasm")).unwrap()
 }
 
 fn assert_rejected(json: &str) {
