@@ -139,6 +139,12 @@ fn greet(
     plugin.memory_set_val(&mut outputs[0], format!("{prefix}{name}"))
 }
 
+/// `reflect` for the reflect plug-in: its input back, copied through the host.
+fn reflect(plugin: &mut CurrentPlugin, inputs: &[Val], outputs: &mut [Val], _: UserData<()>) -> Result<(), Error> {
+    let bytes: Vec<u8> = plugin.memory_get_val(&inputs[0])?;
+    plugin.memory_set_val(&mut outputs[0], bytes)
+}
+
 /// A directory preopened as `/data`, fresh for each engine so that writes on one do not show on another.
 struct DataDir(PathBuf);
 
@@ -195,6 +201,7 @@ fn run_committed(name: &str, wasm: &[u8], backend: Backend) -> Vec<(String, Outc
     let functions = [
         Function::new("greet", [PTR], [PTR], UserData::new("Hello, ".to_string()), greet),
         Function::new("greet", [PTR], [PTR], UserData::new("Hi, ".to_string()), greet).with_namespace("my:ns"),
+        Function::new("reflect", [PTR], [PTR], UserData::new(()), reflect),
     ];
     let built = PluginBuilder::new(manifest)
         .with_backend(backend)
