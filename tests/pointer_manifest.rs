@@ -19,9 +19,9 @@ fn wasm() -> Vec<u8> {
 }
 
 fn assert_rejected(json: &str) {
-    let error = Plugin::new(json, [], false)
-        .err()
-        .expect("a raw pointer manifest must be refused from Rust");
+    let Err(error) = Plugin::new(json, [], false) else {
+        panic!("a raw pointer manifest must be refused from Rust");
+    };
     assert!(format!("{error:#}").contains("raw host pointer"), "{error:#}");
     let error = serde_json::from_str::<Manifest>(json).unwrap_err();
     assert!(error.to_string().contains("raw host pointer"), "{error}");
