@@ -33,8 +33,11 @@ fn rust_api_rejects_pointer_data() {
     assert_rejected(&pointer_manifest(&wasm));
 }
 
-/// Reads from a buffer this test owns, checking the address it is given.
-fn read_test_buffer(ptr: u64, len: u64) -> Result<Vec<u8>, String> {
+/// Reads from a buffer this test owns, checking the address it is given (it reads no memory at `ptr`).
+///
+/// # Safety
+/// None needed: the address is only compared.
+unsafe fn read_test_buffer(ptr: u64, len: u64) -> Result<Vec<u8>, String> {
     let wasm = wasm();
     assert_eq!((ptr, len), (1, wasm.len() as u64));
     Ok(wasm)
@@ -43,17 +46,44 @@ fn read_test_buffer(ptr: u64, len: u64) -> Result<Vec<u8>, String> {
 #[test]
 fn pointer_data_hook_covers_only_its_own_parse() {
     let json = format!(r#"{{"wasm": [{{"data": {{"ptr": 1, "len": {}}}}}]}}"#, wasm().len());
-    let manifest = extism_core::with_pointer_data_reader(read_test_buffer, || {
-        // Another thread parsing meanwhile is not covered.
-        std::thread::scope(|s| s.spawn(|| assert_rejected(&json)).join().unwrap());
-        serde_json::from_str::<Manifest>(&json)
-    })
+    // SAFETY: the reader dereferences nothing.
+    let manifest = unsafe {
+        extism_core::with_pointer_data_reader(read_test_buffer, || {
+            // Another thread parsing meanwhile is not covered.
+            std::thread::scope(|s| s.spawn(|| assert_rejected(&json)).join().unwrap());
+            serde_json::from_str::<Manifest>(&json)
+        })
+    }
     .expect("inside the hook, pointer data is read");
     assert!(matches!(&manifest.wasm[0], extism::Wasm::Data { data, .. } if data.starts_with(b"\0asm")));
     // After the hook, and after a hook left by a panic, it is refused again.
     assert_rejected(&json);
-    let panicked =
-        std::panic::catch_unwind(|| extism_core::with_pointer_data_reader(read_test_buffer, || panic!("in the parse")));
+    // SAFETY: the reader dereferences nothing.
+    let panicked = std::panic::catch_unwind(|| unsafe {
+        extism_core::with_pointer_data_reader(read_test_buffer, || panic!("in the parse"))
+    });
     assert!(panicked.is_err());
     assert_rejected(&json);
+}
+
+/// A length above the module size cap is refused before the reader runs (a C caller's bogus `len` must not make the
+/// library copy gigabytes or read past its buffer).
+#[test]
+fn pointer_data_longer_than_a_module_may_be_is_refused_unread() {
+    /// # Safety
+    /// Never called: the test fails if it is.
+    unsafe fn must_not_read(_: u64, _: u64) -> Result<Vec<u8>, String> {
+        panic!("the reader ran for an over-long length")
+    }
+    for len in [extism::MAX_MODULE_BYTES + 1, u64::MAX] {
+        let json = format!(r#"{{"wasm": [{{"data": {{"ptr": 1, "len": {len}}}}}]}}"#);
+        // SAFETY: the reader dereferences nothing.
+        let error =
+            unsafe { extism_core::with_pointer_data_reader(must_not_read, || serde_json::from_str::<Manifest>(&json)) }
+                .unwrap_err();
+        assert!(
+            error.to_string().contains("larger than the 1073741824-byte limit"),
+            "{error}"
+        );
+    }
 }

@@ -111,7 +111,10 @@ unsafe fn take_functions(functions: *mut *const ExtismFunction, n: ExtismSize) -
 /// Accepted on the C path only, where the caller already hands the library raw pointers and promises that they are
 /// readable; the address is checked as any buffer argument (non-NULL with a non-zero length, a length a buffer can
 /// have). The Rust API and manifests read from files or URLs keep rejecting it (see `extism_core`'s manifest docs).
-fn read_caller_memory(ptr: u64, len: u64) -> Result<Vec<u8>, String> {
+///
+/// # Safety
+/// The C caller's promise: `ptr` names `len` readable bytes.
+unsafe fn read_caller_memory(ptr: u64, len: u64) -> Result<Vec<u8>, String> {
     let what = format!("wasm data {{\"ptr\": {ptr}, \"len\": {len}}}");
     let addr = usize::try_from(ptr).map_err(|_| format!("{what}: the address is not a valid pointer"))?;
     // SAFETY: the C caller promises that a manifest's `{"ptr", "len"}` names `len` readable bytes of its memory, as
@@ -127,8 +130,10 @@ unsafe fn compile(request: Request) -> Result<CompiledPlugin, Failure> {
     // SAFETY: NULL or `wasm_size` readable bytes (caller's promise).
     let wasm = unsafe { bytes_arg(request.wasm, request.wasm_size, "wasm") }.map_err(Failure::compile)?;
     // The C path alone accepts manifest `data` given as `{"ptr": .., "len": ..}` (see `read_caller_memory`).
-    let manifest = extism_core::with_pointer_data_reader(read_caller_memory, || WasmInput::from(wasm).into_manifest())
-        .map_err(|e| Failure::compile(e.root_cause()))?;
+    // SAFETY: the C caller promises that the manifest's `{"ptr", "len"}` entries name readable memory of its own.
+    let manifest =
+        unsafe { extism_core::with_pointer_data_reader(read_caller_memory, || WasmInput::from(wasm).into_manifest()) }
+            .map_err(|e| Failure::compile(e.root_cause()))?;
     let backend_name = if request.backend.is_null() {
         None
     } else {

@@ -253,7 +253,11 @@ impl Serialize for WasmData {
 }
 
 /// Reads the `len` bytes at address `ptr` of this process, for a `{"ptr": .., "len": ..}` wasm data entry.
-pub type PointerDataReader = fn(ptr: u64, len: u64) -> Result<Vec<u8>, String>;
+///
+/// # Safety
+/// Only called inside [`with_pointer_data_reader`], whose caller vouches for the addresses; `len` is at most
+/// [`crate::MAX_MODULE_BYTES`].
+pub type PointerDataReader = unsafe fn(ptr: u64, len: u64) -> Result<Vec<u8>, String>;
 
 thread_local! {
     /// How this thread reads `{"ptr", "len"}` wasm data: `None` (rejected) except inside [`with_pointer_data_reader`].
@@ -265,8 +269,13 @@ thread_local! {
 /// For libextism alone: upstream's C++ SDK passes in-memory modules to `extism_plugin_new` that way, and a C caller is
 /// trusted with raw pointers into its own memory anyway. Outside `parse` (the Rust API, manifests read from files or
 /// URLs) such an entry stays an error. `parse` should parse the caller's manifest and nothing else.
+///
+/// # Safety
+/// Every `{"ptr", "len"}` entry that `parse` meets must name `len` bytes of this process that `reader` may read (the
+/// C API's caller promises this for the manifest it passes). Lengths above [`crate::MAX_MODULE_BYTES`] are refused
+/// before `reader` runs.
 #[doc(hidden)]
-pub fn with_pointer_data_reader<R>(reader: PointerDataReader, parse: impl FnOnce() -> R) -> R {
+pub unsafe fn with_pointer_data_reader<R>(reader: PointerDataReader, parse: impl FnOnce() -> R) -> R {
     /// Restores the previous reader, also when `parse` panics.
     struct Restore(Option<PointerDataReader>);
     impl Drop for Restore {
@@ -292,7 +301,14 @@ impl<'de> Deserialize<'de> for WasmData {
                 .map(WasmData)
                 .map_err(|e| serde::de::Error::custom(format!("invalid base64 in wasm data: {e}"))),
             Repr::Pointer { ptr, len } => match POINTER_DATA_READER.get() {
-                Some(read) => read(ptr, len).map(WasmData).map_err(serde::de::Error::custom),
+                Some(_) if len > crate::MAX_MODULE_BYTES => Err(serde::de::Error::custom(format!(
+                    "wasm data {{\"ptr\": {ptr}, \"len\": {len}}} is larger than the {}-byte limit for a module",
+                    crate::MAX_MODULE_BYTES
+                ))),
+                // SAFETY: inside `with_pointer_data_reader`, whose caller vouches for the address; `len` is bounded.
+                Some(read) => unsafe { read(ptr, len) }
+                    .map(WasmData)
+                    .map_err(serde::de::Error::custom),
                 None => Err(serde::de::Error::custom(format!(
                     "wasm data given as a raw host pointer ({{\"ptr\": {ptr}, \"len\": {len}}}) is not supported: \
                      pass the module bytes as a base64 string"
