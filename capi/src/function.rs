@@ -111,12 +111,9 @@ pub unsafe extern "C" fn extism_function_new(
             results,
             user_data,
             move |plugin: &mut CurrentPlugin, inputs: &[Val], outputs: &mut [Val], data: UserData<()>| {
-                // A panic here (in the trampoline, not in C, which cannot unwind) becomes the call's error rather
-                // than unwinding through the engine's frames, which not every engine survives.
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    call_c(func, plugin, inputs, outputs, &result_types, data.as_ptr())
-                }))
-                .unwrap_or_else(|_| Err(anyhow!("the host function's trampoline panicked (see stderr)")))
+                // A panic in this trampoline becomes the call's error in `Function::invoke`, which runs every host
+                // function under `catch_unwind`.
+                call_c(func, plugin, inputs, outputs, &result_types, data.as_ptr())
             },
         );
         Box::into_raw(Box::new(ExtismFunction(Mutex::new(Some(function)))))
