@@ -314,6 +314,21 @@ impl std::fmt::Display for CallError {
 impl std::error::Error for CallError {}
 
 impl CallError {
+    /// The limit this error reports (timeout or cancel, fuel, memory budget), as a fresh value; `None` for others.
+    pub fn as_limit(&self) -> Option<CallError> {
+        match self {
+            CallError::Interrupted => Some(CallError::Interrupted),
+            CallError::OutOfFuel => Some(CallError::OutOfFuel),
+            CallError::MemoryLimit => Some(CallError::MemoryLimit),
+            _ => None,
+        }
+    }
+
+    /// The limit an error carries somewhere as a [`CallError`] (see [`CallError::as_limit`]).
+    pub fn limit_in(error: &Error) -> Option<CallError> {
+        error.downcast_ref::<CallError>().and_then(CallError::as_limit)
+    }
+
     /// Convert into the public error type, keeping host-function errors as they were.
     pub fn into_error(self) -> Error {
         match self {

@@ -36,12 +36,7 @@ impl<'a> CurrentPlugin<'a> {
         if let Err(e) = &result
             && self.limit.is_none()
         {
-            self.limit = match e.downcast_ref::<CallError>() {
-                Some(CallError::Interrupted) => Some(CallError::Interrupted),
-                Some(CallError::OutOfFuel) => Some(CallError::OutOfFuel),
-                Some(CallError::MemoryLimit) => Some(CallError::MemoryLimit),
-                _ => None,
-            };
+            self.limit = CallError::limit_in(e);
         }
         result
     }

@@ -205,12 +205,16 @@ impl Function {
                     None => e,
                 });
             }
-            Err(payload) => anyhow::bail!(
-                "host function `{}::{}` panicked: {}",
-                self.effective_namespace(),
-                self.name,
-                panic_message(payload.as_ref())
-            ),
+            Err(payload) => {
+                let message = format!(
+                    "host function `{}::{}` panicked: {}",
+                    self.effective_namespace(),
+                    self.name,
+                    panic_message(payload.as_ref())
+                );
+                drop_panic_payload(payload);
+                anyhow::bail!(message)
+            }
         }
         for (out, ty) in results.iter().zip(self.results()) {
             if out.ty() != *ty {
@@ -236,6 +240,15 @@ impl Function {
 }
 
 /// The text of a panic payload (`panic!` gives a `&str` or a `String`).
+/// Drop a caught panic's payload without letting a panic in its `Drop` escape (it would unwind through the engine's
+/// frames, which aborts the process on some engines). A payload whose drop panics again is leaked: that takes a host
+/// function that panics with a payload whose destructor panics, twice.
+fn drop_panic_payload(payload: Box<dyn Any + Send>) {
+    if let Err(again) = std::panic::catch_unwind(AssertUnwindSafe(|| drop(payload))) {
+        std::mem::forget(again);
+    }
+}
+
 fn panic_message(payload: &(dyn Any + Send)) -> &str {
     if let Some(text) = payload.downcast_ref::<&str>() {
         text

@@ -225,8 +225,9 @@ fn export_shape<M>(module: &ModuleInfo<M>, name: &str) -> Result<ExportShape, Er
 }
 
 /// Fuel the kernel's own work around a call (the prologue that copies the input in, the epilogue that reads the call
-/// record) runs on: fuel limits charge the export only, as upstream, so a limit smaller than the prologue still
-/// reaches the export. The kernel's work there is bounded by the input's size.
+/// record) runs on: fuel limits charge the plug-in's code only (the export, and guest initialisers), so that
+/// `fuel_consumed` measures the plug-in and a limit smaller than the prologue still reaches the export. The kernel's
+/// work there is bounded by the input's size.
 const KERNEL_FUEL: u64 = i64::MAX as u64;
 
 /// A store for `state` with the prepared host functions (PDK, WASI if enabled, the user's), the non-main modules
@@ -302,7 +303,7 @@ pub struct Plugin<B: Backend> {
     fuel_consumed: Option<u64>,
     /// The next call rebuilds the store first: the last call was to `_start` (contract §3.5), or the main module's
     /// instantiation or initialiser failed (so that retries do not pile instances up in one store).
-    start_called: bool,
+    rebuild_before_next_call: bool,
 }
 
 impl<B: Backend> Plugin<B> {
@@ -318,9 +319,12 @@ impl<B: Backend> Plugin<B> {
         let interrupt = Arc::new(Interrupt::default());
         let interrupts_enabled = compiled.timeout().is_some();
         let generation = interrupt.enter_call();
+        let now = Instant::now();
+        // Host functions (HTTP) that linked modules' start functions call see how much of the timeout is left.
+        state.call_started = Some(now);
         let deadline = compiled
             .timeout()
-            .map(|timeout| crate::timer::start(&interrupt, generation, Instant::now() + timeout));
+            .map(|timeout| crate::timer::start(&interrupt, generation, now + timeout));
         let store = new_store(&compiled, state, &interrupt, interrupts_enabled);
         interrupt.leave_call();
         drop(deadline);
@@ -334,14 +338,15 @@ impl<B: Backend> Plugin<B> {
             interrupt,
             interrupts_enabled,
             fuel_consumed: None,
-            start_called: false,
+            rebuild_before_next_call: false,
         })
     }
 
     /// Replace the store with a fresh one, as after a call to `_start`: vars, WASI state and the main instance are
     /// lost; the id and the manifest (with its config edits) are kept.
-    fn rebuild(&mut self) -> Result<(), Error> {
+    fn rebuild(&mut self, call_started: Option<Instant>) -> Result<(), Error> {
         let mut state = PluginState::new(self.id(), self.store.state().manifest());
+        state.call_started = call_started;
         // The host's choice to show response headers outlives the store (the C API can turn it on at any time).
         state.set_http_response_headers(self.store.state().http.headers.is_some());
         self.store = new_store(&self.compiled, state, &self.interrupt, self.interrupts_enabled)?;
@@ -451,7 +456,7 @@ impl<B: Backend> Plugin<B> {
                 return Err((e, code));
             }
         };
-        self.start_called = name == "_start";
+        self.rebuild_before_next_call = name == "_start";
         let fuel_limit = self.compiled.options.fuel_limit;
         if let Some(fuel) = fuel_limit {
             let remaining = self.store.fuel_remaining().unwrap_or(0);
@@ -516,19 +521,29 @@ impl<B: Backend> Plugin<B> {
         input: &[u8],
         started: Option<Instant>,
     ) -> Result<Result<i32, CallError>, Error> {
-        if self.start_called {
-            self.rebuild()?;
-            self.start_called = false;
+        // Host functions (HTTP) ask how much of the timeout is left, also those that initialisers call.
+        self.store.state_mut().call_started = started;
+        if self.rebuild_before_next_call {
+            self.rebuild(started)?;
+            self.rebuild_before_next_call = false;
         }
         let fuel_limit = self.compiled.options.fuel_limit;
-        if let Some(fuel) = fuel_limit {
-            // Start functions and initialisers run on the plug-in's fuel limit too (refilled for the export).
-            self.store.set_fuel(fuel)?;
-        }
-        let export = self.export_index(name)?;
-        if fuel_limit.is_some() {
-            self.store.set_fuel(KERNEL_FUEL)?;
-        }
+        // Between calls the store holds the kernel's allowance (`KERNEL_FUEL`), except in a fresh store, whose
+        // exports are not looked up yet: only the first call of an export can run guest initialisers, which run on
+        // the plug-in's fuel limit, and leaves the kernel's allowance behind.
+        let export = match self.exports.iter().position(|(n, _)| **n == *name) {
+            Some(index) => index,
+            None => {
+                if let Some(fuel) = fuel_limit {
+                    self.store.set_fuel(fuel)?;
+                }
+                let index = self.export_index(name);
+                if fuel_limit.is_some() {
+                    self.store.set_fuel(KERNEL_FUEL)?;
+                }
+                index?
+            }
+        };
         let input_offset = self
             .store
             .begin_call(input.len() as u64)
@@ -545,15 +560,13 @@ impl<B: Backend> Plugin<B> {
         if let Some(fuel) = fuel_limit {
             self.store.set_fuel(fuel)?;
         }
-        // Host functions (HTTP) ask how much of the timeout is left.
-        self.store.state_mut().call_started = started;
         Ok(match self.store.call(&self.exports[export].1) {
             // WASI `proc_exit` leaves the guest as a host-function error, and so does a limit (timeout, fuel,
             // memory) hit inside a host function, e.g. by a kernel call it made: report the limit, whatever the
             // host function made of it.
             Err(CallError::Host(e)) => match crate::wasi::exit_code(&e) {
                 Some(code) => Err(CallError::Exit(code)),
-                None => Err(limit_hit(e)),
+                None => Err(CallError::limit_in(&e).unwrap_or(CallError::Host(e))),
             },
             other => other,
         })
@@ -571,12 +584,9 @@ impl<B: Backend> Plugin<B> {
         }
     }
 
-    /// The index in `self.exports` of the export `name`, instantiating the main module first if this is the first
-    /// call.
+    /// Look up the export `name` (not looked up before), instantiating the main module first if this is the first
+    /// call, and return its index in `self.exports`.
     fn export_index(&mut self, name: &str) -> Result<usize, Error> {
-        if let Some(index) = self.exports.iter().position(|(n, _)| **n == *name) {
-            return Ok(index);
-        }
         let shape = export_shape(self.compiled.main(), name)?;
         let instance = match &self.main {
             Some(instance) => instance.clone(),
@@ -587,11 +597,11 @@ impl<B: Backend> Plugin<B> {
                 self.store.set_memory_budget(budget)?;
                 // Until main is instantiated and initialised, a failure leaves a half-made instance in the store,
                 // which no engine can remove: the next call starts from a fresh store instead of adding another.
-                self.start_called = true;
+                self.rebuild_before_next_call = true;
                 let instance = self.store.instantiate(&main.module).map_err(CallError::into_error)?;
                 self.store.set_memory_budget(budget)?;
                 run_guest_init::<B>(&mut self.store, &instance, main).map_err(CallError::into_error)?;
-                self.start_called = false;
+                self.rebuild_before_next_call = false;
                 self.main = Some(instance.clone());
                 instance
             }
@@ -602,17 +612,6 @@ impl<B: Backend> Plugin<B> {
             .ok_or_else(|| anyhow!("Function not found: {name}"))?;
         self.exports.push((name.into(), export));
         Ok(self.exports.len() - 1)
-    }
-}
-
-/// A host function's error as the limit it hit, if it hit one (see [`crate::CurrentPlugin`], which records limits
-/// hit by its kernel calls even when the host function turns them into an error of its own).
-fn limit_hit(error: Error) -> CallError {
-    match error.downcast_ref::<CallError>() {
-        Some(CallError::Interrupted) => CallError::Interrupted,
-        Some(CallError::OutOfFuel) => CallError::OutOfFuel,
-        Some(CallError::MemoryLimit) => CallError::MemoryLimit,
-        _ => CallError::Host(error),
     }
 }
 
