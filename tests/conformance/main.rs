@@ -24,6 +24,7 @@ mod limits;
 mod logging;
 mod manifest;
 mod manifest_files;
+mod panic_payloads;
 mod table_limits;
 mod threads;
 mod wasi;
