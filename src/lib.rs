@@ -101,7 +101,7 @@ pub use extism_core::{
     CurrentPlugin, EXTISM_ENV_MODULE, EXTISM_USER_MODULE, FromBytes, FromBytesOwned, Function, HttpRequest,
     MemoryHandle, MemoryOptions, PTR, ToBytes, UserData, Val, ValType, Wasm, WasmInput, WasmMetadata,
 };
-pub use extism_core::{DEFAULT_MAX_TABLE_ELEMENTS, DEFAULT_WASI_MAX_OPEN_FILES, MAX_MODULE_BYTES};
+pub use extism_core::{DEFAULT_MAX_TABLE_ELEMENTS, DEFAULT_WASI_MAX_OPEN_FILES, MAX_MODULE_BYTES, read_module_file};
 pub use logging::set_log_callback;
 pub use module_info::{ModuleInfo, module_info};
 pub use plugin::Plugin;

@@ -18,8 +18,9 @@ pub struct CallArgs {
     /// The engine: wasmtime, wasmer or wasmi (default: `EXTISM_BACKEND`, else the first compiled engine).
     #[arg(long, value_name = "ENGINE")]
     pub backend: Option<String>,
-    /// Call the function this many times on the same plug-in instance, writing each output followed by a newline.
-    #[arg(long = "loop", value_name = "N", default_value_t = 1)]
+    /// Call the function this many times on the same plug-in instance, writing each output followed by a newline
+    /// (at least once).
+    #[arg(long = "loop", value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub repeat: u32,
 }
 

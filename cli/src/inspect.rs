@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use extism::module_info::{ExternKind, ImportInfo, ModuleInfo};
-use extism::{Backend, EXTISM_ENV_MODULE, Manifest, WasmInput};
+use extism::{Backend, EXTISM_ENV_MODULE, Manifest};
 use serde_json::{Value, json};
 
 use crate::Failure;
@@ -84,14 +84,7 @@ struct Memory {
 
 /// Run `extism inspect`.
 pub fn run(args: InspectArgs) -> Result<(), Failure> {
-    let path = &args.plugin;
-    let bytes = std::fs::read(path).map_err(|e| Failure::new(format!("cannot read {}: {e}", path.display())))?;
-    let manifest = WasmInput::from(bytes).into_manifest().map_err(|e| {
-        Failure::new(format!(
-            "{} is not a wasm module, WAT or Extism manifest: {e:#}",
-            path.display()
-        ))
-    })?;
+    let manifest = crate::load::read_plugin(&args.plugin)?;
     let report = inspect(&manifest)?;
     if args.json {
         println!(
@@ -99,7 +92,7 @@ pub fn run(args: InspectArgs) -> Result<(), Failure> {
             serde_json::to_string_pretty(&report).expect("JSON values serialise")
         );
     } else {
-        print!("{}", text(path, &report));
+        print!("{}", text(&args.plugin, &report));
     }
     Ok(())
 }

@@ -105,17 +105,23 @@ impl InputArgs {
     }
 }
 
+/// The manifest in the file at `path` (wasm, WAT or a manifest, JSON or TOML), read with the bounds of a manifest's
+/// `path` entries: a regular file (a device or FIFO could block or never end) of at most [`extism::MAX_MODULE_BYTES`].
+pub fn read_plugin(path: &std::path::Path) -> Result<Manifest, Failure> {
+    let bytes =
+        extism::read_module_file(path).map_err(|e| Failure::new(format!("cannot read {}: {e:#}", path.display())))?;
+    WasmInput::from(bytes).into_manifest().map_err(|e| {
+        Failure::new(format!(
+            "{} is not a wasm module, WAT or Extism manifest: {e:#}",
+            path.display()
+        ))
+    })
+}
+
 impl PluginArgs {
     /// The manifest: the file's own (a manifest) or a one-module manifest (wasm or WAT), with the flags applied.
     pub fn manifest(&self) -> Result<Manifest, Failure> {
-        let path = &self.plugin;
-        let bytes = std::fs::read(path).map_err(|e| Failure::new(format!("cannot read {}: {e}", path.display())))?;
-        let mut manifest = WasmInput::from(bytes).into_manifest().map_err(|e| {
-            Failure::new(format!(
-                "{} is not a wasm module, WAT or Extism manifest: {e:#}",
-                path.display()
-            ))
-        })?;
+        let mut manifest = read_plugin(&self.plugin)?;
         for entry in &self.config {
             let (key, value) = parse_key_value(entry)?;
             manifest.config.insert(key.to_string(), value.to_string());

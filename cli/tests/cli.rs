@@ -244,6 +244,29 @@ backend_test! {
     }
 }
 
+/// A device or FIFO named as the plug-in is refused at once (before, `/dev/zero` was read until memory ran out and a
+/// FIFO blocked forever); engine-independent: nothing reaches an engine.
+#[test]
+fn special_files_are_refused_as_plugins() {
+    let dir = std::env::temp_dir().join(format!("extism-cli-fifo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("plugin.wasm");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    for path in ["/dev/zero", fifo.to_str().unwrap()] {
+        for command in [vec!["call", path, "f"], vec!["inspect", path]] {
+            let out = run(&command);
+            assert_status(&out, 1);
+            assert!(
+                stderr(&out).contains("not a regular file"),
+                "{command:?}: {}",
+                stderr(&out)
+            );
+        }
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 backend_test! {
     fn call_errors_are_clear(backend) {
         let engine = backend.name();
@@ -324,6 +347,9 @@ fn usage_errors_exit_1_and_help_exits_0() {
     let both = run(&["call", &wasm("echo"), "echo", "--input", "a", "--stdin"]);
     assert_status(&both, 1);
     assert!(stderr(&both).contains("cannot be used with"), "{}", stderr(&both));
+    let no_calls = run(&["call", &wasm("echo"), "echo", "--loop", "0"]);
+    assert_status(&no_calls, 1);
+    assert!(stderr(&no_calls).contains("--loop"), "{}", stderr(&no_calls));
     let help = run(&["call", "--help"]);
     assert_status(&help, 0);
     for flag in [
@@ -499,12 +525,13 @@ backend_test! {
 
 #[test]
 fn bench_refuses_unknown_engines_and_functions() {
+    let known_and_unknown = format!("{},v8", Backend::ALL[0].name());
     let engine = run(&[
         "bench",
         &wasm("echo"),
         "echo",
         "--backends",
-        "wasmtime,v8",
+        &known_and_unknown,
         "--iterations",
         "1",
     ]);

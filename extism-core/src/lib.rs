@@ -38,7 +38,7 @@ pub use interrupt::Interrupt;
 pub use manifest::{DEFAULT_MAX_VAR_BYTES, HttpRequest, Manifest, MemoryOptions, Wasm, WasmMetadata};
 #[doc(hidden)]
 pub use manifest::{PointerDataReader, with_pointer_data_reader};
-pub use modules::{MAX_MODULE_BYTES, NamedModule, load_modules};
+pub use modules::{MAX_MODULE_BYTES, NamedModule, load_modules, read_module_file};
 pub use plugin::{
     CancelHandle, Compiled, DEFAULT_MAX_TABLE_ELEMENTS, DEFAULT_WASI_MAX_OPEN_FILES, Plugin, PluginOptions,
     TRAP_RETURN_CODE,

@@ -82,8 +82,9 @@ fn fetch(entry: &Wasm) -> Result<Vec<u8>, Error> {
 pub const MAX_MODULE_BYTES: u64 = 1 << 30;
 
 /// Read a manifest `path` entry: a regular file (not a device, FIFO or socket, which could block or never end) of
-/// at most [`MAX_MODULE_BYTES`].
-fn read_module_file(path: &Path) -> Result<Vec<u8>, Error> {
+/// at most [`MAX_MODULE_BYTES`]. Public for tools that read a module or manifest a user names with the same bounds
+/// (the `extism` command).
+pub fn read_module_file(path: &Path) -> Result<Vec<u8>, Error> {
     let fail = |reason: String| Error::msg(format!("Unable to load Wasm file \"{}\": {reason}", path.display()));
     let mut options = std::fs::OpenOptions::new();
     options.read(true);
