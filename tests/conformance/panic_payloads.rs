@@ -27,12 +27,18 @@ fn case(backend: Backend) {
     for (payload, label) in [(0u8, "non-text payload"), (1, "payload with a panicking destructor")] {
         let mut plugin = PluginBuilder::new(GUEST)
             .with_backend(backend)
-            .with_functions([Function::new("boom", [], [], UserData::new(payload), |_, _, _, kind| {
-                if *kind.get()?.lock().unwrap() == 0 {
-                    std::panic::panic_any(7u8);
-                }
-                std::panic::panic_any(PanicsOnDrop)
-            })])
+            .with_functions([Function::new(
+                "boom",
+                [],
+                [],
+                UserData::new(payload),
+                |_, _, _, kind| {
+                    if *kind.get()?.lock().unwrap() == 0 {
+                        std::panic::panic_any(7u8);
+                    }
+                    std::panic::panic_any(PanicsOnDrop)
+                },
+            )])
             .build()
             .unwrap();
         for _ in 0..3 {
