@@ -73,6 +73,10 @@
 //!
 //! A host function that panics fails the call with "host function `namespace::name` panicked: <message>" instead of
 //! unwinding into the host (or aborting it); the plug-in stays usable.
+//!
+//! The table limit is per table: wasm validation allows a module at most 100 tables, so one instance's tables hold at
+//! most 100 times the limit (at the default, about 0.8 GiB of funcref slots, address space mostly). A budget across
+//! all of a plug-in's tables, like the memory budget, needs a hook on table growth, which wasmer lacks.
 
 #[cfg(not(any(feature = "wasmtime", feature = "wasmer", feature = "wasmi")))]
 compile_error!("enable at least one engine feature of the `extism` crate: `wasmtime`, `wasmer` or `wasmi`");
