@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install libextism under a prefix, or uninstall it.
 #
-#   capi/install.sh [--prefix DIR] [--features ENGINES] [--lib-dir DIR]
+#   capi/install.sh [--prefix DIR] [--features ENGINES] [--lib-dir DIR] [--force]
 #   capi/install.sh --uninstall [--prefix DIR]
 #
 # --prefix     where to install (default /usr/local)
@@ -9,8 +9,11 @@
 #              engine is the first of wasmtime, wasmer, wasmi compiled in, EXTISM_BACKEND picks another at run time
 # --lib-dir    install the libextism.so and libextism.a already built in DIR (e.g. target/release) instead of
 #              building them in release; --features must then name the engines they were built with
-# --uninstall  remove exactly what the last install under the prefix installed (files, and the directories it
-#              created if they are empty again), as listed in DIR/share/extism/install-manifest.txt
+# --force      overwrite files under the prefix that this script did not install (an earlier libextism, say);
+#              without it such a file stops the install before anything is written
+# --uninstall  remove exactly what the last install under the prefix installed (files still as installed, links
+#              still pointing where they did, and the directories it created if they are empty again), as listed in
+#              DIR/share/extism/install-manifest.txt; a file changed since is left, with a warning
 #
 # Installs DIR/include/extism.h; DIR/lib/libextism.so.X.Y.Z (SONAME libextism.so.X) with the symbolic links
 # libextism.so.X and libextism.so, and libextism.a (both without debug information); DIR/lib/pkgconfig/extism.pc
@@ -23,6 +26,7 @@ prefix=/usr/local
 features=wasmtime,wasmer,wasmi
 lib_dir=
 uninstall=false
+force=false
 while [ $# -gt 0 ]; do
     case "$1" in
         --prefix) prefix="$2"; shift 2 ;;
@@ -32,24 +36,39 @@ while [ $# -gt 0 ]; do
         --lib-dir) lib_dir="$2"; shift 2 ;;
         --lib-dir=*) lib_dir="${1#--lib-dir=}"; shift ;;
         --uninstall) uninstall=true; shift ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        --force) force=true; shift ;;
+        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
         *) echo "install.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
 done
 
 prefix=$(realpath -m "$prefix")
+# pkg-config splits flags at white space, and the templates are filled with sed: refuse what neither survives.
+case "$prefix" in
+    *[[:space:]]* | *'|'* | *'&'* | *'\'*)
+        echo "install.sh: the prefix \"$prefix\" contains white space, '|', '&' or '\\', which pkg-config files cannot carry" >&2
+        exit 2 ;;
+esac
 if [ -n "$lib_dir" ]; then lib_dir=$(realpath -m "$lib_dir"); fi
 manifest="$prefix/share/extism/install-manifest.txt"
 
-# Remove what the manifest lists ("file PATH" and "dir PATH" lines): files and links, the manifest itself, then the
-# directories the install created, deepest first, each only if nothing else has been put in it since.
+# Remove what the manifest lists ("file SHA256 PATH", "link TARGET PATH" and "dir PATH" lines): files still as
+# installed and links still pointing where they did, the manifest itself, then the directories the install created,
+# deepest first, each only if nothing else has been put in it since. A file changed since is someone else's now.
 remove_installed() {
     [ -f "$manifest" ] || return 0
-    local kind path dirs=()
-    while read -r kind path; do
+    local kind what path dirs=()
+    while read -r kind what path; do
         case "$kind" in
-            file) rm -f "$path" ;;
-            dir) dirs+=("$path") ;;
+            file)
+                if [ -f "$path" ] && [ ! -L "$path" ] && [ "$(sha256sum < "$path" | cut -d' ' -f1)" = "$what" ]; then
+                    rm -f "$path"
+                elif [ -e "$path" ]; then
+                    echo "install.sh: left $path: it changed since it was installed" >&2
+                fi ;;
+            link)
+                if [ -L "$path" ] && [ "$(readlink "$path")" = "$what" ]; then rm -f "$path"; fi ;;
+            dir) dirs+=("$what") ;;
         esac
     done < "$manifest"
     rm -f "$manifest"
@@ -99,19 +118,44 @@ done | paste -sd, -)
 # A reinstall replaces the previous install exactly (its directories are recorded again below).
 remove_installed
 
-# Record each directory this install creates, then each file it writes.
-dirs=()
+# What this install writes; anything already there is someone else's, and stays unless --force.
+dests=("$prefix/include/extism.h" "$prefix/lib/libextism.so.$version" "$prefix/lib/libextism.so.$major"
+    "$prefix/lib/libextism.so" "$prefix/lib/libextism.a" "$prefix/lib/pkgconfig/extism.pc"
+    "$prefix/lib/pkgconfig/extism-static.pc" "$prefix/lib/cmake/extism/extism-config.cmake"
+    "$prefix/lib/cmake/extism/extism-config-version.cmake")
+if ! $force; then
+    for dest in "${dests[@]}"; do
+        if [ -e "$dest" ] || [ -L "$dest" ]; then
+            echo "install.sh: $dest exists and was not installed by this script; remove it or pass --force" >&2
+            exit 1
+        fi
+    done
+fi
+
+# Each directory this install creates and each file it writes is recorded as soon as it exists, so that an install
+# that fails part-way can still be uninstalled.
 make_dir() {
     local dir=$1 missing=()
     while [ ! -d "$dir" ]; do missing=("$dir" "${missing[@]}"); dir=$(dirname "$dir"); done
-    for dir in "${missing[@]}"; do mkdir "$dir"; dirs+=("$dir"); done
+    for dir in "${missing[@]}"; do
+        mkdir "$dir"
+        if $recording; then echo "dir $dir" >> "$manifest"; else pending_dirs+=("$dir"); fi
+    done
 }
-make_dir "$prefix"
-files=()
+# The manifest's own directories are recorded once it exists.
+recording=false
+pending_dirs=()
+make_dir "$(dirname "$manifest")"
+: > "$manifest"
+recording=true
+for dir in "${pending_dirs[@]}"; do echo "dir $dir" >> "$manifest"; done
+record() { # record DEST: a file as installed (with its checksum)
+    echo "file $(sha256sum < "$1" | cut -d' ' -f1) $1" >> "$manifest"
+}
 put() { # put MODE SOURCE DEST
     make_dir "$(dirname "$3")"
     install -m "$1" "$2" "$3"
-    files+=("$3")
+    record "$3"
 }
 put_library() { # put_library MODE SOURCE DEST: without debug information, as distributions install libraries (a
     # release build has little; a --lib-dir debug build gigabytes, which every static host would carry)
@@ -119,14 +163,14 @@ put_library() { # put_library MODE SOURCE DEST: without debug information, as di
         make_dir "$(dirname "$3")"
         strip --strip-debug -o "$3" "$2"
         chmod "$1" "$3"
-        files+=("$3")
+        record "$3"
     else
         put "$@"
     fi
 }
 link() { # link TARGET NAME
     ln -sfn "$1" "$2"
-    files+=("$2")
+    echo "link $1 $2" >> "$manifest"
 }
 fill() { # fill TEMPLATE: substitute the @VARIABLES@ and drop the template's own comment lines
     sed -e "s|@PREFIX@|$prefix|g" -e "s|@VERSION@|$version|g" -e "s|@MAJOR@|$major|g" -e "s|@ENGINES@|$engines|g" \
@@ -149,9 +193,4 @@ for template in capi/extism.pc.in capi/extism-static.pc.in capi/cmake/extism-con
     put 644 "$scratch/$name" "$dest"
 done
 
-make_dir "$(dirname "$manifest")"
-{
-    for f in "${files[@]}"; do echo "file $f"; done
-    for d in "${dirs[@]}"; do echo "dir $d"; done
-} > "$manifest"
 echo "installed libextism $version (engines: $engines) under $prefix"

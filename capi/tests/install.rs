@@ -20,27 +20,38 @@ use common::*;
 /// The expected output of the host programs' count_vowels call.
 const COUNT_VOWELS: &str = r#"{"count":3,"total":3,"vowels":"aeiouAEIOU"}"#;
 
-/// Run `capi/install.sh` with `args`, panicking with its output on failure.
-fn install_sh(args: &[&std::ffi::OsStr]) {
-    let output = Command::new("bash")
+/// Run `capi/install.sh` with `args`.
+fn install_sh_output(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    Command::new("bash")
         .arg(capi_dir().join("install.sh"))
         .args(args)
         .output()
-        .expect("run capi/install.sh");
-    assert_success("capi/install.sh", &output);
+        .expect("run capi/install.sh")
 }
 
-/// Install the test-profile library into `prefix`.
-fn install_into(prefix: &Path) {
-    let features = engine_features().join(",");
-    install_sh(&[
+/// Run `capi/install.sh` with `args`, panicking with its output on failure.
+fn install_sh(args: &[&std::ffi::OsStr]) {
+    assert_success("capi/install.sh", &install_sh_output(args));
+}
+
+/// The arguments that install the test-profile library into `prefix`, then `extra`.
+fn install_args<'a>(prefix: &'a Path, features: &'a str, extra: &[&'a str]) -> Vec<&'a std::ffi::OsStr> {
+    let mut args: Vec<&std::ffi::OsStr> = vec![
         "--prefix".as_ref(),
         prefix.as_os_str(),
         "--features".as_ref(),
         features.as_ref(),
         "--lib-dir".as_ref(),
         library_dir(false).as_os_str(),
-    ]);
+    ];
+    args.extend(extra.iter().map(|a| std::ffi::OsStr::new(*a)));
+    args
+}
+
+/// Install the test-profile library into `prefix`.
+fn install_into(prefix: &Path) {
+    let features = engine_features().join(",");
+    install_sh(&install_args(prefix, &features, &[]));
 }
 
 /// The prefix the host tests share, installed once per test binary.
@@ -308,6 +319,46 @@ fn uninstall_removes_exactly_what_was_installed() {
     install_into(&fresh);
     install_sh(&["--uninstall".as_ref(), "--prefix".as_ref(), fresh.as_os_str()]);
     assert!(!fresh.exists(), "left behind: {:?}", tree(&fresh));
+}
+
+/// Files the install did not write are not its to replace or remove: a foreign `extism.h` stops the install (nothing
+/// is written) unless `--force`; a file changed after the install is left by the uninstall; a prefix pkg-config
+/// files cannot carry is refused.
+#[test]
+fn install_and_uninstall_leave_other_files_alone() {
+    let root = target_dir().join("capi-tests/install/foreign");
+    let _ = std::fs::remove_dir_all(&root);
+    let prefix = root.join("usr");
+    let foreign = prefix.join("include/extism.h");
+    std::fs::create_dir_all(foreign.parent().unwrap()).unwrap();
+    std::fs::write(&foreign, "/* an older extism.h */").unwrap();
+    let before = tree(&prefix);
+    let features = engine_features().join(",");
+
+    let refused = install_sh_output(&install_args(&prefix, &features, &[]));
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("was not installed by this script"),
+        "{refused:?}"
+    );
+    assert_eq!(tree(&prefix), before, "a refused install wrote something");
+
+    install_sh(&install_args(&prefix, &features, &["--force"]));
+    let pc = prefix.join("lib/pkgconfig/extism.pc");
+    let edited = format!("{}# edited by the user\n", std::fs::read_to_string(&pc).unwrap());
+    std::fs::write(&pc, &edited).unwrap();
+    install_sh(&["--uninstall".as_ref(), "--prefix".as_ref(), prefix.as_os_str()]);
+    assert_eq!(
+        std::fs::read_to_string(&pc).unwrap(),
+        edited,
+        "the uninstall removed a file changed since"
+    );
+    assert!(!prefix.join("lib/libextism.a").exists() && !prefix.join("lib/libextism.so").exists());
+
+    let spaced = root.join("with space");
+    let refused = install_sh_output(&install_args(&spaced, &features, &[]));
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    assert!(!spaced.exists());
 }
 
 /// The README shows `capi/examples/host.c` verbatim: keep them one program.
