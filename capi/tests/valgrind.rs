@@ -23,20 +23,38 @@ fn c_programs_are_clean_under_valgrind() {
     let lib = library_dir(true);
     let out = target_dir().join("capi-tests/release");
     let suppressions = capi_dir().join("tests/valgrind.supp");
-    for source in c_programs() {
-        let exe = compile_c(&source, lib, &out);
-        let output = test_command("valgrind")
-            .args([
-                "--error-exitcode=99",
-                "--leak-check=full",
-                "--errors-for-leak-kinds=definite",
-                "--show-leak-kinds=definite",
-                "--num-callers=40",
-            ])
-            .arg(format!("--suppressions={}", suppressions.display()))
-            .arg(&exe)
-            .output()
-            .expect("run valgrind");
+    let programs: Vec<_> = c_programs()
+        .into_iter()
+        .map(|source| (compile_c(&source, lib, &out), source))
+        .collect();
+    // Each program under valgrind is single-threaded and CPU-bound: run as many at once as there are cores.
+    let workers = std::thread::available_parallelism().map_or(1, usize::from);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                while let Some((exe, source)) = programs.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
+                    let output = test_command("valgrind")
+                        .args([
+                            "--error-exitcode=99",
+                            "--leak-check=full",
+                            "--errors-for-leak-kinds=definite",
+                            "--show-leak-kinds=definite",
+                            "--num-callers=40",
+                        ])
+                        .arg(format!("--suppressions={}", suppressions.display()))
+                        .arg(exe)
+                        .output()
+                        .expect("run valgrind");
+                    results.lock().unwrap().push((source.clone(), output));
+                }
+            });
+        }
+    });
+    let results = results.into_inner().unwrap();
+    assert_eq!(results.len(), programs.len(), "every program ran");
+    for (source, output) in results {
         let report = String::from_utf8_lossy(&output.stderr);
         // The summary lines, for the test log.
         for line in report.lines() {
