@@ -14,16 +14,25 @@ use crate::state::PluginState;
 use crate::val::{FuncType, Val};
 
 /// Knobs that configure an engine.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct EngineOptions {
     /// Meter fuel, so that [`PluginStore::set_fuel`] can limit calls. Engines that need metering compiled into the
     /// code (wasmtime, wasmer) pay for it only when this is set.
     pub fuel: bool,
-    /// The plug-in's table limit (see [`crate::PluginOptions::max_table_elements`]); `None` is
-    /// [`crate::DEFAULT_MAX_TABLE_ELEMENTS`]. Enforced per store ([`PluginStore::set_table_element_limit`]); an engine
-    /// whose instance allocator has its own table capacity uses it to decide what that allocator may hold.
-    pub max_table_elements: Option<u32>,
+    /// The plug-in's table limit, as the core resolved it (see [`crate::PluginOptions::max_table_elements`]).
+    /// Enforced per store ([`PluginStore::set_table_element_limit`]); an engine whose instance allocator has its own
+    /// table capacity uses it to decide what that allocator may hold.
+    pub max_table_elements: u32,
+}
+
+impl Default for EngineOptions {
+    fn default() -> EngineOptions {
+        EngineOptions {
+            fuel: false,
+            max_table_elements: crate::DEFAULT_MAX_TABLE_ELEMENTS,
+        }
+    }
 }
 
 /// The error a backend returns for something its engine cannot do: it names the engine and the capability.

@@ -43,6 +43,13 @@ pub struct PluginOptions {
     pub wasi_max_open_files: Option<u32>,
 }
 
+impl PluginOptions {
+    /// The table limit in force: [`PluginOptions::max_table_elements`] or its default.
+    pub fn table_limit(&self) -> u32 {
+        self.max_table_elements.unwrap_or(DEFAULT_MAX_TABLE_ELEMENTS)
+    }
+}
+
 /// The default of [`PluginOptions::max_table_elements`]: 1,048,576 (2^20) elements per table, 8 to 16 MiB of host
 /// memory depending on the engine. Unbounded `table.grow` would let a plug-in take gigabytes of host memory
 /// whatever its memory budget (tables are not linear memory).
@@ -93,7 +100,7 @@ impl<B: Backend> Compiled<B> {
         let named = crate::modules::load_modules(manifest)?;
         let engine = B::new_engine(&EngineOptions {
             fuel: options.fuel_limit.is_some(),
-            max_table_elements: options.max_table_elements,
+            max_table_elements: options.table_limit(),
         })?;
         let kernel = B::compile_kernel(&engine).context("unable to compile the Extism kernel")?;
         let mut modules = Vec::with_capacity(named.len());
@@ -254,12 +261,7 @@ fn new_store<B: Backend>(
         )?);
     }
     let mut store = B::new_store(&compiled.engine, &compiled.kernel, &compiled.functions, state)?;
-    store.set_table_element_limit(
-        compiled
-            .options
-            .max_table_elements
-            .unwrap_or(DEFAULT_MAX_TABLE_ELEMENTS),
-    )?;
+    store.set_table_element_limit(compiled.options.table_limit())?;
     if interrupts {
         store.enable_interrupts(interrupt.clone())?;
     }

@@ -41,9 +41,9 @@ const POOL_INSTANCE_BYTES: usize = 4 << 20;
 #[derive(Clone)]
 pub struct WasmtimeEngine {
     inner: Arc<Engines>,
-    /// The table limit of the plug-ins compiled with this handle: above the pool's table capacity, they are not
-    /// pooled (a pooled table could not grow to the limit).
-    table_limit: usize,
+    /// Whether pooled tables can grow as far as the table limit of the plug-ins compiled with this handle allows;
+    /// if not, they are not pooled.
+    pool_holds_table_limit: bool,
 }
 
 struct Engines {
@@ -72,9 +72,7 @@ impl WasmtimeEngine {
             .clone()
             .map_err(|e| anyhow!("unable to create the wasmtime engine: {e}"))?;
         Ok(WasmtimeEngine {
-            table_limit: options
-                .max_table_elements
-                .unwrap_or(extism_core::DEFAULT_MAX_TABLE_ELEMENTS) as usize,
+            pool_holds_table_limit: options.max_table_elements as usize <= POOL_TABLE_ELEMENTS,
             ..shared
         })
     }
@@ -116,7 +114,7 @@ impl WasmtimeEngine {
         };
         Ok(WasmtimeEngine {
             inner: Arc::new(engines),
-            table_limit: POOL_TABLE_ELEMENTS,
+            pool_holds_table_limit: true,
         })
     }
 
@@ -132,7 +130,7 @@ impl WasmtimeEngine {
 
     /// True if pooled tables can grow as far as the plug-ins' table limit allows.
     pub(crate) fn pool_holds_table_limit(&self) -> bool {
-        self.table_limit <= POOL_TABLE_ELEMENTS
+        self.pool_holds_table_limit
     }
 
     /// The on-demand engine.
