@@ -227,8 +227,9 @@ pub enum ExportShape {
     I32Result,
 }
 
-/// The kind of an import or export.
+/// The kind of an import or export. Public through the facade's `module_info`, so new kinds may come.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ExternKind {
     /// A function with its signature.
     Func(FuncType),
@@ -287,8 +288,10 @@ impl std::fmt::Display for HostFailure {
 
 impl std::error::Error for HostFailure {}
 
-/// Why a wasm call failed, as classified by the backend.
+/// Why a wasm call failed, as classified by the backend. Public through the facade (hosts tell limits apart with it),
+/// so new kinds may come: match with a wildcard arm.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum CallError {
     /// The engine trapped (unreachable, out-of-bounds access, stack overflow, …); the engine's message.
     Trap(String),
