@@ -33,3 +33,12 @@ pub fn plugin(backend: Backend, name: &str) -> Plugin {
 pub fn root_cause(e: &extism::Error) -> String {
     e.root_cause().to_string()
 }
+
+/// `handle`'s cancel, for the re-cancelling helpers in `deadline.rs`: fails the test if the engine cannot cancel.
+/// The cancel API does not say whether the request reached a running call, so it counts as landed.
+pub fn cancel_of(handle: extism::CancelHandle) -> impl FnMut() -> bool + Send + 'static {
+    move || {
+        handle.cancel().unwrap();
+        true
+    }
+}

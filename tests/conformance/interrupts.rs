@@ -10,20 +10,12 @@ use std::time::{Duration, Instant};
 
 use extism::{Manifest, MemoryOptions, Plugin, PluginBuilder, UserData, Wasm};
 
-use crate::common::root_cause;
-use crate::deadline::{in_child_process, with_deadline};
+use crate::common::{cancel_of, root_cause};
+use crate::deadline::{cancelling, in_child_process, with_deadline};
 
 /// A plug-in made of one WAT module.
 fn wat(backend: extism::Backend, source: &str, manifest: Manifest) -> PluginBuilder<'static> {
     PluginBuilder::new(manifest.with_wasm(Wasm::data(source.as_bytes().to_vec()))).with_backend(backend)
-}
-
-/// Cancel `handle`'s plug-in after `after`, from another thread.
-fn cancel_after(handle: extism::CancelHandle, after: Duration) -> thread::JoinHandle<()> {
-    thread::spawn(move || {
-        thread::sleep(after);
-        handle.cancel().unwrap();
-    })
 }
 
 const QUICK: &str = r#"(module (func (export "quick") (result i32) (i32.const 0)))"#;
@@ -220,12 +212,23 @@ backend_test! {
         in_child_process(CHILD_DEADLINE, || {
             for (what, source) in [("start function", MAIN_START_LOOP), ("_initialize", INITIALIZE_LOOP), ("hs_init", HS_INIT_LOOP)] {
                 let mut p = wat(backend, source, Manifest::default()).build().unwrap();
-                let canceller = cancel_after(p.cancel_handle(), Duration::from_millis(300));
-                let e = p.call::<&str, &[u8]>("run", "").unwrap_err();
+                let cancel = cancel_of(p.cancel_handle());
+                let e = cancelling(Duration::from_millis(300), cancel, || p.call::<&str, &[u8]>("run", "")).unwrap_err();
                 assert_eq!(root_cause(&e), "timeout", "{what}: {e:#}");
-                canceller.join().unwrap();
             }
         });
+    }
+}
+
+/// Call `export` of `p`, which loops: under its manifest's timeout if `timeout`, else cancelled from another thread
+/// after 300 ms (and again until the call returns).
+fn call_timing_out_or_cancelled(p: &mut Plugin, export: &str, timeout: bool) -> Result<Vec<u8>, extism::Error> {
+    let cancel = cancel_of(p.cancel_handle());
+    let mut call = || p.call::<&str, &[u8]>(export, "").map(<[u8]>::to_vec);
+    if timeout {
+        call()
+    } else {
+        cancelling(Duration::from_millis(300), cancel, call)
     }
 }
 
@@ -287,12 +290,8 @@ backend_test! {
                     .build()
                     .unwrap();
                 p.call::<&str, &[u8]>("_start", "").unwrap();
-                let canceller = (!timeout).then(|| cancel_after(p.cancel_handle(), Duration::from_millis(300)));
-                let e = p.call::<&str, &[u8]>("run", "").unwrap_err();
+                let e = call_timing_out_or_cancelled(&mut p, "run", timeout).unwrap_err();
                 assert_eq!(root_cause(&e), "timeout", "timeout {timeout}: {e:#}");
-                if let Some(canceller) = canceller {
-                    canceller.join().unwrap();
-                }
                 assert!(runs.load(Ordering::SeqCst) >= 2);
             }
         });
@@ -316,12 +315,8 @@ backend_test! {
                     .with_wasm(Wasm::data(COMMAND.as_bytes().to_vec()).with_name("cmd"))
                     .with_wasm(Wasm::data(MAIN.as_bytes().to_vec()));
                 let mut p = PluginBuilder::new(manifest).with_backend(backend).build().unwrap();
-                let canceller = (!timeout).then(|| cancel_after(p.cancel_handle(), Duration::from_millis(300)));
-                let e = p.call::<&str, &[u8]>("run", "").unwrap_err();
+                let e = call_timing_out_or_cancelled(&mut p, "run", timeout).unwrap_err();
                 assert_eq!(root_cause(&e), "timeout", "timeout {timeout}: {e:#}");
-                if let Some(canceller) = canceller {
-                    canceller.join().unwrap();
-                }
             }
         });
     }
@@ -359,15 +354,18 @@ backend_test! {
                         Manifest::default()
                     };
                     let mut p = wat(backend, &sleeper(subscriptions), manifest).with_wasi(true).build().unwrap();
-                    let canceller = (!timeout).then(|| cancel_after(p.cancel_handle(), Duration::from_millis(500)));
                     let started = Instant::now();
-                    let (e, rc) = p.call_get_error_code::<&str, &[u8]>("sleep", "").unwrap_err();
+                    let call = |p: &mut Plugin| p.call_get_error_code::<&str, &[u8]>("sleep", "").map(|_| ());
+                    let (e, rc) = if timeout {
+                        call(&mut p)
+                    } else {
+                        let cancel = cancel_of(p.cancel_handle());
+                        cancelling(Duration::from_millis(500), cancel, || call(&mut p))
+                    }
+                    .unwrap_err();
                     assert_eq!(format!("{e:#}"), "timeout", "{subscriptions} subscriptions, timeout {timeout}");
                     assert_eq!(rc, 134);
                     assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
-                    if let Some(canceller) = canceller {
-                        canceller.join().unwrap();
-                    }
                 }
             }
         });
