@@ -3,8 +3,8 @@
 //! (start functions, initialisers, command modules), WASI sleeps, and the fuel an exhausted call reports. Every test
 //! that waits on a timeout or a cancel has its own deadline (`deadline.rs`).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -18,48 +18,83 @@ fn wat(backend: extism::Backend, source: &str, manifest: Manifest) -> PluginBuil
     PluginBuilder::new(manifest.with_wasm(Wasm::data(source.as_bytes().to_vec()))).with_backend(backend)
 }
 
-const QUICK: &str = r#"(module (func (export "quick") (result i32) (i32.const 0)))"#;
+/// A quick call that still spends a little time in a loop, where every engine checks for a cancel.
+const QUICK: &str = r#"(module
+    (func (export "quick") (result i32)
+        (local $i i32)
+        (local.set $i (i32.const 2000))
+        (loop $l (local.set $i (i32.sub (local.get $i) (i32.const 1))) (br_if $l (local.get $i)))
+        (i32.const 0)))"#;
+
+/// How long the cancel race runs on each engine.
+const RACE_FOR: Duration = Duration::from_secs(1);
+/// The race goes on past [`RACE_FOR`] until this many calls were cancelled...
+const RACE_MIN_CANCELLED: usize = 10;
+/// ...but not past this.
+const RACE_AT_MOST: Duration = Duration::from_secs(30);
+/// Threads cancelling in the race: two, so that on a machine with two cores one is often preempted in the middle of
+/// a cancel, which is what lets it land after the call it saw has ended.
+const RACE_CANCELLERS: usize = 2;
+/// Quick calls per round of the race; every round ends with a call that no cancel may reach.
+const RACE_CALLS_PER_ROUND: usize = 10;
 
 backend_test! {
     /// A cancel from another thread that lands just as a call ends (or between calls) is dropped: it never stops,
-    /// let alone bricks, a later call. Thousands of quick calls race with a thread cancelling in a tight loop; a call
-    /// may fail with "timeout" when the cancel reaches it while it runs, but once the cancelling stops every call
-    /// succeeds.
+    /// let alone bricks, a later call. For about a second, rounds of quick calls race with threads cancelling in a
+    /// tight loop (a call may then fail with "timeout": the cancel reached it while it ran); after each round the
+    /// cancellers pause, and once none is inside a cancel the next call must succeed. Many rounds, so that many
+    /// times a cancel that saw the round's last call running is still in flight when that call ends.
     fn a_cancel_racing_with_the_end_of_a_call_never_poisons_later_calls(backend) {
         with_deadline(Duration::from_secs(120), move || {
             let mut p = wat(backend, QUICK, Manifest::default()).build().unwrap();
             let handle = p.cancel_handle();
-            let stop = Arc::new(AtomicBool::new(false));
-            // Several cancelling threads on a machine with fewer cores: each is often preempted in the middle of a
-            // cancel, which is what lets one land after the call it saw has ended.
-            let cancellers: Vec<_> = (0..4)
+            let (racing, stop) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+            // Passed at the start and at the end of every round, by the caller and every canceller.
+            let barrier = Arc::new(Barrier::new(RACE_CANCELLERS + 1));
+            let cancellers: Vec<_> = (0..RACE_CANCELLERS)
                 .map(|_| {
-                    let (stop, handle) = (stop.clone(), handle.clone());
-                    thread::spawn(move || {
-                        while !stop.load(Ordering::Relaxed) {
+                    let (racing, stop, barrier, handle) = (racing.clone(), stop.clone(), barrier.clone(), handle.clone());
+                    thread::spawn(move || loop {
+                        barrier.wait();
+                        if stop.load(Ordering::SeqCst) {
+                            return;
+                        }
+                        while racing.load(Ordering::Relaxed) {
                             handle.cancel().unwrap();
                         }
+                        barrier.wait();
                     })
                 })
                 .collect();
-            let mut cancelled = 0;
-            for _ in 0..30_000 {
-                match p.call::<&str, &[u8]>("quick", "") {
-                    Ok(_) => {}
-                    Err(e) => {
+            let (mut calls, mut cancelled, mut rounds) = (0, 0, 0);
+            let started = Instant::now();
+            // At least `RACE_FOR`, and on until some cancels reached a call (a loaded machine may keep the cancellers
+            // from running while calls do), but no longer than `RACE_AT_MOST`.
+            while started.elapsed() < RACE_FOR || (cancelled < RACE_MIN_CANCELLED && started.elapsed() < RACE_AT_MOST) {
+                racing.store(true, Ordering::SeqCst);
+                barrier.wait();
+                for _ in 0..RACE_CALLS_PER_ROUND {
+                    calls += 1;
+                    if let Err(e) = p.call::<&str, &[u8]>("quick", "") {
                         assert_eq!(root_cause(&e), "timeout", "{e:#}");
                         cancelled += 1;
                     }
                 }
+                racing.store(false, Ordering::SeqCst);
+                barrier.wait();
+                // No cancel is running now: a failure here is a cancel kept from the round.
+                rounds += 1;
+                p.call::<&str, &[u8]>("quick", "")
+                    .unwrap_or_else(|e| panic!("the clean call after round {rounds} failed ({cancelled} of {calls} calls cancelled): {e:#}"));
             }
-            stop.store(true, Ordering::Relaxed);
+            stop.store(true, Ordering::SeqCst);
+            barrier.wait();
             for canceller in cancellers {
                 canceller.join().unwrap();
             }
-            for i in 0..20 {
-                p.call::<&str, &[u8]>("quick", "")
-                    .unwrap_or_else(|e| panic!("clean call {i} after {cancelled} cancelled calls failed: {e:#}"));
-            }
+            eprintln!("{backend}: {rounds} rounds, {cancelled} of {calls} racing calls cancelled");
+            // Otherwise the cancels (almost) never reached a call, and nothing raced.
+            assert!(cancelled >= RACE_MIN_CANCELLED, "only {cancelled} of {calls} calls were cancelled in {RACE_AT_MOST:?}");
         });
     }
 }
