@@ -4,8 +4,10 @@
 //! - [`with_deadline`] runs the body on a thread and fails if it has not finished in time (the thread is left
 //!   behind: it cannot be stopped, but the test reports the hang).
 //! - [`in_child_process`] runs the calling test again in a child process of the test binary, killed at the
-//!   deadline: for bodies that may hang in a way that must not leave a spinning thread behind (a start function that
-//!   never returns, which nothing but the plug-in's own limits can stop).
+//!   deadline: for bodies whose regression would be fatal to the test process (an abort, exhausting memory or
+//!   descriptors) or would leave a spinning thread behind (a start function that never returns, which nothing but
+//!   the plug-in's own limits can stop), so that it fails one test, not the suite. The child runs exactly that
+//!   test, so a test that runs in a child cannot pass without running its body.
 //! - [`Canceller`] and [`cancelling`] cancel a call from another thread again and again until it returns: a cancel
 //!   that lands between calls (before the call has begun) is dropped by design, so cancelling once after a sleep
 //!   would hang whenever the call starts late.

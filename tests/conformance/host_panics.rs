@@ -8,6 +8,7 @@ use std::time::Duration;
 use extism::{Backend, Function, PluginBuilder, UserData, ValType};
 
 use crate::common::root_cause;
+use crate::deadline::in_child_process;
 
 const GUEST: &str = r#"
 (module
@@ -31,8 +32,8 @@ fn panicking(name: &str, params: Vec<ValType>, results: Vec<ValType>, armed: Arc
     })
 }
 
-/// The isolated case (a regression aborts the process on wasmi).
-pub fn host_function_panics(backend: Backend) {
+/// Run in a child process: a regression aborts the process on wasmi.
+fn host_function_panics(backend: Backend) {
     let armed = Arc::new(AtomicBool::new(true));
     let mut plugin = PluginBuilder::new(GUEST)
         .with_backend(backend)
@@ -65,6 +66,6 @@ pub fn host_function_panics(backend: Backend) {
 backend_test! {
     /// Before the fix, wasmi aborted the process and wasmtime and wasmer unwound the panic into the caller.
     fn host_function_panics_become_call_errors(backend) {
-        crate::isolated::run("host_function_panics", backend, Duration::from_secs(120));
+        in_child_process(Duration::from_secs(120), || host_function_panics(backend));
     }
 }

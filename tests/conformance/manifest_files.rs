@@ -7,6 +7,7 @@ use std::time::Duration;
 use extism::{Backend, Manifest, PluginBuilder, Wasm};
 
 use crate::common::root_cause;
+use crate::deadline::in_child_process;
 use crate::wasi_fds::ScratchDir;
 
 /// Creating a plug-in from `path` fails with `reason`.
@@ -22,18 +23,18 @@ fn refused(backend: Backend, path: &str, reason: &str) {
     );
 }
 
-/// Isolated: before the fix, reading `/dev/zero` never ended (and took all memory).
-pub fn dev_zero(backend: Backend) {
+/// Run in a child process: before the fix, reading `/dev/zero` never ended (and took all memory).
+fn dev_zero(backend: Backend) {
     refused(backend, "/dev/zero", "not a regular file");
 }
 
-/// Isolated: before the fix, reading `/dev/urandom` never ended.
-pub fn dev_urandom(backend: Backend) {
+/// Run in a child process: before the fix, reading `/dev/urandom` never ended.
+fn dev_urandom(backend: Backend) {
     refused(backend, "/dev/urandom", "not a regular file");
 }
 
-/// Isolated: before the fix, opening a FIFO without a writer blocked forever.
-pub fn fifo(backend: Backend) {
+/// Run in a child process: before the fix, opening a FIFO without a writer blocked forever.
+fn fifo(backend: Backend) {
     let dir = ScratchDir::new("fifo");
     let path = dir.path().join("module.wasm");
     let made = Command::new("mkfifo").arg(&path).status().expect("running mkfifo");
@@ -43,19 +44,19 @@ pub fn fifo(backend: Backend) {
 
 backend_test! {
     fn manifest_path_naming_dev_zero_is_refused(backend) {
-        crate::isolated::run("manifest_path_dev_zero", backend, Duration::from_secs(60));
+        in_child_process(Duration::from_secs(60), || dev_zero(backend));
     }
 }
 
 backend_test! {
     fn manifest_path_naming_dev_urandom_is_refused(backend) {
-        crate::isolated::run("manifest_path_dev_urandom", backend, Duration::from_secs(60));
+        in_child_process(Duration::from_secs(60), || dev_urandom(backend));
     }
 }
 
 backend_test! {
     fn manifest_path_naming_a_fifo_is_refused(backend) {
-        crate::isolated::run("manifest_path_fifo", backend, Duration::from_secs(60));
+        in_child_process(Duration::from_secs(60), || fifo(backend));
     }
 }
 

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use extism::{Backend, DEFAULT_WASI_MAX_OPEN_FILES, Manifest, Plugin, PluginBuilder, Wasm};
 
+use crate::deadline::in_child_process;
+
 /// A directory under the system's temporary directory, removed with its contents when dropped.
 pub struct ScratchDir(PathBuf);
 
@@ -106,8 +108,8 @@ fn open_many(plugin: &mut Plugin) -> (u64, u64) {
 /// WASI errno `mfile`, "too many open files".
 const MFILE: u64 = 33;
 
-/// Isolated: before the fix, the guest opened all 1000 (or as many as the process could).
-pub fn open_without_close(backend: Backend) {
+/// Run in a child process: before the fix, the guest opened all 1000 (or as many as the process could).
+fn open_without_close(backend: Backend) {
     let dir = ScratchDir::new("wasi-fds");
     let before = process_fds();
     let mut plugin = wasi_plugin(backend, &dir, None);
@@ -130,8 +132,8 @@ pub fn open_without_close(backend: Backend) {
     assert_eq!(process_fds(), before);
 }
 
-/// Isolated: before the fix, each failed call left one more descriptor open.
-pub fn bad_result_pointer(backend: Backend) {
+/// Run in a child process: before the fix, each failed call left one more descriptor open.
+fn bad_result_pointer(backend: Backend) {
     let dir = ScratchDir::new("wasi-fds");
     let mut plugin = wasi_plugin(backend, &dir, None);
     // The first call instantiates the module; count from there.
@@ -152,12 +154,12 @@ pub fn bad_result_pointer(backend: Backend) {
 
 backend_test! {
     fn wasi_descriptors_are_bounded_and_closed_on_drop(backend) {
-        crate::isolated::run("wasi_fds_bounded", backend, Duration::from_secs(120));
+        in_child_process(Duration::from_secs(120), || open_without_close(backend));
     }
 }
 
 backend_test! {
     fn wasi_open_with_a_bad_result_pointer_leaks_nothing(backend) {
-        crate::isolated::run("wasi_fds_bad_result_pointer", backend, Duration::from_secs(120));
+        in_child_process(Duration::from_secs(120), || bad_result_pointer(backend));
     }
 }
