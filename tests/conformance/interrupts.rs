@@ -334,24 +334,48 @@ backend_test! {
 }
 
 backend_test! {
-    /// A linked command module runs on a fresh instance for every call into it; a loop there (in its start function
-    /// or in the called export) stops for the timeout and for cancel.
+    /// A linked command module runs on a fresh instance for every call into it; a loop there, in its start function
+    /// or in the called export, stops for the timeout and for cancel.
     fn a_linked_command_module_that_loops_stops_for_timeout_and_cancel(backend) {
         in_child_process(CHILD_DEADLINE, || {
-            const COMMAND: &str = r#"(module
+            // The start function loops once the host arms it: not while the plug-in is created (which may
+            // instantiate the module to link it), only in calls.
+            const COMMAND_START_LOOP: &str = r#"(module
+                (import "extism:host/user" "armed" (func $armed (result i32)))
+                (memory (export "memory") 1)
+                (func $start (if (call $armed) (then (loop $l (br $l)))))
+                (start $start)
+                (func (export "_start"))
+                (func (export "spin") (result i32) (i32.const 0)))"#;
+            const COMMAND_EXPORT_LOOP: &str = r#"(module
+                (import "extism:host/user" "armed" (func $armed (result i32)))
                 (memory (export "memory") 1)
                 (func (export "_start"))
-                (func (export "spin") (result i32) (loop $l (br $l)) (i32.const 0)))"#;
+                (func (export "spin") (result i32) (if (call $armed) (then (loop $l (br $l)))) (i32.const 0)))"#;
             const MAIN: &str = r#"(module
                 (import "cmd" "spin" (func $spin (result i32)))
                 (func (export "run") (result i32) (call $spin)))"#;
-            for timeout in [true, false] {
-                let manifest = if timeout { timing_out() } else { Manifest::default() }
-                    .with_wasm(Wasm::data(COMMAND.as_bytes().to_vec()).with_name("cmd"))
-                    .with_wasm(Wasm::data(MAIN.as_bytes().to_vec()));
-                let mut p = PluginBuilder::new(manifest).with_backend(backend).build().unwrap();
-                let e = call_timing_out_or_cancelled(&mut p, "run", timeout).unwrap_err();
-                assert_eq!(root_cause(&e), "timeout", "timeout {timeout}: {e:#}");
+            for (what, command) in [("start function", COMMAND_START_LOOP), ("export", COMMAND_EXPORT_LOOP)] {
+                for timeout in [true, false] {
+                    let armed = Arc::new(AtomicBool::new(false));
+                    let is_armed = armed.clone();
+                    let manifest = if timeout { timing_out() } else { Manifest::default() }
+                        .with_wasm(Wasm::data(command.as_bytes().to_vec()).with_name("cmd"))
+                        .with_wasm(Wasm::data(MAIN.as_bytes().to_vec()));
+                    let mut p = PluginBuilder::new(manifest)
+                        .with_backend(backend)
+                        .with_function("armed", [], [extism::ValType::I32], UserData::new(()), move |_, _, out, _| {
+                            out[0] = extism::Val::I32(is_armed.load(Ordering::SeqCst).into());
+                            Ok(())
+                        })
+                        .build()
+                        .unwrap_or_else(|e| panic!("{what}: {e:#}"));
+                    // Unarmed, the command runs through: the loop, not anything else, is what stops.
+                    p.call::<&str, &[u8]>("run", "").unwrap_or_else(|e| panic!("{what}, unarmed: {e:#}"));
+                    armed.store(true, Ordering::SeqCst);
+                    let e = call_timing_out_or_cancelled(&mut p, "run", timeout).unwrap_err();
+                    assert_eq!(root_cause(&e), "timeout", "{what}, timeout {timeout}: {e:#}");
+                }
             }
         });
     }
