@@ -118,13 +118,16 @@ backend_test! {
     /// the host function's own error about the handle it could not read. Every fuel limit in a range is tried, so
     /// that some run dry inside the host function on engines whose kernel is metered.
     fn fuel_running_out_inside_a_builtin_host_function_is_out_of_fuel(backend) {
-        let manifest = Manifest::default().with_config_key("k", "value");
-        for fuel in (300..1300).step_by(7) {
-            let mut p = wat(backend, CONFIG_GET_LOOP, manifest.clone()).with_fuel_limit(fuel).build().unwrap();
-            let (e, rc) = p.call_get_error_code::<&str, &[u8]>("spin", "").unwrap_err();
-            assert_eq!(format!("{e:#}"), "plugin ran out of fuel", "fuel limit {fuel}");
-            assert_eq!(rc, -1);
-        }
+        // Only fuel stops the loop: the deadline makes a regression fail instead of hanging.
+        with_deadline(Duration::from_secs(120), move || {
+            let manifest = Manifest::default().with_config_key("k", "value");
+            for fuel in (300..1300).step_by(7) {
+                let mut p = wat(backend, CONFIG_GET_LOOP, manifest.clone()).with_fuel_limit(fuel).build().unwrap();
+                let (e, rc) = p.call_get_error_code::<&str, &[u8]>("spin", "").unwrap_err();
+                assert_eq!(format!("{e:#}"), "plugin ran out of fuel", "fuel limit {fuel}");
+                assert_eq!(rc, -1);
+            }
+        });
     }
 }
 
@@ -436,12 +439,15 @@ backend_test! {
     /// fuel limits charge the export only, not the kernel's work around it.
     fn fuel_consumed_is_reported_after_running_out(backend) {
         const LOOP: &str = r#"(module (func (export "spin") (result i32) (loop $l (br $l)) (i32.const 0)))"#;
-        for limit in [1, 10, 100, 1_000, 100_000] {
-            let mut p: Plugin = wat(backend, LOOP, Manifest::default()).with_fuel_limit(limit).build().unwrap();
-            let e = p.call::<&str, &[u8]>("spin", "").unwrap_err();
-            assert_eq!(root_cause(&e), "plugin ran out of fuel", "limit {limit}");
-            let used = p.fuel_consumed();
-            assert!(matches!(used, Some(used) if used > 0 && used <= limit), "limit {limit}: {used:?}");
-        }
+        // Only fuel stops the loop: the deadline makes a regression fail instead of hanging.
+        with_deadline(Duration::from_secs(120), move || {
+            for limit in [1, 10, 100, 1_000, 100_000] {
+                let mut p: Plugin = wat(backend, LOOP, Manifest::default()).with_fuel_limit(limit).build().unwrap();
+                let e = p.call::<&str, &[u8]>("spin", "").unwrap_err();
+                assert_eq!(root_cause(&e), "plugin ran out of fuel", "limit {limit}");
+                let used = p.fuel_consumed();
+                assert!(matches!(used, Some(used) if used > 0 && used <= limit), "limit {limit}: {used:?}");
+            }
+        });
     }
 }

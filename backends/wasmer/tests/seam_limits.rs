@@ -255,11 +255,14 @@ fn fuel_runs_out_and_refills() {
 
 #[test]
 fn fuel_covers_start_functions() {
-    let engine = engine(true);
-    let module = compile(&engine, r#"(module (func $start (loop (br 0))) (start $start))"#);
-    let mut store = store(&engine);
-    store.set_fuel(1_000).unwrap();
-    assert!(matches!(store.instantiate(&module), Err(CallError::OutOfFuel)));
+    // Only fuel stops the loop: the deadline makes a regression fail instead of hanging.
+    with_deadline(Duration::from_secs(60), move || {
+        let engine = engine(true);
+        let module = compile(&engine, r#"(module (func $start (loop (br 0))) (start $start))"#);
+        let mut store = store(&engine);
+        store.set_fuel(1_000).unwrap();
+        assert!(matches!(store.instantiate(&module), Err(CallError::OutOfFuel)));
+    });
 }
 
 #[test]
