@@ -14,9 +14,11 @@
 //! them its own way).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use arbitrary::Unstructured;
+
+use crate::common::TempDir;
 use extism::{Backend, CurrentPlugin, Error, Function, Manifest, PTR, PluginBuilder, UserData, Val, Wasm};
 
 /// Every engine compiled into this build.
@@ -194,27 +196,12 @@ fn reflect(plugin: &mut CurrentPlugin, inputs: &[Val], outputs: &mut [Val], _: U
     plugin.memory_set_val(&mut outputs[0], bytes)
 }
 
-/// A directory preopened as `/data`, fresh for each engine so that writes on one do not show on another.
-struct DataDir(PathBuf);
-
-impl DataDir {
-    fn new(plugin: &str, backend: Backend) -> DataDir {
-        let dir = std::env::temp_dir().join(format!("extism-differential-{}-{plugin}-{backend}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("sub")).unwrap();
-        std::fs::write(dir.join("hello.txt"), "hello from the host\n").unwrap();
-        DataDir(dir)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for DataDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// A directory to preopen as `/data`, fresh for each engine so that writes on one do not show on another.
+fn data_dir(plugin: &str, backend: Backend) -> TempDir {
+    let dir = TempDir::new(&format!("differential-{plugin}-{backend}"));
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    std::fs::write(dir.path().join("hello.txt"), "hello from the host\n").unwrap();
+    dir
 }
 
 /// Inputs every export of every committed plug-in is called with, in this order (state such as vars carries over).
@@ -239,7 +226,7 @@ const NONDETERMINISTIC: &[&str] = &["clock_now", "random_bytes"];
 
 /// All outcomes of one committed plug-in on one engine: creation, then each export with each input.
 fn run_committed(name: &str, wasm: &[u8], backend: Backend) -> Vec<(String, Outcome)> {
-    let data = DataDir::new(name, backend);
+    let data = data_dir(name, backend);
     let manifest = Manifest::new([Wasm::data(wasm.to_vec())])
         .with_config_key("vowels", "aeiouy")
         .with_config_key("greeting", "hi")

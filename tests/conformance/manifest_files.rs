@@ -6,9 +6,8 @@ use std::time::Duration;
 
 use extism::{Backend, Manifest, PluginBuilder, Wasm};
 
-use crate::common::root_cause;
+use crate::common::{TempDir, root_cause};
 use crate::deadline::in_child_process;
-use crate::wasi_fds::ScratchDir;
 
 /// Creating a plug-in from `path` fails with `reason`.
 fn refused(backend: Backend, path: &str, reason: &str) {
@@ -35,7 +34,7 @@ fn dev_urandom(backend: Backend) {
 
 /// Run in a child process: before the fix, opening a FIFO without a writer blocked forever.
 fn fifo(backend: Backend) {
-    let dir = ScratchDir::new("fifo");
+    let dir = TempDir::new("fifo");
     let path = dir.path().join("module.wasm");
     let made = Command::new("mkfifo").arg(&path).status().expect("running mkfifo");
     assert!(made.success(), "mkfifo failed");
@@ -64,7 +63,7 @@ backend_test! {
     /// A file over the cap is refused from its size, without reading it (a sparse file takes no disk space); one
     /// of the same content within the cap is read.
     fn manifest_path_over_the_size_cap_is_refused(backend) {
-        let dir = ScratchDir::new("large");
+        let dir = TempDir::new("large");
         let path = dir.path().join("large.wasm");
         let file = std::fs::File::create(&path).unwrap();
         file.set_len(extism::MAX_MODULE_BYTES + 1).unwrap();

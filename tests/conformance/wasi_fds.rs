@@ -3,41 +3,12 @@
 //! opened. Counted in the process's own descriptor table (`/proc/self/fd`), in a child process so that a regression
 //! cannot starve the other tests of descriptors.
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use extism::{Backend, DEFAULT_WASI_MAX_OPEN_FILES, Manifest, Plugin, PluginBuilder, Wasm};
 
+use crate::common::TempDir;
 use crate::deadline::in_child_process;
-
-/// A directory under the system's temporary directory, removed with its contents when dropped.
-pub struct ScratchDir(PathBuf);
-
-impl ScratchDir {
-    pub fn new(purpose: &str) -> ScratchDir {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let name = format!(
-            "extism-{purpose}-{}-{}-{:08x}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed),
-            fastrand::u32(..)
-        );
-        let path = std::env::temp_dir().join(name);
-        std::fs::create_dir(&path).unwrap_or_else(|e| panic!("creating {}: {e}", path.display()));
-        ScratchDir(path)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// `open_many`: opens `/data/f.txt` (fd 3 is the preopen) until `path_open` fails or 1000 times, without closing;
 /// outputs the number opened and the last errno (two u64). `close(first, n)`: closes `n` descriptors from
@@ -87,7 +58,7 @@ fn process_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").expect("/proc/self/fd").count()
 }
 
-fn wasi_plugin(backend: Backend, dir: &ScratchDir, max_open: Option<u32>) -> Plugin {
+fn wasi_plugin(backend: Backend, dir: &TempDir, max_open: Option<u32>) -> Plugin {
     std::fs::write(dir.path().join("f.txt"), "x").unwrap();
     let key = dir.path().to_str().unwrap().to_string();
     let manifest = Manifest::new([Wasm::data(GUEST.as_bytes().to_vec())]).with_allowed_path(key, "/data");
@@ -110,7 +81,7 @@ const MFILE: u64 = 33;
 
 /// Run in a child process: before the fix, the guest opened all 1000 (or as many as the process could).
 fn open_without_close(backend: Backend) {
-    let dir = ScratchDir::new("wasi-fds");
+    let dir = TempDir::new("wasi-fds");
     let before = process_fds();
     let mut plugin = wasi_plugin(backend, &dir, None);
     // stdin, stdout, stderr and the preopen count against the limit.
@@ -134,7 +105,7 @@ fn open_without_close(backend: Backend) {
 
 /// Run in a child process: before the fix, each failed call left one more descriptor open.
 fn bad_result_pointer(backend: Backend) {
-    let dir = ScratchDir::new("wasi-fds");
+    let dir = TempDir::new("wasi-fds");
     let mut plugin = wasi_plugin(backend, &dir, None);
     // The first call instantiates the module; count from there.
     assert_eq!(open_many(&mut plugin).0, u64::from(DEFAULT_WASI_MAX_OPEN_FILES) - 4);
