@@ -19,6 +19,8 @@ const GUEST: &str = r#"
   (import "wasi_snapshot_preview1" "path_open"
     (func $path_open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "fd_close" (func $fd_close (param i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_renumber" (func $fd_renumber (param i32 i32) (result i32)))
+  (import "extism:host/env" "input_load_u64" (func $input_load_u64 (param i64) (result i64)))
   (import "extism:host/env" "alloc" (func $alloc (param i64) (result i64)))
   (import "extism:host/env" "store_u64" (func $store_u64 (param i64 i64)))
   (import "extism:host/env" "output_set" (func $output_set (param i64 i64)))
@@ -49,6 +51,19 @@ const GUEST: &str = r#"
       (local.set $fd (i32.add (local.get $fd) (i32.const 1)))
       (br_if $next (i32.le_u (local.get $fd) (i32.const 8))))
     (i32.const 0))
+  ;; The `i`th u64 of the input, as a descriptor.
+  (func $arg (param $i i64) (result i32) (i32.wrap_i64 (call $input_load_u64 (i64.mul (local.get $i) (i64.const 8)))))
+  (func $output_errno (param $errno i32)
+    (local $out i64)
+    (local.set $out (call $alloc (i64.const 8)))
+    (call $store_u64 (local.get $out) (i64.extend_i32_u (local.get $errno)))
+    (call $output_set (local.get $out) (i64.const 8)))
+  (func (export "renumber") (result i32)
+    (call $output_errno (call $fd_renumber (call $arg (i64.const 0)) (call $arg (i64.const 1))))
+    (i32.const 0))
+  (func (export "close") (result i32)
+    (call $output_errno (call $fd_close (call $arg (i64.const 0))))
+    (i32.const 0))
   (func (export "open_bad_pointer") (result i32) (call $open (i32.const 65536)))
   (func (export "open_misaligned") (result i32) (call $open (i32.const 2))))
 "#;
@@ -78,6 +93,15 @@ fn open_many(plugin: &mut Plugin) -> (u64, u64) {
 
 /// WASI errno `mfile`, "too many open files".
 const MFILE: u64 = 33;
+/// WASI errno `badf`, "bad file descriptor".
+const BADF: u64 = 8;
+
+/// The errno of export `export` (`renumber` or `close`) called with the descriptors `fds`.
+fn errno_of(plugin: &mut Plugin, export: &str, fds: &[u64]) -> u64 {
+    let input: Vec<u8> = fds.iter().flat_map(|fd| fd.to_le_bytes()).collect();
+    let out: Vec<u8> = plugin.call(export, input).unwrap();
+    u64::from_le_bytes(out[..8].try_into().unwrap())
+}
 
 /// Run in a child process: before the fix, the guest opened all 1000 (or as many as the process could).
 fn open_without_close(backend: Backend) {
@@ -132,5 +156,71 @@ backend_test! {
 backend_test! {
     fn wasi_open_with_a_bad_result_pointer_leaks_nothing(backend) {
         in_child_process(Duration::from_secs(120), || bad_result_pointer(backend));
+    }
+}
+
+/// Run in a child process (it fills the descriptor table). With the table full (descriptors 4 and up opened by the
+/// guest): `fd_renumber` onto another descriptor closes that one and frees one slot; onto itself, or onto a
+/// descriptor that is not open (`badf`), it frees none; closing a descriptor twice frees one slot, the second close
+/// failing with `badf`. The host's descriptors follow the count.
+fn renumber_and_double_close(backend: Backend) {
+    let dir = TempDir::new("wasi-fds");
+    let before = process_fds();
+    let mut plugin = wasi_plugin(backend, &dir, None);
+    let allowed = u64::from(DEFAULT_WASI_MAX_OPEN_FILES) - 4;
+    assert_eq!(open_many(&mut plugin), (allowed, MFILE));
+    let full = process_fds();
+
+    assert_eq!(errno_of(&mut plugin, "renumber", &[4, 5]), 0, "4 onto 5");
+    assert_eq!(process_fds(), full - 1, "renumbering closed the descriptor it replaced");
+    assert_eq!(open_many(&mut plugin), (1, MFILE), "renumbering freed one slot");
+
+    assert_eq!(errno_of(&mut plugin, "renumber", &[5, 5]), 0, "5 onto itself");
+    assert_eq!(
+        open_many(&mut plugin),
+        (0, MFILE),
+        "renumbering onto itself freed nothing"
+    );
+    let unused = 3 + allowed + 100;
+    assert_eq!(
+        errno_of(&mut plugin, "renumber", &[5, unused]),
+        BADF,
+        "onto a descriptor that is not open"
+    );
+    assert_eq!(open_many(&mut plugin), (0, MFILE), "a failed renumber freed nothing");
+    assert_eq!(process_fds(), full);
+
+    assert_eq!(errno_of(&mut plugin, "close", &[6]), 0);
+    assert_eq!(errno_of(&mut plugin, "close", &[6]), BADF, "closing again");
+    assert_eq!(open_many(&mut plugin), (1, MFILE), "closing twice freed one slot");
+    assert_eq!(process_fds(), full);
+    drop(plugin);
+    assert_eq!(process_fds(), before, "dropping the plug-in closes its descriptors");
+}
+
+/// A limit below what stdio and the preopen take already (4): nothing more opens, and closing some of them (the
+/// count stays above the limit) does not wrap the count around.
+fn limit_below_stdio_and_preopens(backend: Backend) {
+    let dir = TempDir::new("wasi-fds");
+    let mut plugin = wasi_plugin(backend, &dir, Some(2));
+    assert_eq!(open_many(&mut plugin), (0, MFILE));
+    assert_eq!(errno_of(&mut plugin, "close", &[0]), 0, "closing stdin");
+    assert_eq!(errno_of(&mut plugin, "close", &[0]), BADF, "closing stdin again");
+    assert_eq!(open_many(&mut plugin), (0, MFILE), "3 open, limit 2");
+    assert_eq!(errno_of(&mut plugin, "close", &[1]), 0, "closing stdout");
+    assert_eq!(open_many(&mut plugin), (0, MFILE), "2 open, limit 2");
+    assert_eq!(errno_of(&mut plugin, "close", &[2]), 0, "closing stderr");
+    assert_eq!(open_many(&mut plugin), (1, MFILE), "1 open, limit 2");
+}
+
+backend_test! {
+    fn wasi_renumber_and_double_close_keep_the_descriptor_count(backend) {
+        in_child_process(Duration::from_secs(120), || renumber_and_double_close(backend));
+    }
+}
+
+backend_test! {
+    fn wasi_descriptor_limit_below_stdio_and_preopens_opens_nothing(backend) {
+        in_child_process(Duration::from_secs(120), || limit_below_stdio_and_preopens(backend));
     }
 }
