@@ -1,5 +1,6 @@
-//! A manifest `path` entry is read only if it names a regular file of at most `MAX_MODULE_BYTES`: devices and
-//! FIFOs, which could be read without end or block forever, fail with a clear error on every engine.
+//! A manifest `path` entry is read only if it names a regular file of at most `MAX_MODULE_BYTES` (a symlink counts as
+//! what it names): devices and FIFOs, which could be read without end or block forever, and directories fail with a
+//! clear error on every engine.
 
 use std::process::Command;
 use std::time::Duration;
@@ -39,6 +40,28 @@ fn fifo(backend: Backend) {
     let made = Command::new("mkfifo").arg(&path).status().expect("running mkfifo");
     assert!(made.success(), "mkfifo failed");
     refused(backend, path.to_str().unwrap(), "not a regular file");
+}
+
+/// Run in a child process: a symlink is followed to what it names, here `/dev/zero`, which is refused as such (read
+/// through the link, it would never end).
+fn symlink_to_dev_zero(backend: Backend) {
+    let dir = TempDir::new("symlink");
+    let path = dir.path().join("module.wasm");
+    std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
+    refused(backend, path.to_str().unwrap(), "not a regular file");
+}
+
+backend_test! {
+    fn manifest_path_naming_a_symlink_to_dev_zero_is_refused(backend) {
+        in_child_process(Duration::from_secs(60), || symlink_to_dev_zero(backend));
+    }
+}
+
+backend_test! {
+    fn manifest_path_naming_a_directory_is_refused(backend) {
+        let dir = TempDir::new("directory");
+        refused(backend, dir.path().to_str().unwrap(), "not a regular file");
+    }
 }
 
 backend_test! {
