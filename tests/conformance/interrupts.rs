@@ -270,6 +270,27 @@ fn call_timing_out_or_cancelled(p: &mut Plugin, export: &str, timeout: bool) -> 
     }
 }
 
+backend_test! {
+    /// The same initialisers, without a timeout but with a fuel limit, run out of fuel, in every call.
+    fn main_module_initialisers_that_loop_run_out_of_fuel(backend) {
+        in_child_process(CHILD_DEADLINE, || {
+            for (what, source) in [
+                ("start function", MAIN_START_LOOP),
+                ("_initialize", INITIALIZE_LOOP),
+                ("hs_init", HS_INIT_LOOP),
+                ("__wasm_call_ctors", CTORS_LOOP),
+            ] {
+                let mut p = wat(backend, source, Manifest::default()).with_fuel_limit(100_000).build().unwrap();
+                for call in ["first", "second"] {
+                    let (e, rc) = p.call_get_error_code::<&str, &[u8]>("run", "").unwrap_err();
+                    assert_eq!(root_cause(&e), "plugin ran out of fuel", "{what}, {call} call: {e:#}");
+                    assert_eq!(rc, -1, "{what}, {call} call");
+                }
+            }
+        });
+    }
+}
+
 /// A linked module whose start function loops, and a main module that imports from it.
 fn linked_start_loop(manifest: Manifest) -> Manifest {
     const LIB: &str = r#"(module
