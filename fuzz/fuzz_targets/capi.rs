@@ -2,9 +2,10 @@
 //! buffers cut to any length, arbitrary names, JSON and value types, and host functions written against the C API
 //! that poke the running plug-in's memory with arbitrary handles, re-enter the plug-in and cancel it.
 //!
-//! Out of scope, because they break the C caller's side of the contract (undefined behaviour in any C library):
-//! dangling or forged pointers, and lengths longer than their buffers. Lengths above `isize::MAX` with a valid
-//! pointer are left out until issue 11 row 9 (being fixed in capi/) lands: today they panic inside the library.
+//! Lengths no buffer can have (above `isize::MAX`, e.g. `UINT64_MAX` or a negative size cast to unsigned) come with
+//! valid pointers and must fail cleanly. Out of scope, because they break the C caller's side of the contract
+//! (undefined behaviour in any C library): dangling or forged pointers, and lengths longer than their buffers that a
+//! buffer could have.
 
 #![no_main]
 
@@ -123,6 +124,14 @@ struct Create {
     backend: u8,
     fuel: Option<u32>,
     null_errmsg: bool,
+    /// A length no buffer can have in place of the source's (see [`impossible_length`]).
+    impossible_length: Option<u64>,
+}
+
+/// A length above `isize::MAX` from `bits`: what a C caller passes as `UINT64_MAX` or as a negative size cast to
+/// unsigned. The library must refuse it before it builds a slice.
+fn impossible_length(bits: u64) -> u64 {
+    bits | (1 << 63)
 }
 
 #[derive(Debug, Arbitrary)]
@@ -155,6 +164,8 @@ enum Op {
         raw_name: Option<Vec<u8>>,
         input: Vec<u8>,
         null_input_length: Option<u32>,
+        /// Passed with `input`'s pointer (see [`impossible_length`]).
+        impossible_input_length: Option<u64>,
         host: Vec<HostOp>,
         context: bool,
     },
@@ -163,6 +174,8 @@ enum Op {
         json: Vec<u8>,
         structured: Option<Vec<(String, Option<String>)>>,
         null: bool,
+        /// Passed with the JSON's pointer (see [`impossible_length`]).
+        impossible_length: Option<u64>,
     },
     FunctionExists {
         plugin: u8,
@@ -350,8 +363,9 @@ unsafe fn create(world: &mut World, c: &Create, compile: bool) -> (*mut c_void, 
         &raw mut errmsg
     };
     let (fptr, n) = (functions.as_mut_ptr(), functions.len() as u64);
-    let len = bytes.len() as u64;
-    // SAFETY: every pointer is NULL or valid for its length; the functions are live.
+    let len = c.impossible_length.map_or(bytes.len() as u64, impossible_length);
+    // SAFETY: every pointer is NULL or valid for its length (or the length is impossible, which the library refuses
+    // before reading); the functions are live.
     // Upstream's entry points where they fit the request, else the one taking an engine name and optional fuel.
     let made: *mut c_void = unsafe {
         match (compile, c.backend % 3, fuel) {
@@ -379,6 +393,9 @@ unsafe fn create(world: &mut World, c: &Create, compile: bool) -> (*mut c_void, 
         }
     } else if made.is_null() {
         assert!(c.null_errmsg, "a failure comes with an error message");
+    }
+    if c.impossible_length.is_some() {
+        assert!(made.is_null(), "a plug-in was made from a buffer of {len} bytes");
     }
     let known = c.cut == 0 && !matches!(c.source, Source::Bytes(_));
     (made, fuel.is_some(), known)
@@ -503,6 +520,7 @@ unsafe fn run(world: &mut World, op: Op) {
                 raw_name,
                 input,
                 null_input_length,
+                impossible_input_length,
                 host: ops,
                 context,
             } => {
@@ -522,9 +540,10 @@ unsafe fn run(world: &mut World, op: Op) {
                 if !plugin.is_null() && !bounded && (!known || matches!(name.to_bytes(), b"spin" | b"alloc_loop")) {
                     return;
                 }
-                let (data, len) = match null_input_length {
-                    Some(len) => (std::ptr::null(), u64::from(len)),
-                    None => (input.as_ptr(), input.len() as u64),
+                let (data, len) = match (null_input_length, impossible_input_length) {
+                    (Some(len), _) => (std::ptr::null(), u64::from(len)),
+                    (None, Some(bits)) => (input.as_ptr(), impossible_length(bits)),
+                    (None, None) => (input.as_ptr(), input.len() as u64),
                 };
                 SCRIPT.with(|s| {
                     *s.borrow_mut() = Some(HostScript {
@@ -540,6 +559,9 @@ unsafe fn run(world: &mut World, op: Op) {
                 };
                 let rc = extism_plugin_call_with_host_context(plugin, name.as_ptr(), data, len, context);
                 SCRIPT.with(|s| s.borrow_mut().take());
+                if null_input_length.is_none() && impossible_input_length.is_some() {
+                    assert_eq!(rc, -1, "a call with {len} bytes of input ran");
+                }
                 let error = extism_plugin_error(plugin);
                 if plugin.is_null() {
                     assert_eq!(rc, -1);
@@ -559,7 +581,12 @@ unsafe fn run(world: &mut World, op: Op) {
                     assert!(!output.is_null());
                     std::hint::black_box(std::slice::from_raw_parts(output, length as usize).iter().sum::<u8>());
                 }
-                if rc == 0 && known && name.to_bytes() == b"echo" && null_input_length.is_none() {
+                if rc == 0
+                    && known
+                    && name.to_bytes() == b"echo"
+                    && null_input_length.is_none()
+                    && impossible_input_length.is_none()
+                {
                     assert_eq!(std::slice::from_raw_parts(output, length as usize), &input[..], "echo");
                 }
             }
@@ -568,6 +595,7 @@ unsafe fn run(world: &mut World, op: Op) {
                 json,
                 structured,
                 null,
+                impossible_length: impossible,
             } => {
                 let plugin = pick(&world.plugins, plugin).map_or(std::ptr::null_mut(), |l| l.plugin);
                 let json = match structured {
@@ -578,9 +606,9 @@ unsafe fn run(world: &mut World, op: Op) {
                 let ok = extism_plugin_config(
                     plugin,
                     if null { std::ptr::null() } else { json.as_ptr() },
-                    json.len() as u64,
+                    impossible.map_or(json.len() as u64, impossible_length),
                 );
-                if plugin.is_null() {
+                if plugin.is_null() || impossible.is_some() {
                     assert!(!ok);
                 }
             }

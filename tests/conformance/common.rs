@@ -1,5 +1,8 @@
 //! Helpers shared by the conformance tests.
 
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
 use extism::{Backend, Plugin, PluginBuilder};
 
 /// Declare a test that runs once for each backend compiled into this build, as separate rstest cases named after
@@ -32,4 +35,52 @@ pub fn plugin(backend: Backend, name: &str) -> Plugin {
 /// The innermost cause of an error, as text: what upstream's tests compare.
 pub fn root_cause(e: &extism::Error) -> String {
     e.root_cause().to_string()
+}
+
+/// `handle`'s cancel, for the re-cancelling helpers in `deadline.rs`: fails the test if the engine cannot cancel.
+/// The cancel API does not say whether the request reached a running call, so it counts as landed.
+pub fn cancel_of(handle: extism::CancelHandle) -> impl FnMut() -> bool + Send + 'static {
+    move || {
+        handle.cancel().unwrap();
+        true
+    }
+}
+
+/// A fresh directory under the system's temporary directory, removed with its contents when dropped. Its name has
+/// the purpose, the process id, a counter and a random part, so that parallel tests and runs never share one.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(purpose: &str) -> TempDir {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "extism-{purpose}-{}-{}-{:08x}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed),
+            fastrand::u32(..)
+        );
+        let path = std::env::temp_dir().join(name);
+        std::fs::create_dir(&path).unwrap_or_else(|e| panic!("creating {}: {e}", path.display()));
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// The directory as a manifest `allowed_paths` key, optionally with the read-only prefix.
+    pub fn key(&self, read_only: bool) -> String {
+        let path = self.0.to_str().expect("temporary directory paths are UTF-8 here");
+        if read_only {
+            format!("ro:{path}")
+        } else {
+            path.to_string()
+        }
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

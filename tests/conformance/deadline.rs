@@ -4,12 +4,19 @@
 //! - [`with_deadline`] runs the body on a thread and fails if it has not finished in time (the thread is left
 //!   behind: it cannot be stopped, but the test reports the hang).
 //! - [`in_child_process`] runs the calling test again in a child process of the test binary, killed at the
-//!   deadline: for bodies that may hang in a way that must not leave a spinning thread behind (a start function that
-//!   never returns, which nothing but the plug-in's own limits can stop).
+//!   deadline: for bodies whose regression would be fatal to the test process (an abort, exhausting memory or
+//!   descriptors) or would leave a spinning thread behind (a start function that never returns, which nothing but
+//!   the plug-in's own limits can stop), so that it fails one test, not the suite. The child runs exactly that
+//!   test, so a test that runs in a child cannot pass without running its body.
+//! - [`Canceller`] and [`cancelling`] cancel a call from another thread again and again until it returns: a cancel
+//!   that lands between calls (before the call has begun) is dropped by design, so cancelling once after a sleep
+//!   would hang whenever the call starts late.
 
 use std::io::Read;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Set in the environment of a test re-run by [`in_child_process`].
@@ -35,6 +42,84 @@ pub fn with_deadline<R: Send + 'static>(deadline: Duration, body: impl FnOnce() 
         },
         Err(mpsc::RecvTimeoutError::Timeout) => panic!("the test did not finish within {deadline:?}: it hangs"),
     }
+}
+
+/// How often a [`Canceller`] cancels again after its first try.
+const RECANCEL_EVERY: Duration = Duration::from_millis(20);
+
+/// A thread that cancels a call, first after a delay, then every [`RECANCEL_EVERY`] until stopped, so that a cancel
+/// dropped because the call had not begun yet is followed by one that lands. Stopped by [`Canceller::stop`] or
+/// when dropped.
+pub struct Canceller {
+    stop: Arc<AtomicBool>,
+    /// When `cancel` first reported that it landed.
+    landed: Arc<Mutex<Option<Instant>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Canceller {
+    /// Start calling `cancel` after `after`, then every [`RECANCEL_EVERY`]. `cancel` returns whether the request
+    /// reached a running call (a cancel API that does not say may return `true`: then [`Canceller::stop`] reports
+    /// the first try). A panic in `cancel` (e.g. an unwrapped error) shows when the canceller is stopped.
+    pub fn start(after: Duration, mut cancel: impl FnMut() -> bool + Send + 'static) -> Canceller {
+        let stop = Arc::new(AtomicBool::new(false));
+        let landed = Arc::new(Mutex::new(None));
+        let thread = {
+            let (stop, landed) = (stop.clone(), landed.clone());
+            std::thread::spawn(move || {
+                let mut wait = after;
+                loop {
+                    // Sleep in short steps so that stopping is prompt even after a long first delay.
+                    let until = Instant::now() + wait;
+                    while Instant::now() < until {
+                        if stop.load(Ordering::SeqCst) {
+                            return;
+                        }
+                        std::thread::sleep(RECANCEL_EVERY.min(until.saturating_duration_since(Instant::now())));
+                    }
+                    if stop.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let requested = Instant::now();
+                    if cancel() {
+                        landed.lock().unwrap().get_or_insert(requested);
+                    }
+                    wait = RECANCEL_EVERY;
+                }
+            })
+        };
+        Canceller {
+            stop,
+            landed,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stop cancelling (call it once the cancelled call has returned) and return when a cancel first landed, if
+    /// one did. Fails the test if `cancel` panicked.
+    pub fn stop(mut self) -> Option<Instant> {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Err(panic) = self.thread.take().expect("stopped once").join() {
+            std::panic::resume_unwind(panic);
+        }
+        *self.landed.lock().unwrap()
+    }
+}
+
+impl Drop for Canceller {
+    fn drop(&mut self) {
+        // Not joined here: a test that panics must not also wait for the canceller.
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Run `call` on this thread while another thread cancels it after `after` and again every [`RECANCEL_EVERY`]
+/// until it returns (see [`Canceller`]); returns what `call` returned.
+pub fn cancelling<R>(after: Duration, cancel: impl FnMut() -> bool + Send + 'static, call: impl FnOnce() -> R) -> R {
+    let canceller = Canceller::start(after, cancel);
+    let result = call();
+    canceller.stop();
+    result
 }
 
 /// Run the calling test's `body` in a child process (this test binary, filtered to exactly this test), killed if

@@ -3,71 +3,98 @@
 //! (start functions, initialisers, command modules), WASI sleeps, and the fuel an exhausted call reports. Every test
 //! that waits on a timeout or a cancel has its own deadline (`deadline.rs`).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use extism::{Manifest, MemoryOptions, Plugin, PluginBuilder, UserData, Wasm};
 
-use crate::common::root_cause;
-use crate::deadline::{in_child_process, with_deadline};
+use crate::common::{cancel_of, root_cause};
+use crate::deadline::{cancelling, in_child_process, with_deadline};
 
 /// A plug-in made of one WAT module.
 fn wat(backend: extism::Backend, source: &str, manifest: Manifest) -> PluginBuilder<'static> {
     PluginBuilder::new(manifest.with_wasm(Wasm::data(source.as_bytes().to_vec()))).with_backend(backend)
 }
 
-/// Cancel `handle`'s plug-in after `after`, from another thread.
-fn cancel_after(handle: extism::CancelHandle, after: Duration) -> thread::JoinHandle<()> {
-    thread::spawn(move || {
-        thread::sleep(after);
-        handle.cancel().unwrap();
-    })
-}
+/// A quick call that still spends a little time in a loop, where every engine checks for a cancel.
+const QUICK: &str = r#"(module
+    (func (export "quick") (result i32)
+        (local $i i32)
+        (local.set $i (i32.const 2000))
+        (loop $l (local.set $i (i32.sub (local.get $i) (i32.const 1))) (br_if $l (local.get $i)))
+        (i32.const 0)))"#;
 
-const QUICK: &str = r#"(module (func (export "quick") (result i32) (i32.const 0)))"#;
+/// How long the cancel race runs on each engine.
+const RACE_FOR: Duration = Duration::from_secs(1);
+/// The race goes on past [`RACE_FOR`] until this many calls were cancelled...
+const RACE_MIN_CANCELLED: usize = 10;
+/// ...but not past this.
+const RACE_AT_MOST: Duration = Duration::from_secs(30);
+/// Threads cancelling in the race: two, so that on a machine with two cores one is often preempted in the middle of
+/// a cancel, which is what lets it land after the call it saw has ended.
+const RACE_CANCELLERS: usize = 2;
+/// Quick calls per round of the race; every round ends with a call that no cancel may reach.
+const RACE_CALLS_PER_ROUND: usize = 10;
 
 backend_test! {
     /// A cancel from another thread that lands just as a call ends (or between calls) is dropped: it never stops,
-    /// let alone bricks, a later call. Thousands of quick calls race with a thread cancelling in a tight loop; a call
-    /// may fail with "timeout" when the cancel reaches it while it runs, but once the cancelling stops every call
-    /// succeeds.
+    /// let alone bricks, a later call. For about a second, rounds of quick calls race with threads cancelling in a
+    /// tight loop (a call may then fail with "timeout": the cancel reached it while it ran); after each round the
+    /// cancellers pause, and once none is inside a cancel the next call must succeed. Many rounds, so that many
+    /// times a cancel that saw the round's last call running is still in flight when that call ends.
     fn a_cancel_racing_with_the_end_of_a_call_never_poisons_later_calls(backend) {
         with_deadline(Duration::from_secs(120), move || {
             let mut p = wat(backend, QUICK, Manifest::default()).build().unwrap();
             let handle = p.cancel_handle();
-            let stop = Arc::new(AtomicBool::new(false));
-            // Several cancelling threads on a machine with fewer cores: each is often preempted in the middle of a
-            // cancel, which is what lets one land after the call it saw has ended.
-            let cancellers: Vec<_> = (0..4)
+            let (racing, stop) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+            // Passed at the start and at the end of every round, by the caller and every canceller.
+            let barrier = Arc::new(Barrier::new(RACE_CANCELLERS + 1));
+            let cancellers: Vec<_> = (0..RACE_CANCELLERS)
                 .map(|_| {
-                    let (stop, handle) = (stop.clone(), handle.clone());
-                    thread::spawn(move || {
-                        while !stop.load(Ordering::Relaxed) {
+                    let (racing, stop, barrier, handle) = (racing.clone(), stop.clone(), barrier.clone(), handle.clone());
+                    thread::spawn(move || loop {
+                        barrier.wait();
+                        if stop.load(Ordering::SeqCst) {
+                            return;
+                        }
+                        while racing.load(Ordering::Relaxed) {
                             handle.cancel().unwrap();
                         }
+                        barrier.wait();
                     })
                 })
                 .collect();
-            let mut cancelled = 0;
-            for _ in 0..30_000 {
-                match p.call::<&str, &[u8]>("quick", "") {
-                    Ok(_) => {}
-                    Err(e) => {
+            let (mut calls, mut cancelled, mut rounds) = (0, 0, 0);
+            let started = Instant::now();
+            // At least `RACE_FOR`, and on until some cancels reached a call (a loaded machine may keep the cancellers
+            // from running while calls do), but no longer than `RACE_AT_MOST`.
+            while started.elapsed() < RACE_FOR || (cancelled < RACE_MIN_CANCELLED && started.elapsed() < RACE_AT_MOST) {
+                racing.store(true, Ordering::SeqCst);
+                barrier.wait();
+                for _ in 0..RACE_CALLS_PER_ROUND {
+                    calls += 1;
+                    if let Err(e) = p.call::<&str, &[u8]>("quick", "") {
                         assert_eq!(root_cause(&e), "timeout", "{e:#}");
                         cancelled += 1;
                     }
                 }
+                racing.store(false, Ordering::SeqCst);
+                barrier.wait();
+                // No cancel is running now: a failure here is a cancel kept from the round.
+                rounds += 1;
+                p.call::<&str, &[u8]>("quick", "")
+                    .unwrap_or_else(|e| panic!("the clean call after round {rounds} failed ({cancelled} of {calls} calls cancelled): {e:#}"));
             }
-            stop.store(true, Ordering::Relaxed);
+            stop.store(true, Ordering::SeqCst);
+            barrier.wait();
             for canceller in cancellers {
                 canceller.join().unwrap();
             }
-            for i in 0..20 {
-                p.call::<&str, &[u8]>("quick", "")
-                    .unwrap_or_else(|e| panic!("clean call {i} after {cancelled} cancelled calls failed: {e:#}"));
-            }
+            eprintln!("{backend}: {rounds} rounds, {cancelled} of {calls} racing calls cancelled");
+            // Otherwise the cancels (almost) never reached a call, and nothing raced.
+            assert!(cancelled >= RACE_MIN_CANCELLED, "only {cancelled} of {calls} calls were cancelled in {RACE_AT_MOST:?}");
         });
     }
 }
@@ -91,13 +118,16 @@ backend_test! {
     /// the host function's own error about the handle it could not read. Every fuel limit in a range is tried, so
     /// that some run dry inside the host function on engines whose kernel is metered.
     fn fuel_running_out_inside_a_builtin_host_function_is_out_of_fuel(backend) {
-        let manifest = Manifest::default().with_config_key("k", "value");
-        for fuel in (300..1300).step_by(7) {
-            let mut p = wat(backend, CONFIG_GET_LOOP, manifest.clone()).with_fuel_limit(fuel).build().unwrap();
-            let (e, rc) = p.call_get_error_code::<&str, &[u8]>("spin", "").unwrap_err();
-            assert_eq!(format!("{e:#}"), "plugin ran out of fuel", "fuel limit {fuel}");
-            assert_eq!(rc, -1);
-        }
+        // Only fuel stops the loop: the deadline makes a regression fail instead of hanging.
+        with_deadline(Duration::from_secs(120), move || {
+            let manifest = Manifest::default().with_config_key("k", "value");
+            for fuel in (300..1300).step_by(7) {
+                let mut p = wat(backend, CONFIG_GET_LOOP, manifest.clone()).with_fuel_limit(fuel).build().unwrap();
+                let (e, rc) = p.call_get_error_code::<&str, &[u8]>("spin", "").unwrap_err();
+                assert_eq!(format!("{e:#}"), "plugin ran out of fuel", "fuel limit {fuel}");
+                assert_eq!(rc, -1);
+            }
+        });
     }
 }
 
@@ -220,10 +250,42 @@ backend_test! {
         in_child_process(CHILD_DEADLINE, || {
             for (what, source) in [("start function", MAIN_START_LOOP), ("_initialize", INITIALIZE_LOOP), ("hs_init", HS_INIT_LOOP)] {
                 let mut p = wat(backend, source, Manifest::default()).build().unwrap();
-                let canceller = cancel_after(p.cancel_handle(), Duration::from_millis(300));
-                let e = p.call::<&str, &[u8]>("run", "").unwrap_err();
+                let cancel = cancel_of(p.cancel_handle());
+                let e = cancelling(Duration::from_millis(300), cancel, || p.call::<&str, &[u8]>("run", "")).unwrap_err();
                 assert_eq!(root_cause(&e), "timeout", "{what}: {e:#}");
-                canceller.join().unwrap();
+            }
+        });
+    }
+}
+
+/// Call `export` of `p`, which loops: under its manifest's timeout if `timeout`, else cancelled from another thread
+/// after 300 ms (and again until the call returns).
+fn call_timing_out_or_cancelled(p: &mut Plugin, export: &str, timeout: bool) -> Result<Vec<u8>, extism::Error> {
+    let cancel = cancel_of(p.cancel_handle());
+    let mut call = || p.call::<&str, &[u8]>(export, "").map(<[u8]>::to_vec);
+    if timeout {
+        call()
+    } else {
+        cancelling(Duration::from_millis(300), cancel, call)
+    }
+}
+
+backend_test! {
+    /// The same initialisers, without a timeout but with a fuel limit, run out of fuel, in every call.
+    fn main_module_initialisers_that_loop_run_out_of_fuel(backend) {
+        in_child_process(CHILD_DEADLINE, || {
+            for (what, source) in [
+                ("start function", MAIN_START_LOOP),
+                ("_initialize", INITIALIZE_LOOP),
+                ("hs_init", HS_INIT_LOOP),
+                ("__wasm_call_ctors", CTORS_LOOP),
+            ] {
+                let mut p = wat(backend, source, Manifest::default()).with_fuel_limit(100_000).build().unwrap();
+                for call in ["first", "second"] {
+                    let (e, rc) = p.call_get_error_code::<&str, &[u8]>("run", "").unwrap_err();
+                    assert_eq!(root_cause(&e), "plugin ran out of fuel", "{what}, {call} call: {e:#}");
+                    assert_eq!(rc, -1, "{what}, {call} call");
+                }
             }
         });
     }
@@ -287,12 +349,8 @@ backend_test! {
                     .build()
                     .unwrap();
                 p.call::<&str, &[u8]>("_start", "").unwrap();
-                let canceller = (!timeout).then(|| cancel_after(p.cancel_handle(), Duration::from_millis(300)));
-                let e = p.call::<&str, &[u8]>("run", "").unwrap_err();
+                let e = call_timing_out_or_cancelled(&mut p, "run", timeout).unwrap_err();
                 assert_eq!(root_cause(&e), "timeout", "timeout {timeout}: {e:#}");
-                if let Some(canceller) = canceller {
-                    canceller.join().unwrap();
-                }
                 assert!(runs.load(Ordering::SeqCst) >= 2);
             }
         });
@@ -300,27 +358,47 @@ backend_test! {
 }
 
 backend_test! {
-    /// A linked command module runs on a fresh instance for every call into it; a loop there (in its start function
-    /// or in the called export) stops for the timeout and for cancel.
+    /// A linked command module runs on a fresh instance for every call into it; a loop there, in its start function
+    /// or in the called export, stops for the timeout and for cancel.
     fn a_linked_command_module_that_loops_stops_for_timeout_and_cancel(backend) {
         in_child_process(CHILD_DEADLINE, || {
-            const COMMAND: &str = r#"(module
+            // The start function loops once the host arms it: not while the plug-in is created (which may
+            // instantiate the module to link it), only in calls.
+            const COMMAND_START_LOOP: &str = r#"(module
+                (import "extism:host/user" "armed" (func $armed (result i32)))
+                (memory (export "memory") 1)
+                (func $start (if (call $armed) (then (loop $l (br $l)))))
+                (start $start)
+                (func (export "_start"))
+                (func (export "spin") (result i32) (i32.const 0)))"#;
+            const COMMAND_EXPORT_LOOP: &str = r#"(module
+                (import "extism:host/user" "armed" (func $armed (result i32)))
                 (memory (export "memory") 1)
                 (func (export "_start"))
-                (func (export "spin") (result i32) (loop $l (br $l)) (i32.const 0)))"#;
+                (func (export "spin") (result i32) (if (call $armed) (then (loop $l (br $l)))) (i32.const 0)))"#;
             const MAIN: &str = r#"(module
                 (import "cmd" "spin" (func $spin (result i32)))
                 (func (export "run") (result i32) (call $spin)))"#;
-            for timeout in [true, false] {
-                let manifest = if timeout { timing_out() } else { Manifest::default() }
-                    .with_wasm(Wasm::data(COMMAND.as_bytes().to_vec()).with_name("cmd"))
-                    .with_wasm(Wasm::data(MAIN.as_bytes().to_vec()));
-                let mut p = PluginBuilder::new(manifest).with_backend(backend).build().unwrap();
-                let canceller = (!timeout).then(|| cancel_after(p.cancel_handle(), Duration::from_millis(300)));
-                let e = p.call::<&str, &[u8]>("run", "").unwrap_err();
-                assert_eq!(root_cause(&e), "timeout", "timeout {timeout}: {e:#}");
-                if let Some(canceller) = canceller {
-                    canceller.join().unwrap();
+            for (what, command) in [("start function", COMMAND_START_LOOP), ("export", COMMAND_EXPORT_LOOP)] {
+                for timeout in [true, false] {
+                    let armed = Arc::new(AtomicBool::new(false));
+                    let is_armed = armed.clone();
+                    let manifest = if timeout { timing_out() } else { Manifest::default() }
+                        .with_wasm(Wasm::data(command.as_bytes().to_vec()).with_name("cmd"))
+                        .with_wasm(Wasm::data(MAIN.as_bytes().to_vec()));
+                    let mut p = PluginBuilder::new(manifest)
+                        .with_backend(backend)
+                        .with_function("armed", [], [extism::ValType::I32], UserData::new(()), move |_, _, out, _| {
+                            out[0] = extism::Val::I32(is_armed.load(Ordering::SeqCst).into());
+                            Ok(())
+                        })
+                        .build()
+                        .unwrap_or_else(|e| panic!("{what}: {e:#}"));
+                    // Unarmed, the command runs through: the loop, not anything else, is what stops.
+                    p.call::<&str, &[u8]>("run", "").unwrap_or_else(|e| panic!("{what}, unarmed: {e:#}"));
+                    armed.store(true, Ordering::SeqCst);
+                    let e = call_timing_out_or_cancelled(&mut p, "run", timeout).unwrap_err();
+                    assert_eq!(root_cause(&e), "timeout", "{what}, timeout {timeout}: {e:#}");
                 }
             }
         });
@@ -359,15 +437,18 @@ backend_test! {
                         Manifest::default()
                     };
                     let mut p = wat(backend, &sleeper(subscriptions), manifest).with_wasi(true).build().unwrap();
-                    let canceller = (!timeout).then(|| cancel_after(p.cancel_handle(), Duration::from_millis(500)));
                     let started = Instant::now();
-                    let (e, rc) = p.call_get_error_code::<&str, &[u8]>("sleep", "").unwrap_err();
+                    let call = |p: &mut Plugin| p.call_get_error_code::<&str, &[u8]>("sleep", "").map(|_| ());
+                    let (e, rc) = if timeout {
+                        call(&mut p)
+                    } else {
+                        let cancel = cancel_of(p.cancel_handle());
+                        cancelling(Duration::from_millis(500), cancel, || call(&mut p))
+                    }
+                    .unwrap_err();
                     assert_eq!(format!("{e:#}"), "timeout", "{subscriptions} subscriptions, timeout {timeout}");
                     assert_eq!(rc, 134);
                     assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
-                    if let Some(canceller) = canceller {
-                        canceller.join().unwrap();
-                    }
                 }
             }
         });
@@ -379,12 +460,15 @@ backend_test! {
     /// fuel limits charge the export only, not the kernel's work around it.
     fn fuel_consumed_is_reported_after_running_out(backend) {
         const LOOP: &str = r#"(module (func (export "spin") (result i32) (loop $l (br $l)) (i32.const 0)))"#;
-        for limit in [1, 10, 100, 1_000, 100_000] {
-            let mut p: Plugin = wat(backend, LOOP, Manifest::default()).with_fuel_limit(limit).build().unwrap();
-            let e = p.call::<&str, &[u8]>("spin", "").unwrap_err();
-            assert_eq!(root_cause(&e), "plugin ran out of fuel", "limit {limit}");
-            let used = p.fuel_consumed();
-            assert!(matches!(used, Some(used) if used > 0 && used <= limit), "limit {limit}: {used:?}");
-        }
+        // Only fuel stops the loop: the deadline makes a regression fail instead of hanging.
+        with_deadline(Duration::from_secs(120), move || {
+            for limit in [1, 10, 100, 1_000, 100_000] {
+                let mut p: Plugin = wat(backend, LOOP, Manifest::default()).with_fuel_limit(limit).build().unwrap();
+                let e = p.call::<&str, &[u8]>("spin", "").unwrap_err();
+                assert_eq!(root_cause(&e), "plugin ran out of fuel", "limit {limit}");
+                let used = p.fuel_consumed();
+                assert!(matches!(used, Some(used) if used > 0 && used <= limit), "limit {limit}: {used:?}");
+            }
+        });
     }
 }

@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::{root_cause, wasm};
-use crate::deadline::with_deadline;
+use crate::common::{cancel_of, root_cause, wasm};
+use crate::deadline::{Canceller, cancelling, with_deadline};
 use extism::{Manifest, PluginBuilder, Wasm};
 
 fn kitchen(backend: extism::Backend, manifest: Manifest) -> PluginBuilder<'static> {
@@ -41,16 +41,10 @@ backend_test! {
             let out: String = p.call("counter", "").unwrap();
             assert_eq!(out, "1");
             for _ in 0..5 {
-                let canceller = {
-                    let handle = handle.clone();
-                    std::thread::spawn(move || {
-                        std::thread::sleep(Duration::from_millis(100));
-                        handle.cancel().unwrap();
-                    })
-                };
-                let err = p.call::<&str, &[u8]>("loop_forever", "").unwrap_err();
+                let cancel = cancel_of(handle.clone());
+                let call = || p.call::<&str, &[u8]>("loop_forever", "").map(|_| ());
+                let err = cancelling(Duration::from_millis(100), cancel, call).unwrap_err();
                 assert_eq!(root_cause(&err), "timeout");
-                canceller.join().unwrap();
             }
             let out: String = p.call("counter", "").unwrap();
             assert_eq!(out, "2");
@@ -73,13 +67,14 @@ backend_test! {
                 (root_cause(&err), started.elapsed())
             });
             let run_a = std::thread::spawn(move || a.call::<&str, &[u8]>("loop_forever", "").map(|_| ()).map_err(|e| root_cause(&e)));
-            std::thread::sleep(Duration::from_millis(200));
-            cancel_a.cancel().unwrap();
+            let canceller = Canceller::start(Duration::from_millis(200), cancel_of(cancel_a));
             assert_eq!(run_a.join().unwrap(), Err("timeout".to_string()));
+            canceller.stop();
             std::thread::sleep(Duration::from_millis(300));
             assert!(!run_b.is_finished(), "cancelling a stopped its sibling b");
-            cancel_b.cancel().unwrap();
+            let canceller = Canceller::start(Duration::ZERO, cancel_of(cancel_b));
             let (cause, elapsed) = run_b.join().unwrap();
+            canceller.stop();
             assert_eq!(cause, "timeout");
             assert!(elapsed >= Duration::from_millis(450), "b ran until it was cancelled itself");
 
@@ -94,8 +89,9 @@ backend_test! {
             assert_eq!(root_cause(&err), "timeout");
             std::thread::sleep(Duration::from_millis(200));
             assert!(!run_free.is_finished(), "a sibling's timeout stopped a plug-in without one");
-            cancel_free.cancel().unwrap();
+            let canceller = Canceller::start(Duration::ZERO, cancel_of(cancel_free));
             assert_eq!(run_free.join().unwrap(), Err("timeout".to_string()));
+            canceller.stop();
         });
     }
 }

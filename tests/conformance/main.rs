@@ -17,7 +17,6 @@ mod http;
 mod http_disabled;
 mod http_server;
 mod interrupts;
-mod isolated;
 mod kernel;
 mod lifecycle;
 mod limits;

@@ -2,50 +2,11 @@
 //! only with `EXTISM_ENABLE_WASI_OUTPUT`, `proc_exit`, and `_start`. The guest is `tests/wasm/wasip1.wasm`, built
 //! for `wasm32-wasip1` from `tests/plugins/wasip1`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
 
-use crate::common::{root_cause, wasm};
+use crate::common::{TempDir, root_cause, wasm};
 use extism::{Backend, Manifest, Plugin, PluginBuilder, Wasm};
-
-/// A directory under the system's temporary directory, removed (with its contents) on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let name = format!(
-            "extism-wasi-{}-{}-{:08x}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed),
-            fastrand::u32(..)
-        );
-        let path = std::env::temp_dir().join(name);
-        std::fs::create_dir(&path).unwrap_or_else(|e| panic!("creating {}: {e}", path.display()));
-        TempDir(path)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-
-    /// The host path as an `allowed_paths` key, optionally with the read-only prefix.
-    fn key(&self, read_only: bool) -> String {
-        let path = self.0.to_str().expect("temporary directory paths are UTF-8 here");
-        if read_only {
-            format!("ro:{path}")
-        } else {
-            path.to_string()
-        }
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// `wasip1.wasm` with WASI and the given preopens (host key → guest path).
 fn wasi_plugin(backend: Backend, preopens: &[(String, &str)]) -> Plugin {
@@ -77,7 +38,7 @@ fn call_err(plugin: &mut Plugin, name: &str, input: &str) -> String {
 
 backend_test! {
     fn read_write_and_list_through_a_preopen(backend) {
-        let dir = TempDir::new();
+        let dir = TempDir::new("wasi");
         std::fs::write(dir.path().join("hello.txt"), "hello from the host").unwrap();
         let mut p = wasi_plugin(backend, &[(dir.key(false), "/data")]);
         assert!(p.has_wasi());
@@ -104,8 +65,8 @@ backend_test! {
 
 backend_test! {
     fn read_only_preopen_reads_but_refuses_every_change(backend) {
-        let ro = TempDir::new();
-        let rw = TempDir::new();
+        let ro = TempDir::new("wasi");
+        let rw = TempDir::new("wasi");
         std::fs::write(ro.path().join("fixed.txt"), "original").unwrap();
         std::fs::create_dir(ro.path().join("sub")).unwrap();
         std::fs::write(ro.path().join("sub/inner.txt"), "inner").unwrap();
@@ -154,10 +115,10 @@ backend_test! {
 
 backend_test! {
     fn no_path_escapes_a_preopen(backend) {
-        let outside = TempDir::new();
+        let outside = TempDir::new("wasi");
         let secret = outside.path().join("secret.txt");
         std::fs::write(&secret, "host secret").unwrap();
-        let sandbox = TempDir::new();
+        let sandbox = TempDir::new("wasi");
         let secret_host_path = secret.to_str().unwrap().to_string();
         #[cfg(unix)]
         {
@@ -257,7 +218,7 @@ backend_test! {
 
 backend_test! {
     fn a_preopen_that_cannot_be_opened_fails_creation(backend) {
-        let dir = TempDir::new();
+        let dir = TempDir::new("wasi");
         let missing = dir.path().join("does-not-exist");
         let key = missing.to_str().unwrap().to_string();
         let manifest = Manifest::new([Wasm::data(wasm("wasip1"))]).with_allowed_path(key.clone(), "/data");
@@ -300,7 +261,7 @@ const START_WAT: &str = r#"(module
 backend_test! {
     /// Calling `_start` makes the next call run on a freshly built plug-in (contract §3.5), WASI context included.
     fn calling_start_rebuilds_the_plugin_before_the_next_call(backend) {
-        let dir = TempDir::new();
+        let dir = TempDir::new("wasi");
         let manifest = Manifest::new([Wasm::data(START_WAT.as_bytes().to_vec())]).with_allowed_path(dir.key(true), "/data");
         let mut p = PluginBuilder::new(manifest).with_backend(backend).with_wasi(true).build().unwrap();
         let count = |p: &mut Plugin| p.call::<&str, Vec<u8>>("count", "").unwrap();

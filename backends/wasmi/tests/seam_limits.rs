@@ -20,7 +20,7 @@ use extism_wasmi::{Wasmi, WasmiExport, WasmiStore};
 #[allow(dead_code)]
 #[path = "../../../tests/conformance/deadline.rs"]
 mod deadline;
-use deadline::with_deadline;
+use deadline::{Canceller, with_deadline};
 
 type Engine = <Wasmi as Backend>::Engine;
 type Module = <Wasmi as Backend>::Module;
@@ -194,20 +194,19 @@ fn memory_limit(e: &CallError) -> bool {
     matches!(e, CallError::MemoryLimit)
 }
 
-/// Stop `p`'s running call from another thread after `after`; returns how long the call took to stop.
+/// Requests on `interrupt`, for a [`Canceller`]: each says whether it reached a running call.
+fn requests(interrupt: &Arc<Interrupt>) -> impl FnMut() -> bool + Send + 'static {
+    let interrupt = interrupt.clone();
+    move || interrupt.request()
+}
+
+/// Stop `p`'s running call from another thread after `after` (and again until it stops: a request before the call
+/// has begun is dropped); returns how long the call took to stop after the first request that reached it.
 fn interrupt_after(p: &mut Plugin, interrupt: &Arc<Interrupt>, name: &str, after: Duration) -> Duration {
-    let requester = {
-        let interrupt = interrupt.clone();
-        thread::spawn(move || {
-            thread::sleep(after);
-            let requested = Instant::now();
-            assert!(interrupt.request(), "the call is running");
-            requested
-        })
-    };
+    let canceller = Canceller::start(after, requests(interrupt));
     let result = p.call_interruptible(interrupt, name);
     let stopped = Instant::now();
-    let requested = requester.join().unwrap();
+    let requested = canceller.stop().expect("a request reached the running call");
     assert_err(result, interrupted, "an interrupt");
     stopped.saturating_duration_since(requested)
 }
@@ -258,8 +257,9 @@ fn interrupt_stops_only_its_own_plugin() {
         let a_stopped = Instant::now();
         thread::sleep(Duration::from_millis(50));
         assert!(!b_thread.is_finished(), "interrupting one plug-in stopped another");
-        assert!(interrupt_b.request());
+        let canceller = Canceller::start(Duration::ZERO, requests(&interrupt_b));
         let (b_stopped, result) = b_thread.join().unwrap();
+        canceller.stop().expect("a request reached b's running call");
         assert_err(result, interrupted, "an interrupt");
         assert!(b_stopped > a_stopped);
     });
