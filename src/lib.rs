@@ -69,6 +69,7 @@
 //! |---|---|---|---|
 //! | table elements, per table | [`DEFAULT_MAX_TABLE_ELEMENTS`] (2^20) | [`PluginBuilder::with_max_table_elements`] | `table.grow` returns -1; a module whose table starts larger fails to instantiate |
 //! | WASI descriptors open at once (stdio and preopens included) | [`DEFAULT_WASI_MAX_OPEN_FILES`] (128) | [`PluginBuilder::with_wasi_max_open_files`] | `path_open` returns errno `mfile` (33); all are closed when the plug-in is dropped |
+//! | instances of linked command modules (each call into one makes one, freed only with the store) | [`MAX_COMMAND_INSTANCES`] (1,000) per store; the store is renewed before the next call once [`COMMAND_INSTANCES_BEFORE_RENEWAL`] (100) have piled up (vars kept, the main module's memory and globals start afresh) | — | the call that would make one more fails: `linked command modules were instantiated 1000 times in this plug-in's store, …`; the next call runs in a renewed store |
 //! | a manifest `path` or `url` module | [`MAX_MODULE_BYTES`] (1 GiB) | — | creation fails: `Unable to load Wasm file "…": larger than the 1073741824-byte limit for a module`; a path that is not a regular file (device, FIFO): `…: not a regular file` |
 //!
 //! A host function that panics fails the call with "host function `namespace::name` panicked: <message>" instead of
@@ -100,12 +101,15 @@ pub use compiled::CompiledPlugin;
 /// plug-in reported itself do not.
 pub use extism_core::backend::CallError;
 pub use extism_core::convert;
+pub use extism_core::{
+    COMMAND_INSTANCES_BEFORE_RENEWAL, DEFAULT_MAX_TABLE_ELEMENTS, DEFAULT_WASI_MAX_OPEN_FILES, MAX_COMMAND_INSTANCES,
+    MAX_MODULE_BYTES, read_module_file,
+};
 pub use extism_core::{CancelHandle, Manifest, Uuid};
 pub use extism_core::{
     CurrentPlugin, EXTISM_ENV_MODULE, EXTISM_USER_MODULE, FromBytes, FromBytesOwned, Function, HttpRequest,
     MemoryHandle, MemoryOptions, PTR, ToBytes, UserData, Val, ValType, Wasm, WasmInput, WasmMetadata,
 };
-pub use extism_core::{DEFAULT_MAX_TABLE_ELEMENTS, DEFAULT_WASI_MAX_OPEN_FILES, MAX_MODULE_BYTES, read_module_file};
 pub use logging::set_log_callback;
 pub use module_info::{ModuleInfo, module_info};
 pub use plugin::Plugin;

@@ -43,7 +43,7 @@ pub use plugin::{
     CancelHandle, Compiled, DEFAULT_MAX_TABLE_ELEMENTS, DEFAULT_WASI_MAX_OPEN_FILES, Plugin, PluginOptions,
     TRAP_RETURN_CODE,
 };
-pub use state::PluginState;
+pub use state::{COMMAND_INSTANCES_BEFORE_RENEWAL, MAX_COMMAND_INSTANCES, PluginState};
 pub use uuid::Uuid;
 pub use val::{FuncType, PTR, Val, ValType};
 pub use wasi::{ENABLE_WASI_OUTPUT, WASI_MODULE};

@@ -303,9 +303,21 @@ pub struct Plugin<B: Backend> {
     interrupts_enabled: bool,
     /// Fuel used by the last call, when fuel is limited.
     fuel_consumed: Option<u64>,
-    /// The next call rebuilds the store first: the last call was to `_start` (contract §3.5), or the main module's
-    /// instantiation or initialiser failed (so that retries do not pile instances up in one store).
-    rebuild_before_next_call: bool,
+    /// Whether, and how, the next call rebuilds the store first.
+    rebuild_before_next_call: Rebuild,
+}
+
+/// Why the store is rebuilt before the next call, which decides what survives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rebuild {
+    /// The store is kept.
+    No,
+    /// Everything but the id and the manifest starts afresh: the last call was to `_start` (as upstream does), or
+    /// the main module's instantiation or initialiser failed (so that retries do not pile instances up in one store).
+    Fresh,
+    /// Instances of linked command modules have piled up (engines free instances only with their store): vars are
+    /// kept, the main module starts afresh.
+    KeepingVars,
 }
 
 impl<B: Backend> Plugin<B> {
@@ -340,15 +352,18 @@ impl<B: Backend> Plugin<B> {
             interrupt,
             interrupts_enabled,
             fuel_consumed: None,
-            rebuild_before_next_call: false,
+            rebuild_before_next_call: Rebuild::No,
         })
     }
 
-    /// Replace the store with a fresh one, as after a call to `_start`: vars, WASI state and the main instance are
-    /// lost; the id and the manifest (with its config edits) are kept.
-    fn rebuild(&mut self, call_started: Option<Instant>) -> Result<(), Error> {
+    /// Replace the store with a fresh one: WASI state and the main instance are lost, and vars too unless `keep_vars`;
+    /// the id and the manifest (with its config edits) are kept.
+    fn rebuild(&mut self, call_started: Option<Instant>, keep_vars: bool) -> Result<(), Error> {
         let mut state = PluginState::new(self.id(), self.store.state().manifest());
         state.call_started = call_started;
+        if keep_vars {
+            state.vars = std::mem::take(&mut self.store.state_mut().vars);
+        }
         // The host's choice to show response headers outlives the store (the C API can turn it on at any time).
         state.set_http_response_headers(self.store.state().http.headers.is_some());
         self.store = new_store(&self.compiled, state, &self.interrupt, self.interrupts_enabled)?;
@@ -448,6 +463,11 @@ impl<B: Backend> Plugin<B> {
         // A cancel that lands from here on finds no call running and is dropped (it cannot stop a later call).
         self.interrupt.leave_call();
         drop(deadline);
+        if self.store.state().command_instances >= crate::state::COMMAND_INSTANCES_BEFORE_RENEWAL
+            && self.rebuild_before_next_call == Rebuild::No
+        {
+            self.rebuild_before_next_call = Rebuild::KeepingVars;
+        }
         let result = match result {
             Ok(result) => result,
             Err(e) => {
@@ -458,7 +478,9 @@ impl<B: Backend> Plugin<B> {
                 return Err((e, code));
             }
         };
-        self.rebuild_before_next_call = name == "_start";
+        if name == "_start" {
+            self.rebuild_before_next_call = Rebuild::Fresh;
+        }
         let fuel_limit = self.compiled.options.fuel_limit;
         if let Some(fuel) = fuel_limit {
             let remaining = self.store.fuel_remaining().unwrap_or(0);
@@ -525,9 +547,9 @@ impl<B: Backend> Plugin<B> {
     ) -> Result<Result<i32, CallError>, Error> {
         // Host functions (HTTP) ask how much of the timeout is left, also those that initialisers call.
         self.store.state_mut().call_started = started;
-        if self.rebuild_before_next_call {
-            self.rebuild(started)?;
-            self.rebuild_before_next_call = false;
+        if self.rebuild_before_next_call != Rebuild::No {
+            self.rebuild(started, self.rebuild_before_next_call == Rebuild::KeepingVars)?;
+            self.rebuild_before_next_call = Rebuild::No;
         }
         let fuel_limit = self.compiled.options.fuel_limit;
         // Between calls the store holds the kernel's allowance (`KERNEL_FUEL`), except in a fresh store, whose
@@ -599,11 +621,11 @@ impl<B: Backend> Plugin<B> {
                 self.store.set_memory_budget(budget)?;
                 // Until main is instantiated and initialised, a failure leaves a half-made instance in the store,
                 // which no engine can remove: the next call starts from a fresh store instead of adding another.
-                self.rebuild_before_next_call = true;
+                self.rebuild_before_next_call = Rebuild::Fresh;
                 let instance = self.store.instantiate(&main.module).map_err(CallError::into_error)?;
                 self.store.set_memory_budget(budget)?;
                 run_guest_init::<B>(&mut self.store, &instance, main).map_err(CallError::into_error)?;
-                self.rebuild_before_next_call = false;
+                self.rebuild_before_next_call = Rebuild::No;
                 self.main = Some(instance.clone());
                 instance
             }

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use uuid::Uuid;
 
+use crate::Error;
 use crate::manifest::Manifest;
 
 /// Host-side state of one plug-in instance.
@@ -25,7 +26,18 @@ pub struct PluginState {
     pub(crate) host_context: Option<Box<dyn Any + Send + Sync>>,
     /// The WASI context, for plug-ins created with WASI.
     pub(crate) wasi: Option<crate::wasi::WasiState>,
+    /// Instances of linked command modules made in this store. No engine can free an instance before its store, so
+    /// the core renews the store between calls once this reaches [`COMMAND_INSTANCES_BEFORE_RENEWAL`].
+    pub(crate) command_instances: u32,
 }
+
+/// Once this many instances of linked command modules have been made in a plug-in's store, the store is renewed
+/// before the next call (vars are kept; the main module's memory and globals start afresh, as after `_start`).
+pub const COMMAND_INSTANCES_BEFORE_RENEWAL: u32 = 100;
+
+/// The most instances of linked command modules one store may make: a call that would make more fails (the
+/// plug-in stays usable; its store is renewed before the next call).
+pub const MAX_COMMAND_INSTANCES: u32 = 1_000;
 
 impl PluginState {
     /// State for a plug-in with this id and manifest (module bytes are not kept).
@@ -41,7 +53,21 @@ impl PluginState {
             call_started: None,
             host_context: None,
             wasi: None,
+            command_instances: 0,
         }
+    }
+
+    /// Count one more instance of a linked command module about to be made, or refuse it past
+    /// [`MAX_COMMAND_INSTANCES`]. Backends call this before each such instantiation.
+    pub fn count_command_instance(&mut self) -> Result<(), Error> {
+        if self.command_instances >= MAX_COMMAND_INSTANCES {
+            anyhow::bail!(
+                "linked command modules were instantiated {MAX_COMMAND_INSTANCES} times in this plug-in's store, \
+                 the most one store may hold; the store is renewed before the next call"
+            );
+        }
+        self.command_instances += 1;
+        Ok(())
     }
 
     /// The plug-in's id.

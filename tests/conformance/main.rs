@@ -5,6 +5,7 @@ mod common;
 
 mod api;
 mod calls;
+mod command_instances;
 mod config_vars;
 mod deadline;
 mod differential;

@@ -323,6 +323,9 @@ struct Command {
 
 impl Command {
     fn call(&self, env: &mut FunctionEnvMut<Env>, params: &[Value]) -> Result<Vec<Value>, RuntimeError> {
+        // Bounded: this instance lives as long as the store (see `count_command_instance`).
+        (env.data_mut().state.count_command_instance())
+            .map_err(|e| RuntimeError::user(Box::new(crate::errors::HostFailure(e))))?;
         let (result, flags) = crate::tunables::instantiating(&self.limits, || {
             Instance::new(&mut *env, &self.module, &self.imports).map_err(Box::new)
         });

@@ -55,7 +55,8 @@ impl Guest {
         let kernel = Wasmi::compile(&engine, KERNEL_WASM).unwrap();
         let module = Wasmi::compile(&engine, wasm).unwrap();
         let state = PluginState::new(Uuid::new_v4(), &Manifest::default());
-        let mut store = Wasmi::new_store(&engine, &kernel, state).unwrap();
+        let functions = Wasmi::prepare_functions(&engine, &kernel, &[&module], &[], &[], &[]).unwrap();
+        let mut store = Wasmi::new_store(&engine, &kernel, &functions, state).unwrap();
         for f in pdk_stand_ins() {
             store.define_function(EXTISM_ENV_MODULE, f.name(), &f).unwrap();
         }

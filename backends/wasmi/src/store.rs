@@ -405,6 +405,9 @@ impl PluginStore<Wasmi> for WasmiStore {
             let (module, linker, export_name) = (module.clone(), linker.clone(), export.name().to_string());
             self.linker
                 .func_new(name, export.name(), ty, move |mut caller, params, results| {
+                    // Bounded: this instance lives as long as the store (see `count_command_instance`).
+                    (caller.data_mut().state.count_command_instance())
+                        .map_err(|e| wasmi::Error::host(HostFailure::new(e)))?;
                     let instance = linker.instantiate_and_start(&mut caller, &module)?;
                     if let Some(start) = instance.get_func(&caller, START_EXPORT) {
                         call_func(&mut caller, start, &[], &mut [])?;

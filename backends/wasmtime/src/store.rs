@@ -250,6 +250,9 @@ impl PluginStore<Wasmtime> for WasmtimeStore {
             self.resolver
                 .linked_mut()
                 .func_new(name, &export_name.clone(), ty, move |mut caller, params, results| {
+                    // Bounded: this instance lives as long as the store (see `count_command_instance`).
+                    (caller.data_mut().state.count_command_instance())
+                        .map_err(|e| wasmtime::Error::new(crate::errors::HostFailure(e)))?;
                     let instance = resolver.instantiate(&mut caller, &module)?;
                     let func = instance
                         .get_func(&mut caller, &export_name)

@@ -71,7 +71,7 @@ fn stores_use_the_pool_while_it_has_room_and_fall_back_to_on_demand() {
     // A plug-in whose table limit is above what a pooled table can hold is not pooled (its tables could not grow
     // to the limit).
     let mut options = EngineOptions::default();
-    options.max_table_elements = Some(extism_core::DEFAULT_MAX_TABLE_ELEMENTS + 1);
+    options.max_table_elements = extism_core::DEFAULT_MAX_TABLE_ELEMENTS + 1;
     let large_limit = Wasmtime::new_engine(&options).unwrap();
     assert!(!stores(&large_limit, &[&plain], 1)[0].is_pooled());
 }
