@@ -79,9 +79,6 @@
 //! most 100 times the limit (at the default, about 0.8 GiB of funcref slots, address space mostly). A budget across
 //! all of a plug-in's tables, like the memory budget, needs a hook on table growth, which wasmer lacks.
 
-#[cfg(not(any(feature = "wasmtime", feature = "wasmer", feature = "wasmi")))]
-compile_error!("enable at least one engine feature of the `extism` crate: `wasmtime`, `wasmer` or `wasmi`");
-
 mod backend;
 mod builder;
 mod compiled;
@@ -91,9 +88,9 @@ mod macros;
 pub mod module_info;
 mod plugin;
 mod pool;
+mod registry;
 
 pub use anyhow::Error;
-pub use backend::Backend;
 pub use builder::PluginBuilder;
 pub use compiled::CompiledPlugin;
 /// Why the engine or the runtime stopped a call (trap, timeout or cancel, fuel, memory limit, WASI `proc_exit`): a
@@ -114,6 +111,7 @@ pub use logging::set_log_callback;
 pub use module_info::{ModuleInfo, module_info};
 pub use plugin::Plugin;
 pub use pool::{Pool, PoolBuilder, PoolPlugin};
+pub use registry::{Backend, EngineVisitor};
 
 /// The version of this runtime (the crate version).
 pub fn extism_version() -> &'static str {
