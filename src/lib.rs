@@ -13,6 +13,7 @@
 //! | `wasmtime` (default) | wasmtime, Cranelift JIT | the fastest guest code and calls |
 //! | `wasmer` | wasmer, singlepass JIT | a JIT that compiles quickly; no SIMD, tail calls or memory64 |
 //! | `wasmi` | wasmi, an interpreter | platforms without a JIT (iOS, consoles, embedded); the fastest plug-in creation |
+//! | `pulley` | wasmtime compiling to Pulley bytecode, interpreted | no JIT, with wasmtime's semantics and proposals |
 //!
 //! Choose **wasmi** when code generation at run time is forbidden or unavailable (iOS, game consoles, hardened or
 //! embedded systems), or when start-up matters more than throughput: wasmi validates a module and translates each
@@ -21,8 +22,8 @@
 //! wasmtime for compute-heavy plug-ins. Timeouts, cancellation, fuel and memory limits behave the same on both.
 //!
 //! With more than one engine compiled in, each plug-in picks its own: [`PluginBuilder::with_backend`], else the
-//! `EXTISM_BACKEND` environment variable (`wasmtime`, `wasmer`, `wasmi`), else the first compiled engine. A build with
-//! one engine has nothing to choose and pays nothing for the choice.
+//! `EXTISM_BACKEND` environment variable (`wasmtime`, `wasmer`, `wasmi`, `pulley`), else the first compiled engine. A
+//! build with one engine has nothing to choose.
 //!
 //! ```
 //! use extism::{Manifest, Plugin, Wasm};

@@ -128,4 +128,6 @@ engines! {
     /// wasmi (interpreter): runs where a JIT is forbidden (iOS, consoles, embedded) and creates plug-ins fastest,
     /// but runs guest code several times slower.
     "wasmi" => Wasmi(extism_wasmi::Wasmi) as wasmi,
+    /// Pulley (wasmtime compiling to its portable bytecode, interpreted): no JIT, with wasmtime's semantics.
+    "pulley" => Pulley(extism_pulley::Pulley) as pulley,
 }
