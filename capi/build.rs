@@ -7,6 +7,9 @@
 //!   `#[ignore = "how to enable it"]`, so that libtest counts it as ignored, not as passed. libtest cannot ignore at
 //!   run time, hence the build-time check. In CI (`CI` set) every setup counts as present: a missing one fails.
 //!
+//! - The engines this build has, as `EXTISM_ENGINE_FEATURES` (comma-separated, for the tests, which build the
+//!   library with the same ones): the enabled features of `capi/Cargo.toml` of the form `NAME = ["extism/NAME"]`.
+//!
 //! The setup scripts touch a file in `capi/tests/setup-done/`, which this script watches, so that running one
 //! re-enables its tests at the next build; a tool installed later is seen through the `PATH` directories.
 
@@ -19,6 +22,25 @@ fn main() {
         println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libextism.so.{major}");
     }
     test_setups();
+    engine_features();
+}
+
+/// The enabled engine features, in `capi/Cargo.toml`'s order (that of extism's engine registry).
+fn engine_features() {
+    println!("cargo:rerun-if-changed=Cargo.toml");
+    let manifest = std::fs::read_to_string("Cargo.toml").expect("capi/Cargo.toml is readable");
+    let engines: Vec<&str> = manifest
+        .lines()
+        .filter_map(|line| {
+            let (name, value) = line.split_once(" = ")?;
+            (value == format!("[\"extism/{name}\"]")).then_some(name)
+        })
+        .filter(|name| {
+            let var = format!("CARGO_FEATURE_{}", name.to_uppercase().replace('-', "_"));
+            std::env::var_os(var).is_some()
+        })
+        .collect();
+    println!("cargo:rustc-env=EXTISM_ENGINE_FEATURES={}", engines.join(","));
 }
 
 /// The test setups and tools, one cfg each.

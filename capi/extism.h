@@ -149,14 +149,14 @@ extern "C" {
 #endif // __cplusplus
 
 /**
- * The engines compiled into this library, comma-separated in the order wasmtime, wasmer, wasmi (for example
+ * The engines compiled into this library, comma-separated in the order wasmtime, wasmer, wasmi, pulley (for example
  * `"wasmtime,wasmi"`). The first one is the default when neither a `backend` argument nor `EXTISM_BACKEND` names one.
  * Static: do not free.
  */
 const char *extism_backends(void);
 
 /**
- * The engine running `plugin` (`"wasmtime"`, `"wasmer"` or `"wasmi"`); NULL if `plugin` is NULL. Static: do not
+ * The engine running `plugin` (`"wasmtime"`, `"wasmer"`, `"wasmi"` or `"pulley"`); NULL if `plugin` is NULL. Static: do not
  * free.
  *
  * # Safety
@@ -365,7 +365,7 @@ ExtismCompiledPlugin *extism_compiled_plugin_new_with_fuel_limit(const uint8_t *
 /**
  * Pre-compile an Extism plugin for a chosen engine (not in upstream's header).
  *
- * `backend` names the engine: `"wasmtime"`, `"wasmer"` or `"wasmi"` (see `extism_backends` for the compiled ones).
+ * `backend` names the engine: `"wasmtime"`, `"wasmer"`, `"wasmi"` or `"pulley"` (see `extism_backends` for the compiled ones).
  * NULL or `""` means the one the `EXTISM_BACKEND` environment variable names, else the library's default. An
  * unknown or not compiled engine fails with a message listing the compiled ones. `fuel_limit` is NULL for no limit,
  * or points to the fuel each call may use (as `extism_compiled_plugin_new_with_fuel_limit`).

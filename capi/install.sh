@@ -5,8 +5,9 @@
 #   capi/install.sh --uninstall [--prefix DIR]
 #
 # --prefix     where to install (default /usr/local)
-# --features   comma-separated engines to compile in (default: every engine, wasmtime,wasmer,wasmi); the default
-#              engine is the first of wasmtime, wasmer, wasmi compiled in, EXTISM_BACKEND picks another at run time
+# --features   comma-separated engines to compile in (default: every engine, the features `NAME = ["extism/NAME"]` of
+#              capi/Cargo.toml); the default engine is the first compiled in, in that order; EXTISM_BACKEND picks
+#              another at run time
 # --lib-dir    install the libextism.so and libextism.a already built in DIR (e.g. target/release) instead of
 #              building them in release; --features must then name the engines they were built with
 # --force      overwrite files under the prefix that this script did not install (an earlier libextism, say);
@@ -23,7 +24,11 @@
 set -euo pipefail
 
 prefix=/usr/local
-features=wasmtime,wasmer,wasmi
+# Every engine libextism can be built with, in the order of extism's engine registry (capi/Cargo.toml lists them so).
+all_engines=$(sed -n '/^\[features\]/,/^\[/s/^\([a-z0-9_-]*\) = \["extism\/\1"\]$/\1/p' \
+    "$(dirname "$0")/Cargo.toml")
+[ -n "$all_engines" ] || { echo "install.sh: no engine features found in capi/Cargo.toml" >&2; exit 1; }
+features=$(printf '%s\n' $all_engines | paste -sd, -)
 lib_dir=
 uninstall=false
 force=false
@@ -37,7 +42,7 @@ while [ $# -gt 0 ]; do
         --lib-dir=*) lib_dir="${1#--lib-dir=}"; shift ;;
         --uninstall) uninstall=true; shift ;;
         --force) force=true; shift ;;
-        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
         *) echo "install.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -111,7 +116,7 @@ native_libs=$(rustc --crate-type staticlib --crate-name empty --print native-sta
 [ -n "$native_libs" ] || { echo "install.sh: rustc did not print native-static-libs" >&2; exit 1; }
 cmake_native_libs=$(echo "$native_libs" | tr ' ' ';')
 # The engines in the library's own order (extism_backends()), whatever the order given.
-engines=$(for engine in wasmtime wasmer wasmi; do
+engines=$(for engine in $all_engines; do
     case ",${features// /}," in *",$engine,"*) printf '%s\n' "$engine" ;; esac
 done | paste -sd, -)
 

@@ -1,62 +1,14 @@
-//! [`Backend`]: the engines compiled into this build, and choosing one.
+//! Choosing a [`Backend`]: by name, or from `EXTISM_BACKEND` (the enum itself comes from the engine registry,
+//! `registry.rs`).
 
 use std::str::FromStr;
 
-use crate::Error;
-
-/// A WebAssembly engine compiled into this build (one variant per enabled engine feature).
-///
-/// - `Wasmtime` (feature `wasmtime`, default): Cranelift JIT; the fastest calls, slower start-up.
-/// - `Wasmer` (feature `wasmer`): wasmer's singlepass JIT; quick compilation, slower calls than wasmtime, no SIMD,
-///   tail calls or memory64.
-/// - `Wasmi` (feature `wasmi`): an interpreter; runs where a JIT is forbidden (iOS, consoles, embedded) and creates
-///   plug-ins fastest, but runs guest code several times slower.
-///
-/// A plug-in's engine is [`crate::PluginBuilder::with_backend`] if given, else the `EXTISM_BACKEND` environment
-/// variable (see [`Backend::from_env`]), else the first compiled engine in the order wasmtime, wasmer, wasmi.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Backend {
-    /// wasmtime (Cranelift JIT).
-    #[cfg(feature = "wasmtime")]
-    Wasmtime,
-    /// wasmer (singlepass compiler).
-    #[cfg(feature = "wasmer")]
-    Wasmer,
-    /// wasmi (interpreter).
-    #[cfg(feature = "wasmi")]
-    Wasmi,
-}
-
-/// Every engine this project knows, compiled in or not, for error messages.
-const KNOWN: &[&str] = &["wasmtime", "wasmer", "wasmi"];
+use crate::{Backend, Error};
 
 /// The environment variable that names the default engine.
 const BACKEND_ENV: &str = "EXTISM_BACKEND";
 
 impl Backend {
-    /// Every backend compiled into this build.
-    pub const ALL: &'static [Backend] = &[
-        #[cfg(feature = "wasmtime")]
-        Backend::Wasmtime,
-        #[cfg(feature = "wasmer")]
-        Backend::Wasmer,
-        #[cfg(feature = "wasmi")]
-        Backend::Wasmi,
-    ];
-
-    /// The engine's name: `"wasmtime"`, `"wasmer"`, `"wasmi"`.
-    pub fn name(self) -> &'static str {
-        match self {
-            #[cfg(feature = "wasmtime")]
-            Backend::Wasmtime => "wasmtime",
-            #[cfg(feature = "wasmer")]
-            Backend::Wasmer => "wasmer",
-            #[cfg(feature = "wasmi")]
-            Backend::Wasmi => "wasmi",
-        }
-    }
-
     /// The default engine: the one named by the `EXTISM_BACKEND` environment variable if it is set and not empty,
     /// else the first compiled engine. Fails if the variable names an unknown engine or one not compiled into this
     /// build; [`crate::PluginBuilder::build`] reports that error when no engine was chosen explicitly.
@@ -72,7 +24,7 @@ impl Backend {
 }
 
 impl Default for Backend {
-    /// [`Backend::from_env`], falling back to the first compiled engine (in the order wasmtime, wasmer, wasmi) if
+    /// [`Backend::from_env`], falling back to the first compiled engine (the first of [`Backend::ALL`]) if
     /// `EXTISM_BACKEND` is invalid. Use [`Backend::from_env`] to see that error.
     fn default() -> Backend {
         Backend::from_env().unwrap_or(Backend::ALL[0])
@@ -96,7 +48,7 @@ impl FromStr for Backend {
             return Ok(*b);
         }
         let compiled: Vec<&str> = Backend::ALL.iter().map(|b| b.name()).collect();
-        if KNOWN.contains(&wanted.as_str()) {
+        if Backend::KNOWN.contains(&wanted.as_str()) {
             anyhow::bail!(
                 "the `{wanted}` engine is not compiled into this build (enable the `{wanted}` cargo feature); \
                  compiled engines: {}",

@@ -4,10 +4,12 @@ use std::sync::Arc;
 
 use std::path::PathBuf;
 
+use extism_core::backend::EngineApi;
 use extism_core::{CurrentPlugin, Function, PluginOptions, UserData, Val, ValType, WasmInput};
 
-use crate::dispatch::compile_for;
+use crate::dispatch::DynCompiled;
 use crate::plugin::Plugin;
+use crate::registry::EngineVisitor;
 use crate::{Backend, CompiledPlugin, Error};
 
 /// Builds a [`Plugin`] from a module or manifest, host functions and options.
@@ -136,15 +138,27 @@ impl<'a> PluginBuilder<'a> {
             None => Backend::from_env()?,
         };
         let manifest = self.source.into_manifest()?;
-        let inner = compile_for!(backend, compile(&manifest, self.functions, &self.options));
-        Ok(CompiledPlugin { inner })
+        let inner = backend.visit(Compile {
+            manifest: &manifest,
+            functions: self.functions,
+            options: &self.options,
+        })?;
+        Ok(CompiledPlugin { backend, inner })
     }
 }
 
-fn compile<B: extism_core::backend::Backend>(
-    manifest: &extism_core::Manifest,
+/// Compiling a plug-in on the engine [`Backend::visit`] gives.
+struct Compile<'a> {
+    manifest: &'a extism_core::Manifest,
     functions: Vec<Function>,
-    options: &PluginOptions,
-) -> Result<Arc<extism_core::Compiled<B>>, Error> {
-    Ok(Arc::new(extism_core::Compiled::<B>::new(manifest, functions, options)?))
+    options: &'a PluginOptions,
+}
+
+impl EngineVisitor for Compile<'_> {
+    type Output = Result<Arc<dyn DynCompiled>, Error>;
+
+    fn visit<E: EngineApi>(self) -> Self::Output {
+        let compiled = extism_core::Compiled::<E>::new(self.manifest, self.functions, self.options)?;
+        Ok(Arc::new(compiled))
+    }
 }

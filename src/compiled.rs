@@ -1,13 +1,16 @@
 //! [`CompiledPlugin`]: compile once, create many plug-ins cheaply.
 
-use crate::dispatch::AnyCompiled;
+use std::sync::Arc;
+
+use crate::dispatch::DynCompiled;
 use crate::{Error, PluginBuilder};
 
 /// A compiled plug-in: modules compiled and imports checked once; [`crate::Plugin::new_from_compiled`] then creates
 /// instances without compiling again. Host functions are shared by every plug-in created from it.
 #[derive(Clone)]
 pub struct CompiledPlugin {
-    pub(crate) inner: AnyCompiled,
+    pub(crate) backend: crate::Backend,
+    pub(crate) inner: Arc<dyn DynCompiled>,
 }
 
 impl CompiledPlugin {
@@ -18,14 +21,7 @@ impl CompiledPlugin {
 
     /// The engine it was compiled for.
     pub fn backend(&self) -> crate::Backend {
-        match &self.inner {
-            #[cfg(feature = "wasmtime")]
-            AnyCompiled::Wasmtime(_) => crate::Backend::Wasmtime,
-            #[cfg(feature = "wasmer")]
-            AnyCompiled::Wasmer(_) => crate::Backend::Wasmer,
-            #[cfg(feature = "wasmi")]
-            AnyCompiled::Wasmi(_) => crate::Backend::Wasmi,
-        }
+        self.backend
     }
 }
 

@@ -1,79 +1,85 @@
-//! The run-time face of the compile-time engine choice: one enum variant per compiled backend, one `match` per
-//! public call. With a single backend compiled the match has one arm and costs nothing.
+//! The run-time face of the compile-time engine choice: a plug-in is a `Box<dyn DynPlugin>` and a compiled plug-in an
+//! `Arc<dyn DynCompiled>`, implemented once for the core's types over every engine. A call costs one indirect call on
+//! top of the core's (statically dispatched) call path.
 
+use std::any::Any;
 use std::sync::Arc;
 
-use extism_core::{Compiled as CoreCompiled, Plugin as CorePlugin};
+use extism_core::backend::EngineApi;
+use extism_core::{CancelHandle, Compiled as CoreCompiled, Plugin as CorePlugin, PluginState, Uuid};
 
-/// A plug-in instance on whichever backend created it.
-pub(crate) enum AnyPlugin {
-    /// On wasmtime.
-    #[cfg(feature = "wasmtime")]
-    Wasmtime(CorePlugin<extism_wasmtime::Wasmtime>),
-    /// On wasmer.
-    #[cfg(feature = "wasmer")]
-    Wasmer(CorePlugin<extism_wasmer::Wasmer>),
-    /// On wasmi.
-    #[cfg(feature = "wasmi")]
-    Wasmi(CorePlugin<extism_wasmi::Wasmi>),
+use crate::Error;
+
+/// A plug-in instance on any engine: what [`crate::Plugin`] needs of `extism_core::Plugin<E>`.
+/// `Send` but not `Sync`: wasmer's stores are not `Sync`, so a plug-in never was in builds with wasmer.
+pub(crate) trait DynPlugin: Send {
+    fn call(&mut self, name: &str, input: &[u8]) -> Result<i32, (Error, i32)>;
+    fn call_with_context(
+        &mut self,
+        name: &str,
+        input: &[u8],
+        host_context: Option<Box<dyn Any + Send + Sync>>,
+    ) -> Result<i32, (Error, i32)>;
+    fn cancel_handle(&self) -> CancelHandle;
+    fn fuel_consumed(&self) -> Option<u64>;
+    fn output(&self) -> &[u8];
+    fn state_mut(&mut self) -> &mut PluginState;
+    fn function_exists(&self, name: &str) -> bool;
+    fn reset(&mut self) -> Result<(), Error>;
+    fn has_wasi(&self) -> bool;
 }
 
-/// A compiled plug-in on whichever backend compiled it.
-#[derive(Clone)]
-pub(crate) enum AnyCompiled {
-    /// On wasmtime.
-    #[cfg(feature = "wasmtime")]
-    Wasmtime(Arc<CoreCompiled<extism_wasmtime::Wasmtime>>),
-    /// On wasmer.
-    #[cfg(feature = "wasmer")]
-    Wasmer(Arc<CoreCompiled<extism_wasmer::Wasmer>>),
-    /// On wasmi.
-    #[cfg(feature = "wasmi")]
-    Wasmi(Arc<CoreCompiled<extism_wasmi::Wasmi>>),
+impl<E: EngineApi> DynPlugin for CorePlugin<E> {
+    fn call(&mut self, name: &str, input: &[u8]) -> Result<i32, (Error, i32)> {
+        CorePlugin::call(self, name, input)
+    }
+
+    fn call_with_context(
+        &mut self,
+        name: &str,
+        input: &[u8],
+        host_context: Option<Box<dyn Any + Send + Sync>>,
+    ) -> Result<i32, (Error, i32)> {
+        CorePlugin::call_with_context(self, name, input, host_context)
+    }
+
+    fn cancel_handle(&self) -> CancelHandle {
+        CorePlugin::cancel_handle(self)
+    }
+
+    fn fuel_consumed(&self) -> Option<u64> {
+        CorePlugin::fuel_consumed(self)
+    }
+
+    fn output(&self) -> &[u8] {
+        CorePlugin::output(self)
+    }
+
+    fn state_mut(&mut self) -> &mut PluginState {
+        CorePlugin::state_mut(self)
+    }
+
+    fn function_exists(&self, name: &str) -> bool {
+        CorePlugin::function_exists(self, name)
+    }
+
+    fn reset(&mut self) -> Result<(), Error> {
+        CorePlugin::reset(self)
+    }
+
+    fn has_wasi(&self) -> bool {
+        CorePlugin::has_wasi(self)
+    }
 }
 
-/// Run `$body` with `$p` bound to the backend-specific value inside `$value` (an [`AnyPlugin`] or an
-/// [`AnyCompiled`]).
-macro_rules! with_plugin {
-    ($value:expr, $p:ident => $body:expr) => {
-        match $value {
-            #[cfg(feature = "wasmtime")]
-            $crate::dispatch::AnyPlugin::Wasmtime($p) => $body,
-            #[cfg(feature = "wasmer")]
-            $crate::dispatch::AnyPlugin::Wasmer($p) => $body,
-            #[cfg(feature = "wasmi")]
-            $crate::dispatch::AnyPlugin::Wasmi($p) => $body,
-        }
-    };
+/// A compiled plug-in on any engine.
+pub(crate) trait DynCompiled: Send + Sync {
+    /// A new instance with the id `id`.
+    fn instantiate(self: Arc<Self>, id: Uuid) -> Result<Box<dyn DynPlugin>, Error>;
 }
 
-/// Compile for `$backend` with `$compile` (a generic function called with the backend type), wrapping the result in
-/// the matching [`AnyCompiled`] variant.
-macro_rules! compile_for {
-    ($backend:expr, $compile:ident ( $($arg:expr),* )) => {
-        match $backend {
-            #[cfg(feature = "wasmtime")]
-            $crate::Backend::Wasmtime => $crate::dispatch::AnyCompiled::Wasmtime(
-                $compile::<extism_wasmtime::Wasmtime>($($arg),*)?,
-            ),
-            #[cfg(feature = "wasmer")]
-            $crate::Backend::Wasmer => $crate::dispatch::AnyCompiled::Wasmer($compile::<extism_wasmer::Wasmer>($($arg),*)?),
-            #[cfg(feature = "wasmi")]
-            $crate::Backend::Wasmi => $crate::dispatch::AnyCompiled::Wasmi($compile::<extism_wasmi::Wasmi>($($arg),*)?),
-        }
-    };
+impl<E: EngineApi> DynCompiled for CoreCompiled<E> {
+    fn instantiate(self: Arc<Self>, id: Uuid) -> Result<Box<dyn DynPlugin>, Error> {
+        Ok(Box::new(CorePlugin::new(self, id)?))
+    }
 }
-
-/// Instantiate an [`AnyCompiled`] into the matching [`AnyPlugin`].
-pub(crate) fn instantiate(compiled: &AnyCompiled, id: extism_core::Uuid) -> Result<AnyPlugin, crate::Error> {
-    Ok(match compiled {
-        #[cfg(feature = "wasmtime")]
-        AnyCompiled::Wasmtime(c) => AnyPlugin::Wasmtime(CorePlugin::new(c.clone(), id)?),
-        #[cfg(feature = "wasmer")]
-        AnyCompiled::Wasmer(c) => AnyPlugin::Wasmer(CorePlugin::new(c.clone(), id)?),
-        #[cfg(feature = "wasmi")]
-        AnyCompiled::Wasmi(c) => AnyPlugin::Wasmi(CorePlugin::new(c.clone(), id)?),
-    })
-}
-
-pub(crate) use {compile_for, with_plugin};

@@ -13,6 +13,7 @@
 //! | `wasmtime` (default) | wasmtime, Cranelift JIT | the fastest guest code and calls |
 //! | `wasmer` | wasmer, singlepass JIT | a JIT that compiles quickly; no SIMD, tail calls or memory64 |
 //! | `wasmi` | wasmi, an interpreter | platforms without a JIT (iOS, consoles, embedded); the fastest plug-in creation |
+//! | `pulley` | wasmtime compiling to Pulley bytecode, interpreted | no JIT, with wasmtime's semantics and proposals |
 //!
 //! Choose **wasmi** when code generation at run time is forbidden or unavailable (iOS, game consoles, hardened or
 //! embedded systems), or when start-up matters more than throughput: wasmi validates a module and translates each
@@ -21,8 +22,8 @@
 //! wasmtime for compute-heavy plug-ins. Timeouts, cancellation, fuel and memory limits behave the same on both.
 //!
 //! With more than one engine compiled in, each plug-in picks its own: [`PluginBuilder::with_backend`], else the
-//! `EXTISM_BACKEND` environment variable (`wasmtime`, `wasmer`, `wasmi`), else the first compiled engine. A build with
-//! one engine has nothing to choose and pays nothing for the choice.
+//! `EXTISM_BACKEND` environment variable (`wasmtime`, `wasmer`, `wasmi`, `pulley`), else the first compiled engine. A
+//! build with one engine has nothing to choose.
 //!
 //! ```
 //! use extism::{Manifest, Plugin, Wasm};
@@ -79,9 +80,6 @@
 //! most 100 times the limit (at the default, about 0.8 GiB of funcref slots, address space mostly). A budget across
 //! all of a plug-in's tables, like the memory budget, needs a hook on table growth, which wasmer lacks.
 
-#[cfg(not(any(feature = "wasmtime", feature = "wasmer", feature = "wasmi")))]
-compile_error!("enable at least one engine feature of the `extism` crate: `wasmtime`, `wasmer` or `wasmi`");
-
 mod backend;
 mod builder;
 mod compiled;
@@ -91,9 +89,9 @@ mod macros;
 pub mod module_info;
 mod plugin;
 mod pool;
+mod registry;
 
 pub use anyhow::Error;
-pub use backend::Backend;
 pub use builder::PluginBuilder;
 pub use compiled::CompiledPlugin;
 /// Why the engine or the runtime stopped a call (trap, timeout or cancel, fuel, memory limit, WASI `proc_exit`): a
@@ -114,6 +112,7 @@ pub use logging::set_log_callback;
 pub use module_info::{ModuleInfo, module_info};
 pub use plugin::Plugin;
 pub use pool::{Pool, PoolBuilder, PoolPlugin};
+pub use registry::{Backend, EngineVisitor};
 
 /// The version of this runtime (the crate version).
 pub fn extism_version() -> &'static str {

@@ -3,11 +3,12 @@
 //! functions it cannot provide).
 
 use anyhow::Context;
-use extism_core::backend::{Backend as EngineBackend, EngineOptions};
+use extism_core::backend::{EngineApi, EngineOptions};
 
 pub use extism_core::FuncType;
 pub use extism_core::backend::{ExportInfo, ExternKind, ImportInfo};
 
+use crate::registry::EngineVisitor;
 use crate::{Backend, Error, WasmInput};
 
 /// One module of a plug-in, compiled by an engine but not linked or instantiated.
@@ -33,28 +34,28 @@ pub struct ModuleInfo {
 pub fn module_info<'a>(plugin: impl Into<WasmInput<'a>>, backend: Backend) -> Result<Vec<ModuleInfo>, Error> {
     let manifest = plugin.into().into_manifest()?;
     let modules = extism_core::load_modules(&manifest)?;
-    match backend {
-        #[cfg(feature = "wasmtime")]
-        Backend::Wasmtime => describe::<extism_wasmtime::Wasmtime>(modules),
-        #[cfg(feature = "wasmer")]
-        Backend::Wasmer => describe::<extism_wasmer::Wasmer>(modules),
-        #[cfg(feature = "wasmi")]
-        Backend::Wasmi => describe::<extism_wasmi::Wasmi>(modules),
-    }
+    backend.visit(Describe(modules))
 }
 
-fn describe<B: EngineBackend>(modules: Vec<extism_core::NamedModule>) -> Result<Vec<ModuleInfo>, Error> {
-    let engine = B::new_engine(&EngineOptions::default())?;
-    modules
-        .into_iter()
-        .map(|m| {
-            let module = B::compile(&engine, &m.wasm).with_context(|| format!("module `{}`", m.name))?;
-            Ok(ModuleInfo {
-                imports: B::imports(&module),
-                exports: B::exports(&module),
-                name: m.name,
-                wasm: m.wasm,
+/// Compiling each module on the engine [`Backend::visit`] gives, and what the engine says it imports and exports.
+struct Describe(Vec<extism_core::NamedModule>);
+
+impl EngineVisitor for Describe {
+    type Output = Result<Vec<ModuleInfo>, Error>;
+
+    fn visit<E: EngineApi>(self) -> Self::Output {
+        let engine = E::new_engine(&EngineOptions::default())?;
+        self.0
+            .into_iter()
+            .map(|m| {
+                let module = E::compile(&engine, &m.wasm).with_context(|| format!("module `{}`", m.name))?;
+                Ok(ModuleInfo {
+                    imports: E::imports(&module),
+                    exports: E::exports(&module),
+                    name: m.name,
+                    wasm: m.wasm,
+                })
             })
-        })
-        .collect()
+            .collect()
+    }
 }

@@ -5,7 +5,7 @@ use std::any::Any;
 use extism_core::{CancelHandle, FromBytes, Function, ToBytes, Uuid, WasmInput};
 
 use crate::builder::PluginBuilder;
-use crate::dispatch::{AnyPlugin, with_plugin};
+use crate::dispatch::DynPlugin;
 use crate::{CompiledPlugin, Error};
 
 /// A loaded plug-in: call its exports with bytes in and bytes out.
@@ -15,7 +15,8 @@ use crate::{CompiledPlugin, Error};
 pub struct Plugin {
     /// A random (v4) id, unique to this instance; also the `plugin` field of its log events.
     pub id: Uuid,
-    inner: AnyPlugin,
+    backend: crate::Backend,
+    inner: Box<dyn DynPlugin>,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -28,8 +29,12 @@ impl Plugin {
     /// Create a plug-in from a [`CompiledPlugin`] without compiling again.
     pub fn new_from_compiled(compiled: &CompiledPlugin) -> Result<Plugin, Error> {
         let id = Uuid::new_v4();
-        let inner = crate::dispatch::instantiate(&compiled.inner, id)?;
-        Ok(Plugin { id, inner })
+        let inner = compiled.inner.clone().instantiate(id)?;
+        Ok(Plugin {
+            id,
+            backend: compiled.backend,
+            inner,
+        })
     }
 
     /// Create a plug-in from wasm bytes, WAT, a JSON/TOML manifest or a [`crate::Manifest`], with host functions.
@@ -53,7 +58,7 @@ impl Plugin {
         input: T,
     ) -> Result<U, Error> {
         let input = input.to_bytes()?;
-        let rc = with_plugin!(&mut self.inner, p => p.call(name.as_ref(), input.as_ref())).map_err(|(e, _)| e)?;
+        let rc = self.inner.call(name.as_ref(), input.as_ref()).map_err(|(e, _)| e)?;
         if rc != 0 {
             anyhow::bail!("Returned non-zero exit code: {rc}");
         }
@@ -68,7 +73,7 @@ impl Plugin {
         input: T,
     ) -> Result<U, (Error, i32)> {
         let input = input.to_bytes().map_err(|e| (e, -1))?;
-        with_plugin!(&mut self.inner, p => p.call(name.as_ref(), input.as_ref()))?;
+        self.inner.call(name.as_ref(), input.as_ref())?;
         U::from_bytes(self.output()).map_err(|e| (e, -1))
     }
 
@@ -82,23 +87,24 @@ impl Plugin {
     ) -> Result<U, Error> {
         let input = input.to_bytes()?;
         let context: Box<dyn Any + Send + Sync> = Box::new(host_context);
-        with_plugin!(&mut self.inner, p => p.call_with_context(name.as_ref(), input.as_ref(), Some(context)))
+        self.inner
+            .call_with_context(name.as_ref(), input.as_ref(), Some(context))
             .map_err(|(e, _)| e)?;
         U::from_bytes(self.output())
     }
 
     /// A handle that cancels this plug-in's running call from another thread; the call fails with "timeout".
     pub fn cancel_handle(&self) -> CancelHandle {
-        with_plugin!(&self.inner, p => p.cancel_handle())
+        self.inner.cancel_handle()
     }
 
     /// Fuel used by the last call, when the plug-in has a fuel limit.
     pub fn fuel_consumed(&self) -> Option<u64> {
-        with_plugin!(&self.inner, p => p.fuel_consumed())
+        self.inner.fuel_consumed()
     }
 
     fn output(&self) -> &[u8] {
-        with_plugin!(&self.inner, p => p.output())
+        self.inner.output()
     }
 
     /// Call `name` with raw input and an optional host context, and return the code upstream's C API returns for
@@ -111,7 +117,7 @@ impl Plugin {
         input: &[u8],
         host_context: Option<Box<dyn Any + Send + Sync>>,
     ) -> Result<i32, (Error, i32)> {
-        with_plugin!(&mut self.inner, p => p.call_with_context(name, input, host_context))
+        self.inner.call_with_context(name, input, host_context)
     }
 
     /// The output of the last call, borrowed from kernel memory (empty after a failed call); valid until the next
@@ -122,40 +128,33 @@ impl Plugin {
 
     /// The config the plug-in reads with `config_get`: edits take effect on the next call.
     pub fn config_mut(&mut self) -> &mut std::collections::BTreeMap<String, String> {
-        with_plugin!(&mut self.inner, p => p.state_mut().config_mut())
+        self.inner.state_mut().config_mut()
     }
 
     /// Let the plug-in read the headers of its HTTP responses (`http_headers`), as
     /// [`crate::PluginBuilder::with_http_response_headers`] does at creation; for the C API's
     /// `extism_plugin_allow_http_response_headers`, which enables it on a live plug-in.
     pub fn set_http_response_headers(&mut self, enabled: bool) {
-        with_plugin!(&mut self.inner, p => p.state_mut().set_http_response_headers(enabled))
+        self.inner.state_mut().set_http_response_headers(enabled)
     }
 
     /// True if the main module exports `name` with a signature Extism can call (no parameters, no result or `i32`).
     pub fn function_exists(&self, name: impl AsRef<str>) -> bool {
-        with_plugin!(&self.inner, p => p.function_exists(name.as_ref()))
+        self.inner.function_exists(name.as_ref())
     }
 
     /// Reset the kernel, freeing every allocation made by the last call.
     pub fn reset(&mut self) -> Result<(), Error> {
-        with_plugin!(&mut self.inner, p => p.reset())
+        self.inner.reset()
     }
 
     /// True if the plug-in was created with WASI.
     pub fn has_wasi(&self) -> bool {
-        with_plugin!(&self.inner, p => p.has_wasi())
+        self.inner.has_wasi()
     }
 
     /// The engine running this plug-in.
     pub fn backend(&self) -> crate::Backend {
-        match &self.inner {
-            #[cfg(feature = "wasmtime")]
-            AnyPlugin::Wasmtime(_) => crate::Backend::Wasmtime,
-            #[cfg(feature = "wasmer")]
-            AnyPlugin::Wasmer(_) => crate::Backend::Wasmer,
-            #[cfg(feature = "wasmi")]
-            AnyPlugin::Wasmi(_) => crate::Backend::Wasmi,
-        }
+        self.backend
     }
 }

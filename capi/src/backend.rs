@@ -48,7 +48,7 @@ pub(crate) fn c_name(backend: Backend) -> *const c_char {
         .map_or(std::ptr::null(), |(_, name)| name.as_ptr())
 }
 
-/// The engines compiled into this library, comma-separated in the order wasmtime, wasmer, wasmi (for example
+/// The engines compiled into this library, comma-separated in the order wasmtime, wasmer, wasmi, pulley (for example
 /// `"wasmtime,wasmi"`). The first one is the default when neither a `backend` argument nor `EXTISM_BACKEND` names one.
 /// Static: do not free.
 #[unsafe(no_mangle)]
@@ -63,7 +63,7 @@ pub extern "C" fn extism_backends() -> *const c_char {
     })
 }
 
-/// The engine running `plugin` (`"wasmtime"`, `"wasmer"` or `"wasmi"`); NULL if `plugin` is NULL. Static: do not
+/// The engine running `plugin` (`"wasmtime"`, `"wasmer"`, `"wasmi"` or `"pulley"`); NULL if `plugin` is NULL. Static: do not
 /// free.
 ///
 /// # Safety

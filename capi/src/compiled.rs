@@ -234,7 +234,7 @@ pub unsafe extern "C" fn extism_compiled_plugin_new_with_fuel_limit(
 
 /// Pre-compile an Extism plugin for a chosen engine (not in upstream's header).
 ///
-/// `backend` names the engine: `"wasmtime"`, `"wasmer"` or `"wasmi"` (see `extism_backends` for the compiled ones).
+/// `backend` names the engine: `"wasmtime"`, `"wasmer"`, `"wasmi"` or `"pulley"` (see `extism_backends` for the compiled ones).
 /// NULL or `""` means the one the `EXTISM_BACKEND` environment variable names, else the library's default. An
 /// unknown or not compiled engine fails with a message listing the compiled ones. `fuel_limit` is NULL for no limit,
 /// or points to the fuel each call may use (as `extism_compiled_plugin_new_with_fuel_limit`).

@@ -15,7 +15,7 @@ pub struct CallArgs {
     pub plugin: PluginArgs,
     /// The export to call.
     pub function: String,
-    /// The engine: wasmtime, wasmer or wasmi (default: `EXTISM_BACKEND`, else the first compiled engine).
+    /// The engine: wasmtime, wasmer, wasmi or pulley (default: `EXTISM_BACKEND`, else the first compiled engine).
     #[arg(long, value_name = "ENGINE")]
     pub backend: Option<String>,
     /// Call the function this many times on the same plug-in instance, writing each output followed by a newline

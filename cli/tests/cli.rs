@@ -9,16 +9,40 @@ use std::time::{Duration, Instant};
 use extism::Backend;
 use serde_json::Value;
 
-/// Declare a test that runs once for each engine compiled into this build (the `extism-cli` features), as separate
-/// rstest cases named after the engine.
+/// Declare a test that runs once for each engine compiled into this build of `extism` (from its engine registry), as
+/// separate rstest cases named after the engine.
 macro_rules! backend_test {
     ($(#[$meta:meta])* fn $name:ident($backend:ident) $body:block) => {
+        extism::compiled_engines! { backend_test { $(#[$meta])* fn $name($backend) $body } }
+    };
+    ({ $(#[$meta:meta])* fn $name:ident($backend:ident) $body:block } [$(($case:ident $variant:ident))*] [$($missing:tt)*]) => {
         $(#[$meta])*
         #[rstest::rstest]
-        #[cfg_attr(feature = "wasmtime", case::wasmtime(extism::Backend::Wasmtime))]
-        #[cfg_attr(feature = "wasmer", case::wasmer(extism::Backend::Wasmer))]
-        #[cfg_attr(feature = "wasmi", case::wasmi(extism::Backend::Wasmi))]
+        $(#[case::$case(extism::Backend::$variant)])*
         fn $name(#[case] $backend: extism::Backend) $body
+    };
+}
+
+/// A test that needs the wasmer engine compiled into `extism`, ignored (with the reason) in builds without it.
+macro_rules! needs_wasmer_test {
+    ($(#[$meta:meta])* fn $name:ident() $body:block) => {
+        extism::compiled_engines! { needs_wasmer_test { @find { $(#[$meta])* fn $name() $body } } }
+    };
+    ({ @find $test:tt } [$(($compiled:ident $variant:ident))*] $missing:tt) => {
+        needs_wasmer_test! { @find $test $($compiled)* }
+    };
+    (@find { $($test:tt)* } wasmer $($rest:ident)*) => {
+        #[test]
+        $($test)*
+    };
+    (@find $test:tt $other:ident $($rest:ident)*) => {
+        needs_wasmer_test! { @find $test $($rest)* }
+    };
+    (@find { $(#[$meta:meta])* fn $name:ident() $body:block }) => {
+        $(#[$meta])*
+        #[test]
+        #[ignore = "the wasmer engine is not compiled into this build"]
+        fn $name() $body
     };
 }
 
@@ -322,17 +346,33 @@ fn unknown_engine_lists_the_compiled_ones() {
     );
 }
 
+/// The engines `extism` knows that this build lacks, from its engine registry; and `engine_not_compiled_in_is_named`,
+/// ignored when there is none.
+macro_rules! missing_engines {
+    ({} [$($compiled:tt)*] [$(($case:ident $variant:ident))*]) => {
+        const MISSING_ENGINES: &[&str] = &[$(stringify!($case)),*];
+        missing_engines! { @test [$($case)*] }
+    };
+    (@test []) => {
+        #[test]
+        #[ignore = "every engine is compiled into this build"]
+        fn engine_not_compiled_in_is_named() {
+            engine_not_compiled_in_is_named_body()
+        }
+    };
+    (@test [$($missing:ident)+]) => {
+        #[test]
+        fn engine_not_compiled_in_is_named() {
+            engine_not_compiled_in_is_named_body()
+        }
+    };
+}
+
+extism::compiled_engines! { missing_engines {} }
+
 /// Only meaningful in a build that lacks an engine; with every engine compiled in there is none to name.
-#[test]
-#[cfg_attr(
-    all(feature = "wasmtime", feature = "wasmer", feature = "wasmi"),
-    ignore = "every engine is compiled into this build"
-)]
-fn engine_not_compiled_in_is_named() {
-    let missing = ["wasmtime", "wasmer", "wasmi"]
-        .into_iter()
-        .find(|name| !Backend::ALL.iter().any(|b| b.name() == *name))
-        .expect("an engine is missing from this build");
+fn engine_not_compiled_in_is_named_body() {
+    let missing = MISSING_ENGINES.first().expect("an engine is missing from this build");
     let out = run(&["call", &wasm("count_vowels"), "count_vowels", "--backend", missing]);
     assert_status(&out, 1);
     assert!(
@@ -441,12 +481,8 @@ fn inspect_text_reports_wasi_and_limits() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+needs_wasmer_test! {
 /// wasmer alone refuses SIMD: the report names the proposal for it and lets the other engines load the module.
-#[test]
-#[cfg_attr(
-    not(feature = "wasmer"),
-    ignore = "the wasmer engine is not compiled into this build"
-)]
 fn inspect_names_the_proposal_an_engine_refuses() {
     let dir = temp_dir("simd", Backend::ALL[0]);
     let wat = dir.join("simd.wat");
@@ -467,6 +503,7 @@ fn inspect_names_the_proposal_an_engine_refuses() {
         }
     }
     std::fs::remove_dir_all(dir).unwrap();
+}
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! The seam between the engine-neutral core and a WebAssembly engine.
 //!
-//! A backend crate implements [`Backend`] (engine objects as associated types) and [`PluginStore`] (one plug-in's
-//! store: its linker, its instances, the kernel). The core is generic over `B: Backend` and calls it with static
+//! A backend crate implements [`EngineApi`] (engine objects as associated types) and [`PluginStore`] (one plug-in's
+//! store: its linker, its instances, the kernel). The core is generic over `B: EngineApi` and calls it with static
 //! dispatch. A backend translates the core's needs into its engine's API and implements no Extism semantics: vars,
 //! config, the call protocol, error mapping and manifest rules all live in the core.
 
@@ -40,8 +40,13 @@ pub fn unsupported(engine: &str, capability: &str) -> Error {
     anyhow::anyhow!("the {engine} backend does not support {capability}")
 }
 
-/// A WebAssembly engine the core can run plug-ins on.
-pub trait Backend: Sized + Send + Sync + 'static {
+/// A WebAssembly engine the core can run plug-ins on: what a backend crate implements (on a marker type such as
+/// `extism_wasmtime::Wasmtime`).
+///
+/// Named `EngineApi` (after wgpu-hal's `Api`) rather than `Engine`, which is its associated type (the compilation
+/// context), or `Backend`, which is the `extism` facade's public enum of compiled engines: one name per thing, so that
+/// code using both never renames either.
+pub trait EngineApi: Sized + Send + Sync + 'static {
     /// Lowercase engine name, used in error messages and in the run-time choice (`"wasmtime"`).
     const NAME: &'static str;
     /// Shared compilation context; cheap to clone.
@@ -77,7 +82,7 @@ pub trait Backend: Sized + Send + Sync + 'static {
     /// The exports of a module.
     fn exports(module: &Self::Module) -> Vec<ExportInfo>;
 
-    /// Prepare linking for [`Backend::new_store`], once per compiled plug-in: the host functions `functions` (later
+    /// Prepare linking for [`EngineApi::new_store`], once per compiled plug-in: the host functions `functions` (later
     /// ones shadow earlier ones of the same namespace and name) and the kernel exports named in `kernel_exports`
     /// (the ones some module imports under `extism:host/env` and no host function shadows). For engines that size per-store
     /// resources from the plug-in's modules: `modules` are those every store instantiates once (linked modules and
@@ -105,7 +110,7 @@ pub trait Backend: Sized + Send + Sync + 'static {
 /// One plug-in's store.
 ///
 /// Also gives the core access to the kernel between calls through [`KernelAccess`].
-pub trait PluginStore<B: Backend>: KernelAccess + Send + 'static {
+pub trait PluginStore<B: EngineApi>: KernelAccess + Send + 'static {
     /// The host state.
     fn state(&self) -> &PluginState;
 

@@ -9,7 +9,7 @@ use anyhow::{Context, Error, anyhow, bail};
 use uuid::Uuid;
 
 use crate::EXTISM_ENV_MODULE;
-use crate::backend::{Backend, CallError, EngineOptions, ExportShape, ExternKind, KernelAccess, PluginStore};
+use crate::backend::{CallError, EngineApi, EngineOptions, ExportShape, ExternKind, KernelAccess, PluginStore};
 use crate::function::Function;
 use crate::interrupt::Interrupt;
 use crate::kernel::CallRecord;
@@ -60,7 +60,7 @@ pub const DEFAULT_MAX_TABLE_ELEMENTS: u32 = 1 << 20;
 pub const DEFAULT_WASI_MAX_OPEN_FILES: u32 = 128;
 
 /// Everything needed to create plug-ins: the engine, the compiled kernel and modules, host functions and settings.
-pub struct Compiled<B: Backend> {
+pub struct Compiled<B: EngineApi> {
     engine: B::Engine,
     kernel: B::Module,
     /// Manifest modules; the main module is last.
@@ -75,7 +75,7 @@ pub struct Compiled<B: Backend> {
     options: PluginOptions,
 }
 
-impl<B: Backend> Compiled<B> {
+impl<B: EngineApi> Compiled<B> {
     /// Compile a plug-in's modules and check that every import can be satisfied.
     pub fn new(
         manifest: &Manifest,
@@ -243,7 +243,7 @@ const KERNEL_FUEL: u64 = i64::MAX as u64;
 ///
 /// Interrupts (when `interrupts` is set) and fuel are armed before any linked module is instantiated, so that their
 /// start functions and initialisers run under the plug-in's timeout, cancel and fuel limit like a call does.
-fn new_store<B: Backend>(
+fn new_store<B: EngineApi>(
     compiled: &Compiled<B>,
     mut state: PluginState,
     interrupt: &Arc<Interrupt>,
@@ -287,7 +287,7 @@ fn new_store<B: Backend>(
 }
 
 /// One instance of a plug-in: its own store, kernel, vars and main-module instance.
-pub struct Plugin<B: Backend> {
+pub struct Plugin<B: EngineApi> {
     compiled: Arc<Compiled<B>>,
     store: B::Store,
     /// The main module's instance, created on the first call so that no guest code runs outside a call.
@@ -320,7 +320,7 @@ enum Rebuild {
     KeepingVars,
 }
 
-impl<B: Backend> Plugin<B> {
+impl<B: EngineApi> Plugin<B> {
     /// Create an instance: a store with the host functions, the kernel and the non-main modules linked.
     ///
     /// The start functions and initialisers of linked modules run here, under the manifest's timeout (creation fails
@@ -646,7 +646,7 @@ fn read_region(memory: &[u8], offset: u64, length: u64) -> Option<&[u8]> {
 
 /// Run a guest language runtime's initialiser once per instance, as upstream does: Haskell's `hs_init` (after
 /// `_initialize`), else `__wasm_call_ctors`, else a reactor's `_initialize`.
-fn run_guest_init<B: Backend>(
+fn run_guest_init<B: EngineApi>(
     store: &mut B::Store,
     instance: &B::Instance,
     module: &ModuleInfo<B::Module>,

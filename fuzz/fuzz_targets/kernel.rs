@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 
 use arbitrary::{Arbitrary, Unstructured};
 use extism::Backend;
-use extism_core::backend::{Backend as Engine, EngineOptions, PluginStore};
+use extism_core::backend::{EngineApi, EngineOptions, PluginStore};
 use extism_core::kernel::{CallRecord, KERNEL_WASM};
 use extism_core::{Manifest, PluginState, Uuid, Val};
 use libfuzzer_sys::fuzz_target;
@@ -30,12 +30,12 @@ trait Kernel {
     fn memory(&self) -> &[u8];
 }
 
-struct Probe<B: Engine> {
+struct Probe<B: EngineApi> {
     store: B::Store,
     instance: B::Instance,
 }
 
-impl<B: Engine> Kernel for Probe<B> {
+impl<B: EngineApi> Kernel for Probe<B> {
     fn call(&mut self, name: &str, args: &[u64]) -> u64 {
         let args: Vec<Val> = args
             .iter()
@@ -65,7 +65,7 @@ impl<B: Engine> Kernel for Probe<B> {
 }
 
 /// A fresh kernel instance; the engine and the compiled kernel are made once per process.
-fn probe<B: Engine>(compiled: &'static OnceLock<(B::Engine, B::Module, B::Functions)>) -> Box<dyn Kernel> {
+fn probe<B: EngineApi>(compiled: &'static OnceLock<(B::Engine, B::Module, B::Functions)>) -> Box<dyn Kernel> {
     let (engine, kernel, functions) = compiled.get_or_init(|| {
         let engine = B::new_engine(&EngineOptions::default()).expect("engine");
         let kernel = B::compile(&engine, KERNEL_WASM).expect("the kernel compiles");
@@ -83,27 +83,27 @@ fn kernel(backend: Backend) -> Box<dyn Kernel> {
         #[cfg(feature = "wasmtime")]
         Backend::Wasmtime => {
             static COMPILED: OnceLock<(
-                <extism_wasmtime::Wasmtime as Engine>::Engine,
-                <extism_wasmtime::Wasmtime as Engine>::Module,
-                <extism_wasmtime::Wasmtime as Engine>::Functions,
+                <extism_wasmtime::Wasmtime as EngineApi>::Engine,
+                <extism_wasmtime::Wasmtime as EngineApi>::Module,
+                <extism_wasmtime::Wasmtime as EngineApi>::Functions,
             )> = OnceLock::new();
             probe::<extism_wasmtime::Wasmtime>(&COMPILED)
         }
         #[cfg(feature = "wasmer")]
         Backend::Wasmer => {
             static COMPILED: OnceLock<(
-                <extism_wasmer::Wasmer as Engine>::Engine,
-                <extism_wasmer::Wasmer as Engine>::Module,
-                <extism_wasmer::Wasmer as Engine>::Functions,
+                <extism_wasmer::Wasmer as EngineApi>::Engine,
+                <extism_wasmer::Wasmer as EngineApi>::Module,
+                <extism_wasmer::Wasmer as EngineApi>::Functions,
             )> = OnceLock::new();
             probe::<extism_wasmer::Wasmer>(&COMPILED)
         }
         #[cfg(feature = "wasmi")]
         Backend::Wasmi => {
             static COMPILED: OnceLock<(
-                <extism_wasmi::Wasmi as Engine>::Engine,
-                <extism_wasmi::Wasmi as Engine>::Module,
-                <extism_wasmi::Wasmi as Engine>::Functions,
+                <extism_wasmi::Wasmi as EngineApi>::Engine,
+                <extism_wasmi::Wasmi as EngineApi>::Module,
+                <extism_wasmi::Wasmi as EngineApi>::Functions,
             )> = OnceLock::new();
             probe::<extism_wasmi::Wasmi>(&COMPILED)
         }

@@ -6,14 +6,15 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use extism::{Backend, Plugin, PluginBuilder};
 
 /// Declare a test that runs once for each backend compiled into this build, as separate rstest cases named after
-/// the engine (`echo::case_1_wasmtime`, …). Add a line here when a backend is added.
+/// the engine (`echo::case_1_wasmtime`, …). The cases come from `extism`'s engine registry.
 macro_rules! backend_test {
     ($(#[$meta:meta])* fn $name:ident($backend:ident) $body:block) => {
+        extism::compiled_engines! { backend_test { $(#[$meta])* fn $name($backend) $body } }
+    };
+    ({ $(#[$meta:meta])* fn $name:ident($backend:ident) $body:block } [$(($case:ident $variant:ident))*] [$($missing:tt)*]) => {
         $(#[$meta])*
         #[rstest::rstest]
-        #[cfg_attr(feature = "wasmtime", case::wasmtime(extism::Backend::Wasmtime))]
-        #[cfg_attr(feature = "wasmer", case::wasmer(extism::Backend::Wasmer))]
-        #[cfg_attr(feature = "wasmi", case::wasmi(extism::Backend::Wasmi))]
+        $(#[case::$case(extism::Backend::$variant)])*
         fn $name(#[case] $backend: extism::Backend) $body
     };
 }

@@ -28,17 +28,17 @@ const ENGINES: &[Backend] = Backend::ALL;
 /// that to builds where the test checks something else worth running, by `cfg` predicate).
 macro_rules! differential_test {
     ($(#[$meta:meta])* $(needs($needs:meta))? fn $name:ident() $body:block) => {
+        extism::compiled_engines! { differential_test { $(#[$meta])* [$($needs)?] fn $name() $body } }
+    };
+    ({ $(#[$meta:meta])* [$($needs:meta)?] fn $name:ident() $body:block } [$first:tt $second:tt $($more:tt)*] [$($missing:tt)*]) => {
         $(#[$meta])*
         #[test]
-        #[cfg_attr(
-            not(any(
-                all(feature = "wasmtime", feature = "wasmer"),
-                all(feature = "wasmtime", feature = "wasmi"),
-                all(feature = "wasmer", feature = "wasmi"),
-                $($needs)?
-            )),
-            ignore = "fewer than two engines are compiled in: nothing to compare"
-        )]
+        fn $name() $body
+    };
+    ({ $(#[$meta:meta])* [$($needs:meta)?] fn $name:ident() $body:block } [$($compiled:tt)*] [$($missing:tt)*]) => {
+        $(#[$meta])*
+        #[test]
+        #[cfg_attr(not(any($($needs)?)), ignore = "fewer than two engines are compiled in: nothing to compare")]
         fn $name() $body
     };
 }

@@ -1,8 +1,8 @@
 //! The committed kernel, driven through the engine seam: allocation and reuse, reset, bounds, out-of-memory, input
 //! and output rules, and a randomized sequence checked against a simple model.
 
-use extism::Backend;
-use extism_core::backend::{Backend as Engine, EngineOptions, PluginStore};
+use extism::{Backend, EngineVisitor};
+use extism_core::backend::{EngineApi, EngineOptions, PluginStore};
 use extism_core::kernel::{CallRecord, KERNEL_WASM};
 use extism_core::{Manifest, PluginState, Uuid, Val};
 
@@ -14,12 +14,12 @@ trait Kernel {
     fn memory_len(&self) -> u64;
 }
 
-struct Probe<B: Engine> {
+struct Probe<B: EngineApi> {
     store: B::Store,
     instance: B::Instance,
 }
 
-impl<B: Engine> Kernel for Probe<B> {
+impl<B: EngineApi> Kernel for Probe<B> {
     fn call(&mut self, name: &str, args: &[u64]) -> u64 {
         let args: Vec<Val> = args
             .iter()
@@ -57,7 +57,7 @@ impl<B: Engine> Kernel for Probe<B> {
     }
 }
 
-fn probe<B: Engine>() -> Box<dyn Kernel> {
+fn probe<B: EngineApi>() -> Box<dyn Kernel> {
     let engine = B::new_engine(&EngineOptions::default()).unwrap();
     let kernel = B::compile(&engine, KERNEL_WASM).unwrap();
     let functions = B::prepare_functions(&engine, &kernel, &[], &[], &[], &[]).unwrap();
@@ -67,17 +67,19 @@ fn probe<B: Engine>() -> Box<dyn Kernel> {
     Box::new(Probe::<B> { store, instance })
 }
 
-fn kernel(backend: Backend) -> Box<dyn Kernel> {
-    match backend {
-        #[cfg(feature = "wasmtime")]
-        Backend::Wasmtime => probe::<extism_wasmtime::Wasmtime>(),
-        #[cfg(feature = "wasmer")]
-        Backend::Wasmer => probe::<extism_wasmer::Wasmer>(),
-        #[cfg(feature = "wasmi")]
-        Backend::Wasmi => probe::<extism_wasmi::Wasmi>(),
-        #[allow(unreachable_patterns)]
-        other => panic!("no kernel probe for {other}: add it here"),
+/// A kernel probe on `backend`'s engine.
+struct KernelProbe;
+
+impl EngineVisitor for KernelProbe {
+    type Output = Box<dyn Kernel>;
+
+    fn visit<E: EngineApi>(self) -> Box<dyn Kernel> {
+        probe::<E>()
     }
+}
+
+fn kernel(backend: Backend) -> Box<dyn Kernel> {
+    backend.visit(KernelProbe)
 }
 
 backend_test! {

@@ -1,4 +1,4 @@
-//! The wasmer backend of the Extism runtime: implements [`extism_core::backend::Backend`] on wasmer 7.4 with the
+//! The wasmer backend of the Extism runtime: implements [`extism_core::backend::EngineApi`] on wasmer 7.4 with the
 //! singlepass compiler. Applications select it through the `extism` crate's `wasmer` feature rather than using this
 //! crate directly.
 //!
@@ -39,7 +39,7 @@ mod tunables;
 mod types;
 
 use anyhow::Error;
-use extism_core::backend::{Backend, EngineOptions, ExportInfo, ImportInfo, PluginStore};
+use extism_core::backend::{EngineApi, EngineOptions, ExportInfo, ImportInfo, PluginStore};
 use extism_core::{Function, PluginState};
 
 pub use engine::WasmerEngine;
@@ -49,7 +49,7 @@ pub use store::{WasmerExport, WasmerInstance, WasmerStore};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Wasmer;
 
-impl Backend for Wasmer {
+impl EngineApi for Wasmer {
     const NAME: &'static str = "wasmer";
     type Engine = WasmerEngine;
     type Module = wasmer::Module;

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use extism_core::backend::{Backend, CallError, EngineOptions, ExportShape, PluginStore};
+use extism_core::backend::{CallError, EngineApi, EngineOptions, ExportShape, PluginStore};
 use extism_core::kernel::KERNEL_WASM;
 use extism_core::{Interrupt, Manifest, PluginState, Uuid};
 use extism_wasmer::{Wasmer, WasmerEngine, WasmerInstance, WasmerStore};

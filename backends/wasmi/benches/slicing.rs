@@ -15,7 +15,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use extism_core::backend::{Backend, CallError, EngineOptions, ExportShape, KernelAccess, PluginStore};
+use extism_core::backend::{CallError, EngineApi, EngineOptions, ExportShape, KernelAccess, PluginStore};
 use extism_core::kernel::KERNEL_WASM;
 use extism_core::{EXTISM_ENV_MODULE, Function, Interrupt, Manifest, PluginState, UserData, Uuid, Val, ValType};
 use extism_wasmi::{Wasmi, WasmiExport, WasmiStore};
@@ -46,7 +46,7 @@ fn pdk_stand_ins() -> Vec<Function> {
 
 struct Guest {
     store: WasmiStore,
-    instance: <Wasmi as Backend>::Instance,
+    instance: <Wasmi as EngineApi>::Instance,
 }
 
 impl Guest {

@@ -218,7 +218,7 @@ impl KernelAccess for CallerView<'_, '_> {
 
 #[cfg(test)]
 mod tests {
-    use extism_core::backend::{Backend, EngineOptions, ExportShape, PluginStore};
+    use extism_core::backend::{EngineApi, EngineOptions, ExportShape, PluginStore};
     use extism_core::kernel::KERNEL_WASM;
     use extism_core::{Manifest, Uuid};
 

@@ -1,4 +1,4 @@
-//! The wasmi backend of the Extism runtime: implements [`extism_core::backend::Backend`] on
+//! The wasmi backend of the Extism runtime: implements [`extism_core::backend::EngineApi`] on
 //! [wasmi](https://docs.rs/wasmi), a WebAssembly interpreter. Applications select it through the `extism` crate's
 //! `wasmi` feature rather than using this crate directly.
 //!
@@ -42,7 +42,7 @@ mod store;
 mod types;
 
 use anyhow::Error;
-use extism_core::backend::{Backend, EngineOptions, ExportInfo, ImportInfo, PluginStore};
+use extism_core::backend::{EngineApi, EngineOptions, ExportInfo, ImportInfo, PluginStore};
 use extism_core::{Function, PluginState};
 
 pub use store::{WasmiExport, WasmiStore};
@@ -55,7 +55,7 @@ const MAX_RECURSION_DEPTH: usize = 100_000;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Wasmi;
 
-impl Backend for Wasmi {
+impl EngineApi for Wasmi {
     const NAME: &'static str = "wasmi";
     type Engine = wasmi::Engine;
     type Module = wasmi::Module;

@@ -4,7 +4,7 @@
 //! wasmi-only on purpose: the choice between the trampolines is this backend's own optimisation, and each must pass
 //! values, results and errors the same way. The conformance suite covers host functions on every backend alike.
 
-use extism_core::backend::{Backend, CallError, EngineOptions, ExportShape, PluginStore};
+use extism_core::backend::{CallError, EngineApi, EngineOptions, ExportShape, PluginStore};
 use extism_core::kernel::KERNEL_WASM;
 use extism_core::{Function, Manifest, PluginState, UserData, Uuid, Val, ValType};
 use extism_wasmi::Wasmi;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use extism_core::backend::{Backend, CallError, EngineOptions, ExportShape, KernelAccess, PluginStore};
+use extism_core::backend::{CallError, EngineApi, EngineOptions, ExportShape, KernelAccess, PluginStore};
 use extism_core::kernel::KERNEL_WASM;
 use extism_core::{CurrentPlugin, Function, Interrupt, Manifest, PluginState, UserData, Uuid, Val};
 use extism_wasmi::{Wasmi, WasmiExport, WasmiStore};
@@ -22,9 +22,9 @@ use extism_wasmi::{Wasmi, WasmiExport, WasmiStore};
 mod deadline;
 use deadline::{Canceller, with_deadline};
 
-type Engine = <Wasmi as Backend>::Engine;
-type Module = <Wasmi as Backend>::Module;
-type Instance = <Wasmi as Backend>::Instance;
+type Engine = <Wasmi as EngineApi>::Engine;
+type Module = <Wasmi as EngineApi>::Module;
+type Instance = <Wasmi as EngineApi>::Instance;
 
 const PAGE: u64 = 65_536;
 

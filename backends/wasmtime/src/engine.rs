@@ -14,7 +14,7 @@
 //! the only one.
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use anyhow::{Error, anyhow};
 use extism_core::backend::EngineOptions;
@@ -56,6 +56,7 @@ struct Engines {
     /// The Extism kernel, compiled once for every plug-in of this engine.
     kernel: OnceLock<Result<WasmtimeModule, String>>,
     fuel: bool,
+    target: TargetSpec,
 }
 
 struct PoolCapacity {
@@ -63,22 +64,40 @@ struct PoolCapacity {
     used: AtomicU32,
 }
 
+/// Which code a wasmtime engine generates: the settings a [`crate::Target`] adds, and the engine's name for errors.
+#[derive(Clone, Copy)]
+pub(crate) struct TargetSpec {
+    pub name: &'static str,
+    pub configure: fn(&mut wasmtime::Config) -> Result<(), Error>,
+}
+
 impl WasmtimeEngine {
-    /// The shared engine for `options`, created on first use.
-    pub(crate) fn shared(options: &EngineOptions) -> Result<WasmtimeEngine, Error> {
-        static ENGINES: [OnceLock<Result<WasmtimeEngine, String>>; 2] = [OnceLock::new(), OnceLock::new()];
-        let shared = ENGINES[usize::from(options.fuel)]
-            .get_or_init(|| WasmtimeEngine::new(options.fuel).map_err(|e| format!("{e:#}")))
-            .clone()
-            .map_err(|e| anyhow!("unable to create the wasmtime engine: {e}"))?;
+    /// The shared engine for `options` and `target`, created on first use.
+    pub(crate) fn shared(options: &EngineOptions, target: TargetSpec) -> Result<WasmtimeEngine, Error> {
+        /// One engine per target and fuel setting (a failure to create one is remembered too). A list under a lock:
+        /// it is read once per compiled plug-in, and holds at most two entries per target.
+        type Shared = Vec<((&'static str, bool), Result<WasmtimeEngine, String>)>;
+        static ENGINES: Mutex<Shared> = Mutex::new(Vec::new());
+        let mut engines = ENGINES.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (target.name, options.fuel);
+        let shared = match engines.iter().find(|(k, _)| *k == key) {
+            Some((_, shared)) => shared.clone(),
+            None => {
+                let shared = WasmtimeEngine::new(options.fuel, target).map_err(|e| format!("{e:#}"));
+                engines.push((key, shared.clone()));
+                shared
+            }
+        };
+        drop(engines);
+        let shared = shared.map_err(|e| anyhow!("unable to create the {} engine: {e}", target.name))?;
         Ok(WasmtimeEngine {
             pool_holds_table_limit: options.max_table_elements as usize <= POOL_TABLE_ELEMENTS,
             ..shared
         })
     }
 
-    fn new(fuel: bool) -> Result<WasmtimeEngine, Error> {
-        let mut pooled = config(fuel);
+    fn new(fuel: bool, target: TargetSpec) -> Result<WasmtimeEngine, Error> {
+        let mut pooled = config(fuel, target)?;
         let mut pool = wasmtime::PoolingAllocationConfig::new();
         pool.total_core_instances(POOL_UNITS)
             .total_memories(POOL_UNITS)
@@ -99,16 +118,18 @@ impl WasmtimeEngine {
                 on_demand: OnceLock::new(),
                 kernel: OnceLock::new(),
                 fuel,
+                target,
             },
             // No pool (e.g. the address space is limited): every instance is allocated on demand.
             Err(_) => {
-                let primary = wasmtime::Engine::new(&config(fuel)).map_err(to_anyhow)?;
+                let primary = wasmtime::Engine::new(&config(fuel, target)?).map_err(to_anyhow)?;
                 Engines {
                     on_demand: OnceLock::from(Ok(primary.clone())),
                     primary,
                     pool: None,
                     kernel: OnceLock::new(),
                     fuel,
+                    target,
                 }
             }
         };
@@ -135,12 +156,15 @@ impl WasmtimeEngine {
 
     /// The on-demand engine.
     pub(crate) fn on_demand(&self) -> Result<&wasmtime::Engine, Error> {
-        let fuel = self.inner.fuel;
+        let (fuel, target) = (self.inner.fuel, self.inner.target);
         self.inner
             .on_demand
-            .get_or_init(|| wasmtime::Engine::new(&config(fuel)).map_err(|e| format!("{e:#}")))
+            .get_or_init(|| {
+                let engine = config(fuel, target).and_then(|c| wasmtime::Engine::new(&c).map_err(to_anyhow));
+                engine.map_err(|e| format!("{e:#}"))
+            })
             .as_ref()
-            .map_err(|e| anyhow!("unable to create the wasmtime engine: {e}"))
+            .map_err(|e| anyhow!("unable to create the {} engine: {e}", target.name))
     }
 
     /// Reserve `units` of pool capacity for one store, if the pool has them.
@@ -207,8 +231,9 @@ impl Drop for PoolLease {
 
 /// The engine settings every engine shares, whatever its instance allocation: modules move between them as
 /// serialized code, which wasmtime accepts only between compatible configurations.
-fn config(fuel: bool) -> wasmtime::Config {
+fn config(fuel: bool, target: TargetSpec) -> Result<wasmtime::Config, Error> {
     let mut config = wasmtime::Config::new();
+    (target.configure)(&mut config)?;
     // Epoch checks make every call interruptible (timeouts, cancel); fuel metering only when a limit is set.
     config.epoch_interruption(true);
     config.consume_fuel(fuel);
@@ -216,7 +241,7 @@ fn config(fuel: bool) -> wasmtime::Config {
     config.wasm_tail_call(true);
     config.wasm_function_references(true);
     config.wasm_gc(true);
-    config
+    Ok(config)
 }
 
 /// A compiled module: in the pooled engine when it fits the pool, else in the on-demand engine.

@@ -1,6 +1,9 @@
-//! The wasmtime backend of the Extism runtime: implements [`extism_core::backend::Backend`] on wasmtime
+//! The wasmtime backend of the Extism runtime: implements [`extism_core::backend::EngineApi`] on wasmtime
 //! (Cranelift JIT). Applications select it through the `extism` crate's `wasmtime` feature rather than using this
 //! crate directly.
+//!
+//! The backend is generic over where wasmtime's code runs ([`Target`]): [`Wasmtime`] is the host's machine code, and
+//! other crates add targets with a marker type (`extism-pulley`: wasmtime's Pulley interpreter), sharing this code.
 
 mod engine;
 mod errors;
@@ -10,22 +13,51 @@ mod link;
 mod store;
 mod types;
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use anyhow::Error;
-use extism_core::backend::{Backend, EngineOptions, ExportInfo, ImportInfo};
+use extism_core::backend::{EngineApi, EngineOptions, ExportInfo, ImportInfo};
 use extism_core::{Function, PluginState};
 
+use engine::TargetSpec;
 pub use engine::{POOL_UNITS, WasmtimeEngine, WasmtimeModule};
 pub use link::Prepared;
 pub use store::{StoreData, WasmtimeExport, WasmtimeStore};
 
-/// The wasmtime engine.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Wasmtime;
+/// Where the code a wasmtime engine compiles runs, as a marker type: the settings it adds to wasmtime's [`Config`]
+/// and the engine's name. Engines of different targets share nothing (each has its own pool and kernel).
+///
+/// [`Config`]: wasmtime::Config
+pub trait Target: Send + Sync + 'static {
+    /// The engine's name ([`EngineApi::NAME`]).
+    const NAME: &'static str;
 
-impl Backend for Wasmtime {
+    /// Add the target's settings to the engine configuration (before the backend's own, which every target shares).
+    /// Fails if the target cannot run on this host.
+    fn configure(config: &mut wasmtime::Config) -> Result<(), Error>;
+}
+
+/// The host's machine code, compiled by Cranelift: the `wasmtime` engine.
+#[derive(Debug)]
+pub enum Native {}
+
+impl Target for Native {
     const NAME: &'static str = "wasmtime";
+
+    fn configure(_config: &mut wasmtime::Config) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+/// wasmtime, running code for the target `T`.
+pub struct WasmtimeOn<T: Target>(PhantomData<fn() -> T>);
+
+/// The wasmtime engine (Cranelift JIT).
+pub type Wasmtime = WasmtimeOn<Native>;
+
+impl<T: Target> EngineApi for WasmtimeOn<T> {
+    const NAME: &'static str = T::NAME;
     type Engine = WasmtimeEngine;
     type Module = WasmtimeModule;
     type Store = WasmtimeStore;
@@ -35,7 +67,11 @@ impl Backend for Wasmtime {
 
     /// The process-wide engine for `options` (see [`engine`]).
     fn new_engine(options: &EngineOptions) -> Result<WasmtimeEngine, Error> {
-        WasmtimeEngine::shared(options)
+        let target = TargetSpec {
+            name: T::NAME,
+            configure: T::configure,
+        };
+        WasmtimeEngine::shared(options, target)
     }
 
     fn compile(engine: &WasmtimeEngine, wasm: &[u8]) -> Result<WasmtimeModule, Error> {

@@ -7,12 +7,12 @@ use extism_core::backend::{CallError, ExportShape, KernelAccess, PluginStore};
 use extism_core::{Function, Interrupt, PluginState, Val};
 use wasmtime::{AsContextMut, Instance, Memory, Store, TypedFunc};
 
-use crate::Wasmtime;
 use crate::engine::{PoolLease, WasmtimeModule};
 use crate::errors::{classify, to_anyhow};
 use crate::limits::{MemoryBudget, on_epoch_deadline};
 use crate::link::{KernelIndex, Prepared, Resolver};
 use crate::types::{from_wasmtime, to_wasmtime};
+use crate::{Target, WasmtimeOn};
 
 /// Typed handles to the kernel exports the host calls.
 pub(crate) struct KernelExports {
@@ -215,7 +215,7 @@ pub enum WasmtimeExport {
     I32Result(TypedFunc<(), i32>),
 }
 
-impl PluginStore<Wasmtime> for WasmtimeStore {
+impl<T: Target> PluginStore<WasmtimeOn<T>> for WasmtimeStore {
     fn state(&self) -> &PluginState {
         &self.store.data().state
     }
@@ -303,7 +303,7 @@ impl PluginStore<Wasmtime> for WasmtimeStore {
     fn set_fuel(&mut self, fuel: u64) -> Result<(), Error> {
         self.store
             .set_fuel(fuel)
-            .map_err(|e| to_anyhow(e).context("fuel is not metered by this wasmtime engine"))
+            .map_err(|e| to_anyhow(e).context(format!("fuel is not metered by this {} engine", T::NAME)))
     }
 
     fn fuel_remaining(&mut self) -> Option<u64> {

@@ -4,7 +4,7 @@
 //! on it (the conformance suite runs the same plug-ins on every engine, pooled or not, including more live
 //! instances than the pool holds). This binary has one test because the pool is process-wide.
 
-use extism_core::backend::{Backend, EngineOptions, PluginStore};
+use extism_core::backend::{EngineApi, EngineOptions, PluginStore};
 use extism_core::kernel::KERNEL_WASM;
 use extism_core::{Manifest, PluginState, Uuid};
 use extism_wasmtime::{POOL_UNITS, Wasmtime, WasmtimeEngine, WasmtimeModule, WasmtimeStore};
@@ -21,7 +21,7 @@ fn stores(engine: &WasmtimeEngine, modules: &[&WasmtimeModule], count: usize) ->
             let state = PluginState::new(Uuid::new_v4(), &Manifest::default());
             let mut store = Wasmtime::new_store(engine, &kernel, &prepared, state).unwrap();
             for module in modules {
-                store.instantiate(module).unwrap();
+                PluginStore::<Wasmtime>::instantiate(&mut store, module).unwrap();
             }
             store
         })

@@ -38,20 +38,13 @@ pub fn target_dir() -> PathBuf {
         .to_path_buf()
 }
 
-/// The engine features this test binary was compiled with: the library under test is built with the same ones.
-/// One line per engine feature of `capi/Cargo.toml`.
+/// The engine features this test binary was compiled with: the library under test is built with the same ones
+/// (`build.rs` lists them).
 pub fn engine_features() -> Vec<&'static str> {
-    let mut features = Vec::new();
-    if cfg!(feature = "wasmtime") {
-        features.push("wasmtime");
-    }
-    if cfg!(feature = "wasmer") {
-        features.push("wasmer");
-    }
-    if cfg!(feature = "wasmi") {
-        features.push("wasmi");
-    }
-    features
+    env!("EXTISM_ENGINE_FEATURES")
+        .split(',')
+        .filter(|name| !name.is_empty())
+        .collect()
 }
 
 /// Build `libextism` (debug or release) with this test's engine features and return the directory holding
