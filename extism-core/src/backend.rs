@@ -3,13 +3,16 @@
 //! A backend crate implements [`EngineApi`] (engine objects as associated types) and [`PluginStore`] (one plug-in's
 //! store: its linker, its instances, the kernel). The core is generic over `B: EngineApi` and calls it with static
 //! dispatch. A backend translates the core's needs into its engine's API and implements no Extism semantics: vars,
-//! config, the call protocol, error mapping and manifest rules all live in the core.
+//! config, the call protocol, the kernel's exports and what they mean ([`crate::kernel::KernelFn`]), which kernel
+//! exports guests may import, error mapping and manifest rules all live in the core. What an engine cannot do, it
+//! declares up front in [`EngineApi::CAPABILITIES`], which the core checks once, when a plug-in is compiled.
 
 use std::sync::Arc;
 
 use anyhow::Error;
 
 use crate::function::Function;
+use crate::kernel::KernelFn;
 use crate::state::PluginState;
 use crate::val::{FuncType, Val};
 
@@ -35,9 +38,103 @@ impl Default for EngineOptions {
     }
 }
 
-/// The error a backend returns for something its engine cannot do: it names the engine and the capability.
+/// The error for something an engine cannot do: it names the engine and the capability.
 pub fn unsupported(engine: &str, capability: &str) -> Error {
     anyhow::anyhow!("the {engine} backend does not support {capability}")
+}
+
+/// What an engine can do beyond the baseline every backend must provide (instantiation, linking, calls, fuel,
+/// memory and table limits, interrupts). The core checks these once, when a plug-in is compiled, and refuses what
+/// the engine cannot run with an [`unsupported`] error naming the engine and the capability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// One fuel limit can cover a plug-in made of several wasm modules (linked modules, command modules). False
+    /// where an engine meters fuel per instance (wasmer's metering middleware keeps the count in a global of each
+    /// instrumented instance).
+    pub fuel_with_linked_modules: bool,
+}
+
+impl Capabilities {
+    /// Everything the seam can ask for.
+    pub const ALL: Capabilities = Capabilities {
+        fuel_with_linked_modules: true,
+    };
+
+    /// [`Capabilities::ALL`] without fuel limits on multi-module plug-ins.
+    pub const fn without_fuel_for_linked_modules(self) -> Capabilities {
+        Capabilities {
+            fuel_with_linked_modules: false,
+        }
+    }
+}
+
+/// The error for a fuel limit on a multi-module plug-in, on an engine without
+/// [`Capabilities::fuel_with_linked_modules`].
+pub fn fuel_with_linked_modules_unsupported(engine: &str) -> Error {
+    unsupported(
+        engine,
+        &format!(
+            "fuel limits for plug-ins made of more than one wasm module ({engine} meters fuel per module instance, so \
+             one limit cannot cover them all)"
+        ),
+    )
+}
+
+/// What [`EngineApi::prepare_functions`] links, built by the core once per compiled plug-in. Engines take what they
+/// need and ignore the rest.
+#[non_exhaustive]
+pub struct LinkingInputs<'a, B: EngineApi> {
+    /// The compiled kernel.
+    pub kernel: &'a B::Module,
+    /// The modules every store instantiates once: linked reactor modules, then the main module (for engines that
+    /// size per-store resources from them).
+    pub modules: &'a [&'a B::Module],
+    /// The linked command modules, instantiated afresh for every call into them.
+    pub commands: &'a [&'a B::Module],
+    /// The kernel exports to define under [`crate::EXTISM_ENV_MODULE`]: those some module imports and no host
+    /// function shadows. A backend defines exactly these (never every kernel export).
+    pub kernel_exports: &'a [&'static str],
+    /// The host functions some module imports; a later one shadows an earlier one of the same namespace and name.
+    pub functions: &'a [Function],
+}
+
+impl<'a, B: EngineApi> LinkingInputs<'a, B> {
+    /// Inputs for a plug-in without modules or host functions beyond the kernel (tests and tools that drive the seam
+    /// directly); fill in the rest with the `with_*` methods.
+    pub fn kernel_only(kernel: &'a B::Module) -> LinkingInputs<'a, B> {
+        LinkingInputs {
+            kernel,
+            modules: &[],
+            commands: &[],
+            kernel_exports: &[],
+            functions: &[],
+        }
+    }
+
+    /// The modules every store instantiates once.
+    pub fn with_modules(mut self, modules: &'a [&'a B::Module]) -> Self {
+        self.modules = modules;
+        self
+    }
+
+    /// The linked command modules.
+    pub fn with_commands(mut self, commands: &'a [&'a B::Module]) -> Self {
+        self.commands = commands;
+        self
+    }
+
+    /// The kernel exports guests import.
+    pub fn with_kernel_exports(mut self, kernel_exports: &'a [&'static str]) -> Self {
+        self.kernel_exports = kernel_exports;
+        self
+    }
+
+    /// The host functions.
+    pub fn with_functions(mut self, functions: &'a [Function]) -> Self {
+        self.functions = functions;
+        self
+    }
 }
 
 /// A WebAssembly engine the core can run plug-ins on: what a backend crate implements (on a marker type such as
@@ -49,6 +146,8 @@ pub fn unsupported(engine: &str, capability: &str) -> Error {
 pub trait EngineApi: Sized + Send + Sync + 'static {
     /// Lowercase engine name, used in error messages and in the run-time choice (`"wasmtime"`).
     const NAME: &'static str;
+    /// What this engine can do beyond the baseline, checked by the core when a plug-in is compiled.
+    const CAPABILITIES: Capabilities;
     /// Shared compilation context; cheap to clone.
     type Engine: Clone + Send + Sync + 'static;
     /// A compiled module; cheap to clone.
@@ -82,23 +181,12 @@ pub trait EngineApi: Sized + Send + Sync + 'static {
     /// The exports of a module.
     fn exports(module: &Self::Module) -> Vec<ExportInfo>;
 
-    /// Prepare linking for [`EngineApi::new_store`], once per compiled plug-in: the host functions `functions` (later
-    /// ones shadow earlier ones of the same namespace and name) and the kernel exports named in `kernel_exports`
-    /// (the ones some module imports under `extism:host/env` and no host function shadows). For engines that size per-store
-    /// resources from the plug-in's modules: `modules` are those every store instantiates once (linked modules and
-    /// the main module), `commands` the linked command modules, instantiated afresh for every call into them.
-    fn prepare_functions(
-        engine: &Self::Engine,
-        kernel: &Self::Module,
-        modules: &[&Self::Module],
-        commands: &[&Self::Module],
-        kernel_exports: &[&'static str],
-        functions: &[Function],
-    ) -> Result<Self::Functions, Error>;
+    /// Prepare linking for [`EngineApi::new_store`], once per compiled plug-in (see [`LinkingInputs`]).
+    fn prepare_functions(engine: &Self::Engine, inputs: &LinkingInputs<'_, Self>) -> Result<Self::Functions, Error>;
 
     /// A new store holding `state`, in which modules link against the prepared host functions and the kernel's
     /// exports. The kernel (which imports nothing) is instantiated here, and the store keeps handles to the kernel
-    /// exports the core calls ([`KernelAccess`], [`PluginStore::begin_call`], [`PluginStore::end_call`]).
+    /// functions the core calls ([`KernelAccess::call_kernel`]).
     fn new_store(
         engine: &Self::Engine,
         kernel: &Self::Module,
@@ -129,13 +217,11 @@ pub trait PluginStore<B: EngineApi>: KernelAccess + Send + 'static {
 
     /// Make the function exports of `module` importable under `name` with command semantics: every call to one of
     /// them instantiates `module` afresh (running its start function), calls the export and discards the instance.
-    fn register_command(&mut self, name: &str, module: &B::Module) -> Result<(), Error> {
-        let _ = (name, module);
-        Err(unsupported(
-            B::NAME,
-            "command modules (modules exporting `_start`) linked into other modules",
-        ))
-    }
+    ///
+    /// Each forwarding call first counts the instance with [`PluginState::count_command_instance`] (which bounds how
+    /// many a store may hold) and fails with its error; a command module without the called export fails with
+    /// [`missing_command_export`].
+    fn register_command(&mut self, name: &str, module: &B::Module) -> Result<(), Error>;
 
     /// Look up a function export by name; the core has checked that its type is `() -> ()` or `() -> i32`.
     fn export(&mut self, instance: &B::Instance, name: &str, shape: ExportShape) -> Option<B::Export>;
@@ -150,70 +236,41 @@ pub trait PluginStore<B: EngineApi>: KernelAccess + Send + 'static {
     /// `hs_init(argc, argv)` and for tests, never for the per-call hot path.
     fn call_function(&mut self, instance: &B::Instance, name: &str, args: &[Val]) -> Result<Vec<Val>, CallError>;
 
-    /// Kernel `extism_host_call_begin(len)`: reset, allocate the input, record it. Returns the input offset.
-    fn begin_call(&mut self, input_len: u64) -> Result<u64, CallError>;
-
-    /// Kernel `extism_host_call_end()`: the address of the 32-byte call record (see [`crate::kernel::CallRecord`]).
-    fn end_call(&mut self) -> Result<u64, CallError>;
-
     /// The kernel's linear memory, for reading output between calls.
     fn kernel_memory(&self) -> &[u8];
 
     /// Set the fuel available to the next call. Only called when the engine was created with
     /// [`EngineOptions::fuel`]; running out fails the call with [`CallError::OutOfFuel`].
-    fn set_fuel(&mut self, fuel: u64) -> Result<(), Error> {
-        let _ = fuel;
-        Err(unsupported(B::NAME, "fuel limits"))
-    }
+    fn set_fuel(&mut self, fuel: u64) -> Result<(), Error>;
 
     /// Fuel left after the last call, when fuel is metered.
-    fn fuel_remaining(&mut self) -> Option<u64> {
-        None
-    }
+    fn fuel_remaining(&mut self) -> Option<u64>;
 
     /// From now on, let all memories of this store together grow by at most `bytes` more (`None`: no limit).
     /// Creating a memory counts as growing it from 0 to its initial size. Growth past the budget fails the running
     /// call with [`CallError::MemoryLimit`] (a trap, not `memory.grow = -1`).
-    fn set_memory_budget(&mut self, bytes: Option<u64>) -> Result<(), Error> {
-        match bytes {
-            None => Ok(()),
-            Some(_) => Err(unsupported(B::NAME, "memory limits")),
-        }
-    }
+    fn set_memory_budget(&mut self, bytes: Option<u64>) -> Result<(), Error>;
 
     /// From now on, let no table of this store hold more than `elements` elements: `table.grow` past it returns -1,
     /// and instantiating a module whose table starts larger fails.
-    fn set_table_element_limit(&mut self, elements: u32) -> Result<(), Error> {
-        let _ = elements;
-        Err(unsupported(B::NAME, "table size limits"))
-    }
+    fn set_table_element_limit(&mut self, elements: u32) -> Result<(), Error>;
 
     /// Make calls in this store stop with [`CallError::Interrupted`] soon after `interrupt` is requested from any
     /// thread. The backend installs a waker on `interrupt` if its engine needs one to notice the flag.
-    fn enable_interrupts(&mut self, interrupt: Arc<crate::Interrupt>) -> Result<(), Error> {
-        let _ = interrupt;
-        Err(unsupported(B::NAME, "timeouts and cancellation"))
-    }
+    fn enable_interrupts(&mut self, interrupt: Arc<crate::Interrupt>) -> Result<(), Error>;
 }
 
-/// What the core needs of the kernel, from outside a call and from inside a host function alike.
+/// What the core needs of the kernel, from outside a call and from inside a host function alike: its memory, and
+/// calls to the functions of [`KernelFn`] (whose meaning is the core's business, not the backend's).
 ///
 /// Memory returned here is the **kernel's** linear memory: every Extism handle is an offset into it.
 pub trait KernelAccess {
     /// Kernel memory and the host state, borrowed together.
     fn memory_and_state(&mut self) -> (&mut [u8], &mut PluginState);
-    /// Kernel `alloc(n)`.
-    fn kernel_alloc(&mut self, n: u64) -> Result<u64, Error>;
-    /// Kernel `free(p)`.
-    fn kernel_free(&mut self, p: u64) -> Result<(), Error>;
-    /// Kernel `length(p)`.
-    fn kernel_length(&mut self, p: u64) -> Result<u64, Error>;
-    /// Kernel `error_set(p)`.
-    fn kernel_error_set(&mut self, p: u64) -> Result<(), Error>;
-    /// Kernel `error_get()`.
-    fn kernel_error_get(&mut self) -> Result<u64, Error>;
-    /// Kernel `reset()`.
-    fn kernel_reset(&mut self) -> Result<(), Error>;
+
+    /// Call the kernel function `function` with `arg` (ignored by functions that take no argument). Returns its
+    /// result, or 0 for functions that return none (see [`KernelFn::signature`]).
+    fn call_kernel(&mut self, function: KernelFn, arg: u64) -> Result<u64, CallError>;
 
     /// Inside a host call: the calling instance's own exported `memory` (not the kernel's) with the host state, for
     /// host functions that take pointers into the guest, such as WASI. `None` outside a host call or when the caller
@@ -221,6 +278,17 @@ pub trait KernelAccess {
     fn guest_memory_and_state(&mut self) -> Option<(&mut [u8], &mut PluginState)> {
         None
     }
+}
+
+/// The error for a call into a linked command module that lacks the called export (possible only when the module
+/// changed under a running plug-in; every backend reports it with this text).
+pub fn missing_command_export(export: &str) -> Error {
+    anyhow::anyhow!("command module has no export `{export}`")
+}
+
+/// The error for a command module whose exports cannot be linked under `name`.
+pub fn command_link_error(name: &str, error: impl std::fmt::Display) -> Error {
+    anyhow::anyhow!("unable to link command module `{name}`: {error}")
 }
 
 /// The shape of a callable plug-in export.

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use crate::backend::{CallError, KernelAccess};
 use crate::convert::{FromBytes, MemoryHandle, ToBytes};
+use crate::kernel::KernelFn;
 use crate::manifest::Manifest;
 use crate::state::PluginState;
 use crate::val::Val;
@@ -31,8 +32,8 @@ impl<'a> CurrentPlugin<'a> {
     }
 
     /// Run a kernel call, noting a limit it ran into.
-    fn kernel_call<R>(&mut self, call: impl FnOnce(&mut dyn KernelAccess) -> Result<R, Error>) -> Result<R, Error> {
-        let result = call(&mut *self.kernel);
+    fn kernel_call(&mut self, function: KernelFn, arg: u64) -> Result<u64, Error> {
+        let result = self.kernel.call_kernel(function, arg).map_err(CallError::into_error);
         if let Err(e) = &result
             && self.limit.is_none()
         {
@@ -99,20 +100,20 @@ impl<'a> CurrentPlugin<'a> {
     /// is this message even if the host function then returns its own error. Returns the handle of the message.
     pub fn set_error(&mut self, message: impl AsRef<str>) -> Result<(u64, u64), Error> {
         let handle = self.memory_new(message.as_ref())?;
-        self.kernel_call(|k| k.kernel_error_set(handle.offset))?;
+        self.kernel_call(KernelFn::ErrorSet, handle.offset)?;
         Ok((handle.offset, handle.length))
     }
 
     /// The error set for the running call (by the guest or with [`CurrentPlugin::set_error`]), if any.
     pub fn get_error(&mut self) -> Option<&str> {
-        let offset = self.kernel_call(|k| k.kernel_error_get()).ok()?;
+        let offset = self.kernel_call(KernelFn::ErrorGet, 0).ok()?;
         let handle = self.memory_handle(offset).filter(|h| h.offset != 0)?;
         self.memory_str(handle).ok()
     }
 
     /// Clear the running call's error.
     pub fn clear_error(&mut self) -> Result<(), Error> {
-        self.kernel_call(|k| k.kernel_error_set(0))
+        self.kernel_call(KernelFn::ErrorSet, 0).map(drop)
     }
 
     /// The whole kernel memory: handles are offsets into this slice. Invalid after the next allocation.
@@ -137,7 +138,7 @@ impl<'a> CurrentPlugin<'a> {
         if offset == 0 {
             return Some(MemoryHandle::null());
         }
-        match self.kernel_call(|k| k.kernel_length(offset)) {
+        match self.kernel_call(KernelFn::Length, offset) {
             Ok(0) | Err(_) => None,
             Ok(length) => Some(MemoryHandle { offset, length }),
         }
@@ -175,7 +176,7 @@ impl<'a> CurrentPlugin<'a> {
         if n == 0 {
             return Ok(MemoryHandle::null());
         }
-        let offset = self.kernel_call(|k| k.kernel_alloc(n))?;
+        let offset = self.kernel_call(KernelFn::Alloc, n)?;
         if offset == 0 {
             let id = self.id();
             return Err(anyhow!("{id} out of memory"));
@@ -188,17 +189,17 @@ impl<'a> CurrentPlugin<'a> {
         if handle.offset == 0 {
             return Ok(());
         }
-        self.kernel_call(|k| k.kernel_free(handle.offset))
+        self.kernel_call(KernelFn::Free, handle.offset).map(drop)
     }
 
     /// The length of the live allocation at `offset` (0 if there is none).
     pub fn memory_length(&mut self, offset: u64) -> Result<u64, Error> {
-        self.kernel_call(|k| k.kernel_length(offset))
+        self.kernel_call(KernelFn::Length, offset)
     }
 
     /// Same as [`CurrentPlugin::memory_length`]: our kernel's length check is already O(1).
     pub fn memory_length_unsafe(&mut self, offset: u64) -> Result<u64, Error> {
-        self.kernel_call(|k| k.kernel_length(offset))
+        self.kernel_call(KernelFn::Length, offset)
     }
 
     /// Copy a value into a new allocation. Empty values give the null handle.

@@ -9,10 +9,12 @@ use anyhow::{Context, Error, anyhow, bail};
 use uuid::Uuid;
 
 use crate::EXTISM_ENV_MODULE;
-use crate::backend::{CallError, EngineApi, EngineOptions, ExportShape, ExternKind, KernelAccess, PluginStore};
+use crate::backend::{
+    CallError, EngineApi, EngineOptions, ExportShape, ExternKind, KernelAccess, LinkingInputs, PluginStore,
+};
 use crate::function::Function;
 use crate::interrupt::Interrupt;
-use crate::kernel::CallRecord;
+use crate::kernel::{CallRecord, KernelFn};
 use crate::link::{ModuleInfo, check_imports};
 use crate::manifest::Manifest;
 use crate::state::PluginState;
@@ -151,13 +153,21 @@ impl<B: EngineApi> Compiled<B> {
         let (commands, reactors): (Vec<_>, Vec<_>) = linked.iter().partition(|m| m.is_command());
         let instantiated: Vec<&B::Module> = reactors.iter().chain([&main]).map(|m| &m.module).collect();
         let commands: Vec<&B::Module> = commands.iter().map(|m| &m.module).collect();
+        if options.fuel_limit.is_some()
+            && instantiated.len() + commands.len() > 1
+            && !B::CAPABILITIES.fuel_with_linked_modules
+        {
+            return Err(crate::backend::fuel_with_linked_modules_unsupported(B::NAME));
+        }
         let functions = B::prepare_functions(
             &engine,
-            &kernel,
-            &instantiated,
-            &commands,
-            &kernel_exports,
-            &imported_functions,
+            &LinkingInputs {
+                kernel: &kernel,
+                modules: &instantiated,
+                commands: &commands,
+                kernel_exports: &kernel_exports,
+                functions: &imported_functions,
+            },
         )?;
         Ok(Compiled {
             functions,
@@ -412,7 +422,10 @@ impl<B: EngineApi> Plugin<B> {
 
     /// Reset the kernel: frees every allocation of the last call.
     pub fn reset(&mut self) -> Result<(), Error> {
-        self.store.kernel_reset()
+        self.store
+            .call_kernel(KernelFn::Reset, 0)
+            .map(drop)
+            .map_err(CallError::into_error)
     }
 
     /// Output of the last successful call, borrowed from kernel memory (valid until the next call).
@@ -425,7 +438,7 @@ impl<B: EngineApi> Plugin<B> {
     }
 
     /// Call `name` with `input`. Returns the return code, or the error with the return code upstream gives for it
-    /// (see the contract §3.6: guest errors keep the export's code or -1, traps and timeouts 134, others -1).
+    /// (upstream's codes: guest errors keep the export's code or -1, traps and timeouts 134, others -1).
     pub fn call(&mut self, name: &str, input: &[u8]) -> Result<i32, (Error, i32)> {
         self.call_with_context(name, input, None)
     }
@@ -492,7 +505,7 @@ impl<B: EngineApi> Plugin<B> {
             return Err((CallError::OutOfFuel.into_error(), -1));
         }
 
-        let record = self.store.end_call().map_err(|e| (e.into_error(), -1))?;
+        let record = (self.store.call_kernel(KernelFn::CallEnd, 0)).map_err(|e| (e.into_error(), -1))?;
         let memory = self.store.kernel_memory();
         let record = CallRecord::read(memory, record)
             .ok_or_else(|| (anyhow!("the kernel returned a call record outside its memory"), -1))?;
@@ -513,7 +526,7 @@ impl<B: EngineApi> Plugin<B> {
         }
 
         match result {
-            // Exit 0 without a guest error is a success whose output counts (contract §3.5).
+            // Exit 0 without a guest error is a success whose output counts, as upstream treats WASI `proc_exit(0)`.
             Ok(rc) | Err(CallError::Exit(rc @ 0)) => {
                 if record.output_length != 0 {
                     if read_region(memory, record.output_offset, record.output_length).is_none() {
@@ -570,7 +583,7 @@ impl<B: EngineApi> Plugin<B> {
         };
         let input_offset = self
             .store
-            .begin_call(input.len() as u64)
+            .call_kernel(KernelFn::CallBegin, input.len() as u64)
             .map_err(CallError::into_error)?;
         if !input.is_empty() {
             let memory = self.store.memory_and_state().0;

@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 
 use arbitrary::{Arbitrary, Unstructured};
 use extism::Backend;
-use extism_core::backend::{EngineApi, EngineOptions, PluginStore};
+use extism_core::backend::{EngineApi, EngineOptions, LinkingInputs, PluginStore};
 use extism_core::kernel::{CallRecord, KERNEL_WASM};
 use extism_core::{Manifest, PluginState, Uuid, Val};
 use libfuzzer_sys::fuzz_target;
@@ -69,7 +69,7 @@ fn probe<B: EngineApi>(compiled: &'static OnceLock<(B::Engine, B::Module, B::Fun
     let (engine, kernel, functions) = compiled.get_or_init(|| {
         let engine = B::new_engine(&EngineOptions::default()).expect("engine");
         let kernel = B::compile(&engine, KERNEL_WASM).expect("the kernel compiles");
-        let functions = B::prepare_functions(&engine, &kernel, &[], &[], &[], &[]).expect("no functions");
+        let functions = B::prepare_functions(&engine, &LinkingInputs::kernel_only(&kernel)).expect("no functions");
         (engine, kernel, functions)
     });
     let state = PluginState::new(Uuid::new_v4(), &Manifest::default());

@@ -2,7 +2,7 @@
 //! and output rules, and a randomized sequence checked against a simple model.
 
 use extism::{Backend, EngineVisitor};
-use extism_core::backend::{EngineApi, EngineOptions, PluginStore};
+use extism_core::backend::{EngineApi, EngineOptions, LinkingInputs, PluginStore};
 use extism_core::kernel::{CallRecord, KERNEL_WASM};
 use extism_core::{Manifest, PluginState, Uuid, Val};
 
@@ -60,7 +60,7 @@ impl<B: EngineApi> Kernel for Probe<B> {
 fn probe<B: EngineApi>() -> Box<dyn Kernel> {
     let engine = B::new_engine(&EngineOptions::default()).unwrap();
     let kernel = B::compile(&engine, KERNEL_WASM).unwrap();
-    let functions = B::prepare_functions(&engine, &kernel, &[], &[], &[], &[]).unwrap();
+    let functions = B::prepare_functions(&engine, &LinkingInputs::kernel_only(&kernel)).unwrap();
     let state = PluginState::new(Uuid::new_v4(), &Manifest::default());
     let store = B::new_store(&engine, &kernel, &functions, state).unwrap();
     let instance = store.kernel_instance();

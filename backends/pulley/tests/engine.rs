@@ -2,7 +2,8 @@
 //! instance pool. Everything else (calls, host functions, fuel, timeouts, cancel, memory and table limits, WASI) is
 //! the conformance suite's, which runs on every engine, Pulley included.
 
-use extism_core::backend::{EngineApi, EngineOptions, PluginStore};
+use extism_core::backend::{EngineApi, EngineOptions, KernelAccess, LinkingInputs, PluginStore};
+use extism_core::kernel::KernelFn;
 use extism_core::{Manifest, PluginState, Uuid};
 use extism_pulley::Pulley;
 
@@ -15,14 +16,14 @@ fn compiles_to_pulley_and_instantiates_from_the_pool() {
         assert!(engine.primary().is_pulley(), "fuel {fuel}: the engine targets Pulley");
         assert!(engine.is_pooled(), "fuel {fuel}: the pool is available on this machine");
         let kernel = Pulley::compile_kernel(&engine).unwrap();
-        let prepared = Pulley::prepare_functions(&engine, &kernel, &[], &[], &[], &[]).unwrap();
+        let prepared = Pulley::prepare_functions(&engine, &LinkingInputs::kernel_only(&kernel)).unwrap();
         let state = PluginState::new(Uuid::new_v4(), &Manifest::default());
         let mut store = Pulley::new_store(&engine, &kernel, &prepared, state).unwrap();
         assert!(store.is_pooled(), "fuel {fuel}: the store comes from the pool");
         if fuel {
             PluginStore::<Pulley>::set_fuel(&mut store, 1_000_000).unwrap();
         }
-        let handle = PluginStore::<Pulley>::begin_call(&mut store, 16).unwrap();
+        let handle = store.call_kernel(KernelFn::CallBegin, 16).unwrap();
         assert_ne!(handle, 0, "the interpreted kernel ran");
     }
 }

@@ -1,7 +1,8 @@
 //! Host functions on wasmer: the trampoline that turns a wasmer host call into a core [`Function`] call.
 
 use anyhow::Error;
-use extism_core::backend::{KernelAccess, with_host_values};
+use extism_core::backend::{CallError, KernelAccess, with_host_values};
+use extism_core::kernel::KernelFn;
 use extism_core::{CurrentPlugin, Function, PluginState, Val};
 use wasmer::{FunctionEnv, FunctionEnvMut, RuntimeError, Store, Value};
 
@@ -121,10 +122,10 @@ impl CallerView<'_, '_> {
 }
 
 /// A kernel call's error from inside a host call.
-fn kernel_error(error: RuntimeError) -> Error {
+fn kernel_error(error: RuntimeError) -> CallError {
     match host_failure(error) {
-        Ok(e) => e,
-        Err(e) => trap(&e).into_error(),
+        Ok(e) => CallError::Host(e),
+        Err(e) => trap(&e),
     }
 }
 
@@ -136,44 +137,9 @@ impl KernelAccess for CallerView<'_, '_> {
         (bytes, &mut env.state)
     }
 
-    fn kernel_alloc(&mut self, n: u64) -> Result<u64, Error> {
-        self.kernel()
-            .alloc
-            .clone()
-            .call(&mut *self.env, n)
-            .map_err(kernel_error)
-    }
-
-    fn kernel_free(&mut self, p: u64) -> Result<(), Error> {
-        self.kernel().free.clone().call(&mut *self.env, p).map_err(kernel_error)
-    }
-
-    fn kernel_length(&mut self, p: u64) -> Result<u64, Error> {
-        self.kernel()
-            .length
-            .clone()
-            .call(&mut *self.env, p)
-            .map_err(kernel_error)
-    }
-
-    fn kernel_error_set(&mut self, p: u64) -> Result<(), Error> {
-        self.kernel()
-            .error_set
-            .clone()
-            .call(&mut *self.env, p)
-            .map_err(kernel_error)
-    }
-
-    fn kernel_error_get(&mut self) -> Result<u64, Error> {
-        self.kernel()
-            .error_get
-            .clone()
-            .call(&mut *self.env)
-            .map_err(kernel_error)
-    }
-
-    fn kernel_reset(&mut self) -> Result<(), Error> {
-        self.kernel().reset.clone().call(&mut *self.env).map_err(kernel_error)
+    fn call_kernel(&mut self, function: KernelFn, arg: u64) -> Result<u64, CallError> {
+        let func = self.kernel().function(function).clone();
+        func.call(&mut *self.env, arg).map_err(kernel_error)
     }
 
     fn guest_memory_and_state(&mut self) -> Option<(&mut [u8], &mut PluginState)> {

@@ -39,11 +39,22 @@ mod tunables;
 mod types;
 
 use anyhow::Error;
-use extism_core::backend::{EngineApi, EngineOptions, ExportInfo, ImportInfo, PluginStore};
+use extism_core::backend::{
+    Capabilities, EngineApi, EngineOptions, ExportInfo, ImportInfo, LinkingInputs, PluginStore,
+};
 use extism_core::{Function, PluginState};
 
 pub use engine::WasmerEngine;
 pub use store::{WasmerExport, WasmerInstance, WasmerStore};
+
+/// What every store of a compiled plug-in links. wasmer host functions belong to a store, and here to one instance
+/// (see `host_call.rs`), so each store creates its own when a module that imports them is instantiated.
+pub struct Prepared {
+    /// The kernel exports guests import (the core's list).
+    kernel_exports: Vec<&'static str>,
+    /// The host functions guests import.
+    functions: Vec<Function>,
+}
 
 /// The wasmer engine (singlepass compiler).
 #[derive(Debug, Clone, Copy, Default)]
@@ -51,14 +62,14 @@ pub struct Wasmer;
 
 impl EngineApi for Wasmer {
     const NAME: &'static str = "wasmer";
+    /// Fuel is metered per module instance (see the crate docs).
+    const CAPABILITIES: Capabilities = Capabilities::ALL.without_fuel_for_linked_modules();
     type Engine = WasmerEngine;
     type Module = wasmer::Module;
     type Store = WasmerStore;
     type Instance = WasmerInstance;
     type Export = WasmerExport;
-    /// The functions themselves: wasmer host functions belong to a store, and here to one instance (see
-    /// `host_call.rs`), so each store creates its own when a module that imports them is instantiated.
-    type Functions = Vec<Function>;
+    type Functions = Prepared;
 
     fn new_engine(options: &EngineOptions) -> Result<WasmerEngine, Error> {
         WasmerEngine::new(options.fuel)
@@ -76,27 +87,22 @@ impl EngineApi for Wasmer {
         types::exports(module)
     }
 
-    fn prepare_functions(
-        _engine: &WasmerEngine,
-        _kernel: &wasmer::Module,
-        _modules: &[&wasmer::Module],
-        _commands: &[&wasmer::Module],
-        _kernel_exports: &[&'static str],
-        functions: &[Function],
-    ) -> Result<Vec<Function>, Error> {
-        Ok(functions.to_vec())
+    fn prepare_functions(_engine: &WasmerEngine, inputs: &LinkingInputs<'_, Wasmer>) -> Result<Prepared, Error> {
+        Ok(Prepared {
+            kernel_exports: inputs.kernel_exports.to_vec(),
+            functions: inputs.functions.to_vec(),
+        })
     }
 
-    /// Defines every kernel export (the prepared `kernel_exports` only narrow what is needed; entries in this backend's linker
-    /// are plain handles), then the host functions, which shadow kernel exports of the same name.
+    /// Defines the kernel exports the core listed, then the host functions.
     fn new_store(
         engine: &WasmerEngine,
         kernel: &wasmer::Module,
-        functions: &Vec<Function>,
+        prepared: &Prepared,
         state: PluginState,
     ) -> Result<WasmerStore, Error> {
-        let mut store = WasmerStore::new(engine, kernel, state)?;
-        for f in functions {
+        let mut store = WasmerStore::new(engine, kernel, &prepared.kernel_exports, state)?;
+        for f in &prepared.functions {
             store.define_function(f.effective_namespace(), f.name(), f)?;
         }
         Ok(store)

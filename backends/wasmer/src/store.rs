@@ -4,11 +4,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::{Error, anyhow};
-use extism_core::backend::{CallError, ExportShape, KernelAccess, PluginStore, unsupported};
+use extism_core::backend::{CallError, ExportShape, KernelAccess, PluginStore, missing_command_export};
+use extism_core::kernel::{KERNEL_MEMORY, KernelFn, KernelSignature};
 use extism_core::{EXTISM_ENV_MODULE, Function, Interrupt, PluginState, Val};
 use wasmer::{
-    Extern, FunctionEnv, FunctionEnvMut, Global, Imports, Instance, InstantiationError, Memory, Module, RuntimeError,
-    Store, TypedFunction, Value,
+    AsStoreMut, Extern, FunctionEnv, FunctionEnvMut, Global, Imports, Instance, InstantiationError, Memory, Module,
+    RuntimeError, Store, TypedFunction, Value,
 };
 
 use crate::engine::WasmerEngine;
@@ -18,46 +19,56 @@ use crate::limits::{LocalFlags, StoreLimits};
 use crate::types::{from_wasmer, to_wasmer};
 use crate::{Wasmer, host_call};
 
-/// Typed handles to the kernel exports the host calls. Handles are indexes into the store: cloning one is a copy.
+/// A typed handle to one kernel function, by its signature ([`KernelSignature`]).
+#[derive(Clone)]
+pub(crate) enum KernelFunc {
+    I64ToI64(TypedFunction<u64, u64>),
+    I64ToUnit(TypedFunction<u64, ()>),
+    UnitToI64(TypedFunction<(), u64>),
+    UnitToUnit(TypedFunction<(), ()>),
+}
+
+impl KernelFunc {
+    pub(crate) fn call(&self, store: &mut impl AsStoreMut, arg: u64) -> Result<u64, RuntimeError> {
+        match self {
+            KernelFunc::I64ToI64(f) => f.call(store, arg),
+            KernelFunc::I64ToUnit(f) => f.call(store, arg).map(|()| 0),
+            KernelFunc::UnitToI64(f) => f.call(store),
+            KernelFunc::UnitToUnit(f) => f.call(store).map(|()| 0),
+        }
+    }
+}
+
+/// Handles to the kernel's memory and to the functions the core calls, indexed by [`KernelFn::index`]. Handles are
+/// indexes into the store: cloning one is a copy.
 #[derive(Clone)]
 pub(crate) struct KernelExports {
     pub memory: Memory,
-    pub alloc: TypedFunction<u64, u64>,
-    pub free: TypedFunction<u64, ()>,
-    pub length: TypedFunction<u64, u64>,
-    pub error_set: TypedFunction<u64, ()>,
-    pub error_get: TypedFunction<(), u64>,
-    pub reset: TypedFunction<(), ()>,
-    pub begin: TypedFunction<u64, u64>,
-    pub end: TypedFunction<(), u64>,
+    functions: [KernelFunc; KernelFn::COUNT],
 }
 
 impl KernelExports {
     fn new(store: &Store, kernel: &Instance) -> Result<KernelExports, Error> {
         let memory = kernel
             .exports
-            .get_memory("memory")
+            .get_memory(KERNEL_MEMORY)
             .map_err(|_| anyhow!("the Extism kernel exports no memory"))?
             .clone();
-        macro_rules! typed {
-            ($name:literal) => {
-                kernel
-                    .exports
-                    .get_typed_function(store, $name)
-                    .map_err(|e| to_anyhow(e).context(concat!("the Extism kernel export `", $name, "`")))?
+        let exports = &kernel.exports;
+        let functions = KernelFn::handles(|f| {
+            let typed = match f.signature() {
+                KernelSignature::I64ToI64 => exports.get_typed_function(store, f.name()).map(KernelFunc::I64ToI64),
+                KernelSignature::I64ToUnit => exports.get_typed_function(store, f.name()).map(KernelFunc::I64ToUnit),
+                KernelSignature::UnitToI64 => exports.get_typed_function(store, f.name()).map(KernelFunc::UnitToI64),
+                KernelSignature::UnitToUnit => exports.get_typed_function(store, f.name()).map(KernelFunc::UnitToUnit),
             };
-        }
-        Ok(KernelExports {
-            memory,
-            alloc: typed!("alloc"),
-            free: typed!("free"),
-            length: typed!("length"),
-            error_set: typed!("error_set"),
-            error_get: typed!("error_get"),
-            reset: typed!("reset"),
-            begin: typed!("extism_host_call_begin"),
-            end: typed!("extism_host_call_end"),
-        })
+            typed.map_err(to_anyhow)
+        })?;
+        Ok(KernelExports { memory, functions })
+    }
+
+    pub(crate) fn function(&self, f: KernelFn) -> &KernelFunc {
+        &self.functions[f.index()]
     }
 }
 
@@ -148,7 +159,14 @@ impl Drop for WasmerStore {
 }
 
 impl WasmerStore {
-    pub(crate) fn new(engine: &WasmerEngine, kernel: &Module, state: PluginState) -> Result<WasmerStore, Error> {
+    /// A store with the kernel instantiated and `kernel_exports` (the ones the core lists) defined under
+    /// `extism:host/env`.
+    pub(crate) fn new(
+        engine: &WasmerEngine,
+        kernel: &Module,
+        kernel_exports: &[&'static str],
+        state: PluginState,
+    ) -> Result<WasmerStore, Error> {
         let mut store = Store::new(engine.engine().clone());
         let env = FunctionEnv::new(
             &mut store,
@@ -181,7 +199,14 @@ impl WasmerStore {
             interrupt: None,
             fuel: engine.meters_fuel().then_some(Fuel { global: None, value: 0 }),
         };
-        this.register(EXTISM_ENV_MODULE, &WasmerInstance(0))?;
+        let names = this.linker.entry(EXTISM_ENV_MODULE.to_string()).or_default();
+        for &name in kernel_exports {
+            let export = this.instances[0]
+                .exports
+                .get_extern(name)
+                .ok_or_else(|| anyhow!("the Extism kernel has no export `{name}`"))?;
+            names.insert(name.to_string(), Definition::Extern(export.clone()));
+        }
         Ok(this)
     }
 
@@ -263,34 +288,9 @@ impl KernelAccess for WasmerStore {
         (bytes, &mut self.env.as_mut(&mut self.store).state)
     }
 
-    fn kernel_alloc(&mut self, n: u64) -> Result<u64, Error> {
-        let r = self.kernel.alloc.call(&mut self.store, n);
-        self.finish(r).map_err(CallError::into_error)
-    }
-
-    fn kernel_free(&mut self, p: u64) -> Result<(), Error> {
-        let r = self.kernel.free.call(&mut self.store, p);
-        self.finish(r).map_err(CallError::into_error)
-    }
-
-    fn kernel_length(&mut self, p: u64) -> Result<u64, Error> {
-        let r = self.kernel.length.call(&mut self.store, p);
-        self.finish(r).map_err(CallError::into_error)
-    }
-
-    fn kernel_error_set(&mut self, p: u64) -> Result<(), Error> {
-        let r = self.kernel.error_set.call(&mut self.store, p);
-        self.finish(r).map_err(CallError::into_error)
-    }
-
-    fn kernel_error_get(&mut self) -> Result<u64, Error> {
-        let r = self.kernel.error_get.call(&mut self.store);
-        self.finish(r).map_err(CallError::into_error)
-    }
-
-    fn kernel_reset(&mut self) -> Result<(), Error> {
-        let r = self.kernel.reset.call(&mut self.store);
-        self.finish(r).map_err(CallError::into_error)
+    fn call_kernel(&mut self, function: KernelFn, arg: u64) -> Result<u64, CallError> {
+        let r = self.kernel.function(function).call(&mut self.store, arg);
+        self.finish(r)
     }
 }
 
@@ -346,7 +346,7 @@ impl Command {
         let func = instance
             .exports
             .get_function(&self.export)
-            .map_err(|_| RuntimeError::new(format!("command module has no export `{}`", self.export)))?;
+            .map_err(|_| RuntimeError::new(missing_command_export(&self.export).to_string()))?;
         Ok(func.call(&mut *env, params)?.into_vec())
     }
 }
@@ -382,13 +382,8 @@ impl PluginStore<Wasmer> for WasmerStore {
             .exports()
             .any(|e| e.name() == crate::instrument::INTERRUPT_GLOBAL);
         let metered = module.exports().any(|e| e.name() == FUEL_GLOBAL);
-        if metered && self.fuel.as_ref().is_some_and(|f| f.global.is_some()) {
-            return Err(CallError::Other(unsupported(
-                "wasmer",
-                "fuel limits for plug-ins made of more than one wasm module (wasmer meters fuel per module \
-                 instance, so one limit cannot cover them all)",
-            )));
-        }
+        // The core refuses fuel limits for plug-ins of several modules on this engine (see `Wasmer::CAPABILITIES`),
+        // so at most one metered instance exists at a time.
         // The instance's slot among the memories host functions see (see `Env::memories`).
         let memory_slot = self.env.as_ref(&self.store).memories.len();
         let imports = self.imports_for(module, memory_slot);
@@ -436,13 +431,6 @@ impl PluginStore<Wasmer> for WasmerStore {
     }
 
     fn register_command(&mut self, name: &str, module: &Module) -> Result<(), Error> {
-        if self.fuel.is_some() {
-            return Err(unsupported(
-                "wasmer",
-                "fuel limits for plug-ins made of more than one wasm module (wasmer meters fuel per module \
-                 instance, so one limit cannot cover them all)",
-            ));
-        }
         // The imports as the linker has them now (kernel, host functions, modules registered so far), which is what
         // the command module can import; its host functions see the memory of the instance currently running.
         let memory_slot = {
@@ -523,16 +511,6 @@ impl PluginStore<Wasmer> for WasmerStore {
         let r = func.call(&mut self.store, &args);
         let results = self.finish(r)?;
         Ok(results.iter().map(from_wasmer).collect())
-    }
-
-    fn begin_call(&mut self, input_len: u64) -> Result<u64, CallError> {
-        let r = self.kernel.begin.call(&mut self.store, input_len);
-        self.finish(r)
-    }
-
-    fn end_call(&mut self) -> Result<u64, CallError> {
-        let r = self.kernel.end.call(&mut self.store);
-        self.finish(r)
     }
 
     fn kernel_memory(&self) -> &[u8] {

@@ -10,8 +10,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use extism_core::backend::{CallError, EngineApi, EngineOptions, ExportShape, PluginStore};
-use extism_core::kernel::KERNEL_WASM;
+use extism_core::backend::{
+    CallError, EngineApi, EngineOptions, ExportShape, KernelAccess, LinkingInputs, PluginStore,
+};
+use extism_core::kernel::{KERNEL_WASM, KernelFn};
 use extism_core::{Interrupt, Manifest, PluginState, Uuid};
 use extism_wasmer::{Wasmer, WasmerEngine, WasmerInstance, WasmerStore};
 
@@ -39,7 +41,7 @@ fn store(engine: &WasmerEngine) -> WasmerStore {
     Wasmer::new_store(
         engine,
         &kernel,
-        &Vec::new(),
+        &Wasmer::prepare_functions(engine, &LinkingInputs::kernel_only(&kernel)).unwrap(),
         PluginState::new(Uuid::new_v4(), &Manifest::default()),
     )
     .unwrap()
@@ -65,9 +67,9 @@ fn call(store: &mut WasmerStore, instance: &WasmerInstance, name: &str) -> Resul
 
 /// The kernel still answers, and a plain export still runs.
 fn assert_usable(store: &mut WasmerStore, instance: &WasmerInstance) {
-    let input = store.begin_call(10).unwrap();
+    let input = store.call_kernel(KernelFn::CallBegin, 10).unwrap();
     assert_ne!(input, 0, "the kernel allocates");
-    store.end_call().unwrap();
+    store.call_kernel(KernelFn::CallEnd, 0).unwrap();
     assert_eq!(call(store, instance, "i32_answer").unwrap(), 42);
 }
 
@@ -214,14 +216,17 @@ fn memory_budget_counts_every_memory_of_the_store_including_creation() {
     store.set_memory_budget(Some(17 * PAGE)).unwrap();
     let instance = store.instantiate(&big).unwrap();
     // The budget is now spent: kernel memory cannot grow either (its first 16 pages were never counted).
-    assert!(matches!(store.begin_call(2 * 1024 * 1024), Err(CallError::MemoryLimit)));
+    assert!(matches!(
+        store.call_kernel(KernelFn::CallBegin, 2 * 1024 * 1024),
+        Err(CallError::MemoryLimit)
+    ));
     store.set_memory_budget(Some(64 * PAGE)).unwrap();
     assert_ne!(
-        store.begin_call(2 * 1024 * 1024).unwrap(),
+        store.call_kernel(KernelFn::CallBegin, 2 * 1024 * 1024).unwrap(),
         0,
         "kernel memory grew within the new budget"
     );
-    store.end_call().unwrap();
+    store.call_kernel(KernelFn::CallEnd, 0).unwrap();
     assert_eq!(call(&mut store, &instance, "i32_answer").unwrap(), 42);
 }
 

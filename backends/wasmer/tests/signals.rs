@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use extism_core::backend::{CallError, EngineApi, EngineOptions, ExportShape, PluginStore};
+use extism_core::backend::{CallError, EngineApi, EngineOptions, ExportShape, LinkingInputs, PluginStore};
 use extism_core::kernel::KERNEL_WASM;
 use extism_core::{Interrupt, Manifest, PluginState, Uuid};
 use extism_wasmer::Wasmer;
@@ -62,7 +62,7 @@ fn host_sigusr1_handler_keeps_working() {
         let mut store = Wasmer::new_store(
             &engine,
             &kernel,
-            &Vec::new(),
+            &Wasmer::prepare_functions(&engine, &LinkingInputs::kernel_only(&kernel)).unwrap(),
             PluginState::new(Uuid::new_v4(), &Manifest::default()),
         )
         .unwrap();

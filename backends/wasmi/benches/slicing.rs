@@ -15,8 +15,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use extism_core::backend::{CallError, EngineApi, EngineOptions, ExportShape, KernelAccess, PluginStore};
-use extism_core::kernel::KERNEL_WASM;
+use extism_core::backend::{
+    CallError, EngineApi, EngineOptions, ExportShape, KernelAccess, LinkingInputs, PluginStore,
+};
+use extism_core::kernel::{KERNEL_WASM, KernelFn};
 use extism_core::{EXTISM_ENV_MODULE, Function, Interrupt, Manifest, PluginState, UserData, Uuid, Val, ValType};
 use extism_wasmi::{Wasmi, WasmiExport, WasmiStore};
 
@@ -55,7 +57,8 @@ impl Guest {
         let kernel = Wasmi::compile(&engine, KERNEL_WASM).unwrap();
         let module = Wasmi::compile(&engine, wasm).unwrap();
         let state = PluginState::new(Uuid::new_v4(), &Manifest::default());
-        let functions = Wasmi::prepare_functions(&engine, &kernel, &[&module], &[], &[], &[]).unwrap();
+        let functions =
+            Wasmi::prepare_functions(&engine, &LinkingInputs::kernel_only(&kernel).with_modules(&[&module])).unwrap();
         let mut store = Wasmi::new_store(&engine, &kernel, &functions, state).unwrap();
         for f in pdk_stand_ins() {
             store.define_function(EXTISM_ENV_MODULE, f.name(), &f).unwrap();
@@ -85,10 +88,10 @@ impl Guest {
 
     /// One Extism call: input into kernel memory, the export, the call record.
     fn call(&mut self, export: &WasmiExport, input: &[u8]) -> Result<i32, CallError> {
-        let offset = self.store.begin_call(input.len() as u64)? as usize;
+        let offset = self.store.call_kernel(KernelFn::CallBegin, input.len() as u64)? as usize;
         self.store.memory_and_state().0[offset..offset + input.len()].copy_from_slice(input);
         let rc = self.store.call(export);
-        self.store.end_call()?;
+        self.store.call_kernel(KernelFn::CallEnd, 0)?;
         rc
     }
 }

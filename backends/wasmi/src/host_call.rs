@@ -1,7 +1,8 @@
 //! Host functions on wasmi: the trampoline that turns a wasmi host call into a core [`Function`] call.
 
 use anyhow::{Error, anyhow};
-use extism_core::backend::{KernelAccess, with_host_values};
+use extism_core::backend::{CallError, KernelAccess, with_host_values};
+use extism_core::kernel::KernelFn;
 use extism_core::{CurrentPlugin, Function, PluginState, Val, ValType};
 use wasmi::{Caller, Linker};
 
@@ -184,28 +185,8 @@ impl KernelAccess for CallerView<'_, '_> {
         memory_and_state(self.caller)
     }
 
-    fn kernel_alloc(&mut self, n: u64) -> Result<u64, Error> {
-        kernel_call(&mut *self.caller, |k| k.alloc, n)
-    }
-
-    fn kernel_free(&mut self, p: u64) -> Result<(), Error> {
-        kernel_call(&mut *self.caller, |k| k.free, p)
-    }
-
-    fn kernel_length(&mut self, p: u64) -> Result<u64, Error> {
-        kernel_call(&mut *self.caller, |k| k.length, p)
-    }
-
-    fn kernel_error_set(&mut self, p: u64) -> Result<(), Error> {
-        kernel_call(&mut *self.caller, |k| k.error_set, p)
-    }
-
-    fn kernel_error_get(&mut self) -> Result<u64, Error> {
-        kernel_call(&mut *self.caller, |k| k.error_get, ())
-    }
-
-    fn kernel_reset(&mut self) -> Result<(), Error> {
-        kernel_call(&mut *self.caller, |k| k.reset, ())
+    fn call_kernel(&mut self, function: KernelFn, arg: u64) -> Result<u64, CallError> {
+        kernel_call(&mut *self.caller, function, arg)
     }
 
     fn guest_memory_and_state(&mut self) -> Option<(&mut [u8], &mut PluginState)> {
@@ -218,7 +199,7 @@ impl KernelAccess for CallerView<'_, '_> {
 
 #[cfg(test)]
 mod tests {
-    use extism_core::backend::{EngineApi, EngineOptions, ExportShape, PluginStore};
+    use extism_core::backend::{EngineApi, EngineOptions, ExportShape, LinkingInputs, PluginStore};
     use extism_core::kernel::KERNEL_WASM;
     use extism_core::{Manifest, Uuid};
 
@@ -245,7 +226,13 @@ mod tests {
         let engine = Wasmi::new_engine(&EngineOptions::default()).unwrap();
         let kernel = Wasmi::compile(&engine, KERNEL_WASM).unwrap();
         let state = PluginState::new(Uuid::new_v4(), &Manifest::default());
-        let mut store = Wasmi::new_store(&engine, &kernel, &Vec::new(), state).unwrap();
+        let mut store = Wasmi::new_store(
+            &engine,
+            &kernel,
+            &Wasmi::prepare_functions(&engine, &LinkingInputs::kernel_only(&kernel)).unwrap(),
+            state,
+        )
+        .unwrap();
         assert!(
             store.guest_memory_and_state().is_none(),
             "no guest memory outside a host call"

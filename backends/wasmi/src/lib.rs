@@ -7,10 +7,11 @@
 //! - **No JIT allowed**: wasmi generates no machine code, so it runs where writable-executable memory is forbidden
 //!   (iOS, game consoles, some embedded and hardened systems) and on targets no JIT supports.
 //! - **Fast start-up**: modules are validated when loaded and each function is translated to wasmi's bytecode on its
-//!   first call. Creating a plug-in from a 91 KB module costs about 1.2 ms, where wasmtime spends about 180 ms
-//!   compiling it; a new instance of a compiled plug-in costs about 55 µs (wasmtime: 150 µs). Good for short-lived
-//!   plug-ins, many different plug-ins, or plug-ins most of whose code never runs.
-//! - **Not for compute-heavy plug-ins**: the interpreter runs guest code about ten times slower than wasmtime's
+//!   first call. Creating a plug-in from a 91 KB module costs about 1.7 ms, where wasmtime spends about 220 ms
+//!   compiling it; a new instance of a compiled plug-in costs about 75 µs (wasmtime: 60 µs; figures from
+//!   `benches/REPORT.md`). Good for short-lived plug-ins, many different plug-ins, or plug-ins most of whose code
+//!   never runs.
+//! - **Not for compute-heavy plug-ins**: the interpreter runs guest code about six to eight times slower than wasmtime's
 //!   compiled code. Calls into the plug-in and host calls out of it cost little on both (hundreds of nanoseconds and
 //!   tens of nanoseconds).
 //!
@@ -42,7 +43,9 @@ mod store;
 mod types;
 
 use anyhow::Error;
-use extism_core::backend::{EngineApi, EngineOptions, ExportInfo, ImportInfo, PluginStore};
+use extism_core::backend::{
+    Capabilities, EngineApi, EngineOptions, ExportInfo, ImportInfo, LinkingInputs, PluginStore,
+};
 use extism_core::{Function, PluginState};
 
 pub use store::{WasmiExport, WasmiStore};
@@ -55,15 +58,23 @@ const MAX_RECURSION_DEPTH: usize = 100_000;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Wasmi;
 
+/// What every store of a compiled plug-in links: wasmi's linker entries are cheap, so each store defines them itself.
+pub struct Prepared {
+    /// The kernel exports guests import (the core's list).
+    kernel_exports: Vec<&'static str>,
+    /// The host functions guests import.
+    functions: Vec<Function>,
+}
+
 impl EngineApi for Wasmi {
     const NAME: &'static str = "wasmi";
+    const CAPABILITIES: Capabilities = Capabilities::ALL;
     type Engine = wasmi::Engine;
     type Module = wasmi::Module;
     type Store = WasmiStore;
     type Instance = wasmi::Instance;
     type Export = WasmiExport;
-    /// The functions themselves, defined into each store's linker.
-    type Functions = Vec<Function>;
+    type Functions = Prepared;
 
     fn new_engine(_options: &EngineOptions) -> Result<wasmi::Engine, Error> {
         let mut config = wasmi::Config::default();
@@ -91,27 +102,22 @@ impl EngineApi for Wasmi {
         types::exports(module)
     }
 
-    fn prepare_functions(
-        _engine: &wasmi::Engine,
-        _kernel: &wasmi::Module,
-        _modules: &[&wasmi::Module],
-        _commands: &[&wasmi::Module],
-        _kernel_exports: &[&'static str],
-        functions: &[Function],
-    ) -> Result<Vec<Function>, Error> {
-        Ok(functions.to_vec())
+    fn prepare_functions(_engine: &wasmi::Engine, inputs: &LinkingInputs<'_, Wasmi>) -> Result<Prepared, Error> {
+        Ok(Prepared {
+            kernel_exports: inputs.kernel_exports.to_vec(),
+            functions: inputs.functions.to_vec(),
+        })
     }
 
-    /// Defines every kernel export (the prepared `kernel_exports` only narrow what is needed; wasmi's linker entries are cheap),
-    /// then the host functions, which shadow kernel exports of the same name.
+    /// Defines the kernel exports the core listed, then the host functions.
     fn new_store(
         engine: &wasmi::Engine,
         kernel: &wasmi::Module,
-        functions: &Vec<Function>,
+        prepared: &Prepared,
         state: PluginState,
     ) -> Result<WasmiStore, Error> {
-        let mut store = WasmiStore::new(engine, kernel, state)?;
-        for f in functions {
+        let mut store = WasmiStore::new(engine, kernel, &prepared.kernel_exports, state)?;
+        for f in &prepared.functions {
             store.define_function(f.effective_namespace(), f.name(), f)?;
         }
         Ok(store)

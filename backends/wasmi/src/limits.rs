@@ -19,7 +19,8 @@ pub(crate) const FUEL_SLICE: u64 = 1_000_000;
 /// store can take interrupts later).
 pub(crate) const UNLIMITED_FUEL: u64 = u64::MAX;
 
-/// The store-wide memory budget (contract §3.8), as wasmi's resource limiter.
+/// The store-wide memory budget (`EngineApi`'s `set_memory_budget`: creating and growing memories counts against
+/// one byte budget per store), as wasmi's resource limiter.
 ///
 /// wasmi lets a limiter fail a growth with an error, which becomes a trap (`memory.grow`) or an instantiation error
 /// (a new memory that does not fit); both would be indistinguishable from other failures, so the limiter also records

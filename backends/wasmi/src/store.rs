@@ -4,7 +4,10 @@
 use std::sync::Arc;
 
 use anyhow::{Error, anyhow};
-use extism_core::backend::{CallError, ExportShape, KernelAccess, PluginStore};
+use extism_core::backend::{
+    CallError, ExportShape, KernelAccess, PluginStore, command_link_error, missing_command_export,
+};
+use extism_core::kernel::{KERNEL_MEMORY, KernelFn, KernelSignature};
 use extism_core::{EXTISM_ENV_MODULE, Function, Interrupt, PluginState, Val};
 use wasmi::{
     AsContextMut, Func, Instance, Linker, Memory, Module, ResumableCall, Store, TypedFunc, TypedResumableCall,
@@ -16,43 +19,53 @@ use crate::limits::{FuelAccount, MemoryBudget, UNLIMITED_FUEL, split_slice};
 use crate::start::START_EXPORT;
 use crate::types::{from_wasmi, to_wasmi};
 
-/// Typed handles to the kernel exports the host calls. wasmi handles are plain indices, so copying them is free.
+/// A typed handle to one kernel function, by its signature ([`KernelSignature`]).
+#[derive(Clone, Copy)]
+pub(crate) enum KernelFunc {
+    I64ToI64(TypedFunc<u64, u64>),
+    I64ToUnit(TypedFunc<u64, ()>),
+    UnitToI64(TypedFunc<(), u64>),
+    UnitToUnit(TypedFunc<(), ()>),
+}
+
+impl KernelFunc {
+    fn call(self, ctx: impl AsContextMut, arg: u64) -> Result<u64, wasmi::Error> {
+        match self {
+            KernelFunc::I64ToI64(f) => f.call(ctx, arg),
+            KernelFunc::I64ToUnit(f) => f.call(ctx, arg).map(|()| 0),
+            KernelFunc::UnitToI64(f) => f.call(ctx, ()),
+            KernelFunc::UnitToUnit(f) => f.call(ctx, ()).map(|()| 0),
+        }
+    }
+}
+
+/// Handles to the kernel's memory and to the functions the core calls, indexed by [`KernelFn::index`]. wasmi
+/// handles are plain indices, so copying them is free.
 #[derive(Clone, Copy)]
 pub(crate) struct KernelExports {
     pub memory: Memory,
-    pub alloc: TypedFunc<u64, u64>,
-    pub free: TypedFunc<u64, ()>,
-    pub length: TypedFunc<u64, u64>,
-    pub error_set: TypedFunc<u64, ()>,
-    pub error_get: TypedFunc<(), u64>,
-    pub reset: TypedFunc<(), ()>,
-    pub begin: TypedFunc<u64, u64>,
-    pub end: TypedFunc<(), u64>,
+    functions: [KernelFunc; KernelFn::COUNT],
 }
 
 impl KernelExports {
     fn new(store: &Store<StoreData>, kernel: &Instance) -> Result<KernelExports, Error> {
         let memory = kernel
-            .get_memory(store, "memory")
+            .get_memory(store, KERNEL_MEMORY)
             .ok_or_else(|| anyhow!("the Extism kernel exports no memory"))?;
-        macro_rules! typed {
-            ($name:literal) => {
-                kernel
-                    .get_typed_func(store, $name)
-                    .map_err(|e| to_anyhow(e).context(concat!("the Extism kernel export `", $name, "`")))?
+        let functions = KernelFn::handles(|f| {
+            let typed = match f.signature() {
+                KernelSignature::I64ToI64 => kernel.get_typed_func(store, f.name()).map(KernelFunc::I64ToI64),
+                KernelSignature::I64ToUnit => kernel.get_typed_func(store, f.name()).map(KernelFunc::I64ToUnit),
+                KernelSignature::UnitToI64 => kernel.get_typed_func(store, f.name()).map(KernelFunc::UnitToI64),
+                KernelSignature::UnitToUnit => kernel.get_typed_func(store, f.name()).map(KernelFunc::UnitToUnit),
             };
-        }
-        Ok(KernelExports {
-            memory,
-            alloc: typed!("alloc"),
-            free: typed!("free"),
-            length: typed!("length"),
-            error_set: typed!("error_set"),
-            error_get: typed!("error_get"),
-            reset: typed!("reset"),
-            begin: typed!("extism_host_call_begin"),
-            end: typed!("extism_host_call_end"),
-        })
+            typed.map_err(to_anyhow)
+        })?;
+        Ok(KernelExports { memory, functions })
+    }
+
+    pub(crate) fn function(&self, f: KernelFn) -> KernelFunc {
+        self.functions[f.index()]
     }
 }
 
@@ -93,7 +106,14 @@ pub struct WasmiStore {
 }
 
 impl WasmiStore {
-    pub(crate) fn new(engine: &wasmi::Engine, kernel: &Module, state: PluginState) -> Result<WasmiStore, Error> {
+    /// A store with the kernel instantiated and `kernel_exports` (the ones the core lists) defined under
+    /// `extism:host/env`.
+    pub(crate) fn new(
+        engine: &wasmi::Engine,
+        kernel: &Module,
+        kernel_exports: &[&'static str],
+        state: PluginState,
+    ) -> Result<WasmiStore, Error> {
         let data = StoreData {
             state,
             kernel: None,
@@ -113,9 +133,14 @@ impl WasmiStore {
         let instance = linker.instantiate_and_start(&mut *store, kernel).map_err(to_anyhow)?;
         let exports = KernelExports::new(&store, &instance)?;
         store.data_mut().kernel = Some(exports);
-        linker
-            .instance(&mut *store, EXTISM_ENV_MODULE, instance)
-            .map_err(to_anyhow)?;
+        for &name in kernel_exports {
+            let export = instance
+                .get_export(&*store, name)
+                .ok_or_else(|| anyhow!("the Extism kernel has no export `{name}`"))?;
+            linker
+                .define(EXTISM_ENV_MODULE, name, export)
+                .map_err(|e| anyhow!("unable to define the kernel export `{name}`: {e}"))?;
+        }
         Ok(WasmiStore {
             store,
             linker,
@@ -157,18 +182,18 @@ fn out_of_fuel(store: &mut Store<StoreData>) -> CallError {
 }
 
 /// The kernel, reached through anything that gives mutable access to the store (a `Caller` inside a host function).
-pub(crate) fn kernel_call<C: AsContextMut<Data = StoreData>, P: wasmi::WasmParams, R: wasmi::WasmResults>(
+pub(crate) fn kernel_call<C: AsContextMut<Data = StoreData>>(
     mut ctx: C,
-    pick: impl FnOnce(&KernelExports) -> TypedFunc<P, R>,
-    args: P,
-) -> Result<R, Error> {
-    let func = pick(&ctx.as_context().data().kernel());
-    func.call(&mut ctx, args).map_err(|e| {
+    function: KernelFn,
+    arg: u64,
+) -> Result<u64, CallError> {
+    let func = ctx.as_context().data().kernel().function(function);
+    func.call(&mut ctx, arg).map_err(|e| {
         let class = classify(e);
         if matches!(class, CallError::OutOfFuel) {
             ctx.as_context_mut().data_mut().fuel.exhausted = true;
         }
-        class.into_error()
+        class
     })
 }
 
@@ -330,28 +355,8 @@ impl KernelAccess for WasmiStore {
         (bytes, &mut data.state)
     }
 
-    fn kernel_alloc(&mut self, n: u64) -> Result<u64, Error> {
-        self.run(|s, k| k.alloc.call(s, n)).map_err(CallError::into_error)
-    }
-
-    fn kernel_free(&mut self, p: u64) -> Result<(), Error> {
-        self.run(|s, k| k.free.call(s, p)).map_err(CallError::into_error)
-    }
-
-    fn kernel_length(&mut self, p: u64) -> Result<u64, Error> {
-        self.run(|s, k| k.length.call(s, p)).map_err(CallError::into_error)
-    }
-
-    fn kernel_error_set(&mut self, p: u64) -> Result<(), Error> {
-        self.run(|s, k| k.error_set.call(s, p)).map_err(CallError::into_error)
-    }
-
-    fn kernel_error_get(&mut self) -> Result<u64, Error> {
-        self.run(|s, k| k.error_get.call(s, ())).map_err(CallError::into_error)
-    }
-
-    fn kernel_reset(&mut self) -> Result<(), Error> {
-        self.run(|s, k| k.reset.call(s, ())).map_err(CallError::into_error)
+    fn call_kernel(&mut self, function: KernelFn, arg: u64) -> Result<u64, CallError> {
+        self.run(|s, k| k.function(function).call(s, arg))
     }
 }
 
@@ -414,10 +419,10 @@ impl PluginStore<Wasmi> for WasmiStore {
                     }
                     let func = instance
                         .get_func(&caller, &export_name)
-                        .ok_or_else(|| wasmi::Error::new(format!("command module has no export `{export_name}`")))?;
+                        .ok_or_else(|| wasmi::Error::new(missing_command_export(&export_name).to_string()))?;
                     call_func(&mut caller, func, params, results)
                 })
-                .map_err(|e| anyhow!("unable to link command module `{name}`: {e}"))?;
+                .map_err(|e| command_link_error(name, e))?;
         }
         Ok(())
     }
@@ -476,14 +481,6 @@ impl PluginStore<Wasmi> for WasmiStore {
         let mut results: Vec<wasmi::Val> = ty.results().iter().map(|t| wasmi::Val::default_for_ty(*t)).collect();
         self.run(|s, _| call_func(s, func, &args, &mut results))?;
         Ok(results.iter().map(from_wasmi).collect())
-    }
-
-    fn begin_call(&mut self, input_len: u64) -> Result<u64, CallError> {
-        self.run(|s, k| k.begin.call(s, input_len))
-    }
-
-    fn end_call(&mut self) -> Result<u64, CallError> {
-        self.run(|s, k| k.end.call(s, ()))
     }
 
     fn kernel_memory(&self) -> &[u8] {

@@ -4,7 +4,7 @@
 //! wasmi-only on purpose: the choice between the trampolines is this backend's own optimisation, and each must pass
 //! values, results and errors the same way. The conformance suite covers host functions on every backend alike.
 
-use extism_core::backend::{CallError, EngineApi, EngineOptions, ExportShape, PluginStore};
+use extism_core::backend::{CallError, EngineApi, EngineOptions, ExportShape, LinkingInputs, PluginStore};
 use extism_core::kernel::KERNEL_WASM;
 use extism_core::{Function, Manifest, PluginState, UserData, Uuid, Val, ValType};
 use extism_wasmi::Wasmi;
@@ -71,7 +71,13 @@ fn call(name: &str) -> Result<i32, CallError> {
     let kernel = Wasmi::compile(&engine, KERNEL_WASM).unwrap();
     let guest = Wasmi::compile(&engine, &wat::parse_str(GUEST).unwrap()).unwrap();
     let state = PluginState::new(Uuid::new_v4(), &Manifest::default());
-    let mut store = Wasmi::new_store(&engine, &kernel, &Vec::new(), state).unwrap();
+    let mut store = Wasmi::new_store(
+        &engine,
+        &kernel,
+        &Wasmi::prepare_functions(&engine, &LinkingInputs::kernel_only(&kernel)).unwrap(),
+        state,
+    )
+    .unwrap();
     for f in functions() {
         store.define_function("host", f.name(), &f).unwrap();
     }

@@ -10,8 +10,10 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use extism_core::backend::{CallError, EngineApi, EngineOptions, ExportShape, KernelAccess, PluginStore};
-use extism_core::kernel::KERNEL_WASM;
+use extism_core::backend::{
+    CallError, EngineApi, EngineOptions, ExportShape, KernelAccess, LinkingInputs, PluginStore,
+};
+use extism_core::kernel::{KERNEL_WASM, KernelFn};
 use extism_core::{CurrentPlugin, Function, Interrupt, Manifest, PluginState, UserData, Uuid, Val};
 use extism_wasmi::{Wasmi, WasmiExport, WasmiStore};
 
@@ -110,7 +112,13 @@ impl Fixture {
     /// A store with the host functions defined and nothing instantiated yet.
     fn empty_store(&self) -> WasmiStore {
         let state = PluginState::new(Uuid::new_v4(), &Manifest::default());
-        let mut store = Wasmi::new_store(&self.engine, &self.kernel, &Vec::new(), state).unwrap();
+        let mut store = Wasmi::new_store(
+            &self.engine,
+            &self.kernel,
+            &Wasmi::prepare_functions(&self.engine, &LinkingInputs::kernel_only(&self.kernel)).unwrap(),
+            state,
+        )
+        .unwrap();
         for f in host_functions() {
             store.define_function("host", f.name(), &f).unwrap();
         }
@@ -381,16 +389,16 @@ fn memory_budget_covers_the_kernel() {
     let mut p = fixture.store();
     p.store.set_memory_budget(Some(0)).unwrap();
     // From the host between calls: the input does not fit.
-    match p.store.begin_call(2 << 20) {
+    match p.store.call_kernel(KernelFn::CallBegin, 2 << 20) {
         Err(CallError::MemoryLimit) => {}
         other => panic!("expected the memory limit, got {other:?}"),
     }
     // From a host function inside a call: the kernel's growth fails the call, not just the host function.
     assert_err(p.call("alloc_big"), memory_limit, "the memory limit");
     p.store.set_memory_budget(None).unwrap();
-    assert_ne!(p.store.begin_call(2 << 20).unwrap(), 0);
+    assert_ne!(p.store.call_kernel(KernelFn::CallBegin, 2 << 20).unwrap(), 0);
     p.call("alloc_big").unwrap();
-    assert_ne!(p.store.kernel_alloc(16).unwrap(), 0);
+    assert_ne!(p.store.call_kernel(KernelFn::Alloc, 16).unwrap(), 0);
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! Host functions on wasmtime: the trampoline that turns a wasmtime host call into a core [`Function`] call.
 
 use anyhow::Error;
-use extism_core::backend::{KernelAccess, with_host_values};
+use extism_core::backend::{CallError, KernelAccess, with_host_values};
+use extism_core::kernel::KernelFn;
 use extism_core::{CurrentPlugin, Function, PluginState};
 use wasmtime::{Caller, Linker};
 
@@ -56,28 +57,8 @@ impl KernelAccess for CallerView<'_, '_> {
         memory_and_state(self.caller)
     }
 
-    fn kernel_alloc(&mut self, n: u64) -> Result<u64, Error> {
-        kernel_call(&mut *self.caller, |k| &k.alloc, n)
-    }
-
-    fn kernel_free(&mut self, p: u64) -> Result<(), Error> {
-        kernel_call(&mut *self.caller, |k| &k.free, p)
-    }
-
-    fn kernel_length(&mut self, p: u64) -> Result<u64, Error> {
-        kernel_call(&mut *self.caller, |k| &k.length, p)
-    }
-
-    fn kernel_error_set(&mut self, p: u64) -> Result<(), Error> {
-        kernel_call(&mut *self.caller, |k| &k.error_set, p)
-    }
-
-    fn kernel_error_get(&mut self) -> Result<u64, Error> {
-        kernel_call(&mut *self.caller, |k| &k.error_get, ())
-    }
-
-    fn kernel_reset(&mut self) -> Result<(), Error> {
-        kernel_call(&mut *self.caller, |k| &k.reset, ())
+    fn call_kernel(&mut self, function: KernelFn, arg: u64) -> Result<u64, CallError> {
+        kernel_call(&mut *self.caller, function, arg)
     }
 
     fn guest_memory_and_state(&mut self) -> Option<(&mut [u8], &mut PluginState)> {

@@ -17,8 +17,8 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use anyhow::Error;
-use extism_core::backend::{EngineApi, EngineOptions, ExportInfo, ImportInfo};
-use extism_core::{Function, PluginState};
+use extism_core::PluginState;
+use extism_core::backend::{Capabilities, EngineApi, EngineOptions, ExportInfo, ImportInfo, LinkingInputs};
 
 use engine::TargetSpec;
 pub use engine::{POOL_UNITS, WasmtimeEngine, WasmtimeModule};
@@ -58,6 +58,7 @@ pub type Wasmtime = WasmtimeOn<Native>;
 
 impl<T: Target> EngineApi for WasmtimeOn<T> {
     const NAME: &'static str = T::NAME;
+    const CAPABILITIES: Capabilities = Capabilities::ALL;
     type Engine = WasmtimeEngine;
     type Module = WasmtimeModule;
     type Store = WasmtimeStore;
@@ -94,22 +95,8 @@ impl<T: Target> EngineApi for WasmtimeOn<T> {
     /// A linker with the host functions (wasmtime host functions are store-independent) and the kernel's export
     /// indices, so that a store resolves imports without defining anything (see [`link`]); and whether stores of
     /// this plug-in can come from the instance pool.
-    fn prepare_functions(
-        engine: &WasmtimeEngine,
-        kernel: &WasmtimeModule,
-        modules: &[&WasmtimeModule],
-        commands: &[&WasmtimeModule],
-        kernel_exports: &[&'static str],
-        functions: &[Function],
-    ) -> Result<Arc<Prepared>, Error> {
-        Ok(Arc::new(Prepared::new(
-            engine,
-            kernel,
-            modules,
-            commands,
-            kernel_exports,
-            functions,
-        )?))
+    fn prepare_functions(engine: &WasmtimeEngine, inputs: &LinkingInputs<'_, Self>) -> Result<Arc<Prepared>, Error> {
+        Ok(Arc::new(Prepared::new(engine, inputs)?))
     }
 
     fn new_store(

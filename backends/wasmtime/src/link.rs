@@ -9,12 +9,15 @@
 use std::sync::{Arc, OnceLock};
 
 use anyhow::{Error, anyhow};
+use extism_core::backend::LinkingInputs;
+use extism_core::kernel::{KERNEL_MEMORY, KernelFn};
 use extism_core::{EXTISM_ENV_MODULE, Function};
 use wasmtime::{AsContextMut, Extern, ImportType, Instance, Linker, Module, ModuleExport};
 
 use crate::engine::{PoolLease, WasmtimeEngine, WasmtimeModule};
 use crate::errors::to_anyhow;
 use crate::store::StoreData;
+use crate::{Target, WasmtimeOn};
 
 /// Built once per compiled plug-in and shared by all its stores: the linking for the engine modules were compiled
 /// with and, made on first need, for the on-demand engine stores fall back to (see [`crate::engine`]).
@@ -32,14 +35,18 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    pub(crate) fn new(
+    pub(crate) fn new<T: Target>(
         engine: &WasmtimeEngine,
-        kernel: &WasmtimeModule,
-        modules: &[&WasmtimeModule],
-        commands: &[&WasmtimeModule],
-        kernel_exports: &[&'static str],
-        functions: &[Function],
+        inputs: &LinkingInputs<'_, WasmtimeOn<T>>,
     ) -> Result<Prepared, Error> {
+        let LinkingInputs {
+            kernel,
+            modules,
+            commands,
+            kernel_exports,
+            functions,
+            ..
+        } = *inputs;
         // Command modules instantiate on every call into them, and a store keeps its instances until it is dropped:
         // a pooled store could not bound what it takes from the pool.
         let poolable = engine.is_pooled()
@@ -116,17 +123,10 @@ pub(crate) struct Linking {
     guest_exports: Vec<(&'static str, ModuleExport)>,
 }
 
-/// Export indices of the kernel entry points the host calls.
+/// Export indices of the kernel's memory and of the functions the host calls (indexed by [`KernelFn::index`]).
 pub(crate) struct KernelIndex {
     pub memory: ModuleExport,
-    pub alloc: ModuleExport,
-    pub free: ModuleExport,
-    pub length: ModuleExport,
-    pub error_set: ModuleExport,
-    pub error_get: ModuleExport,
-    pub reset: ModuleExport,
-    pub begin: ModuleExport,
-    pub end: ModuleExport,
+    pub functions: [ModuleExport; KernelFn::COUNT],
 }
 
 impl Linking {
@@ -154,15 +154,8 @@ impl Linking {
         Ok(Linking {
             functions: linker,
             kernel: KernelIndex {
-                memory: index("memory")?,
-                alloc: index("alloc")?,
-                free: index("free")?,
-                length: index("length")?,
-                error_set: index("error_set")?,
-                error_get: index("error_get")?,
-                reset: index("reset")?,
-                begin: index("extism_host_call_begin")?,
-                end: index("extism_host_call_end")?,
+                memory: index(KERNEL_MEMORY)?,
+                functions: KernelFn::handles(|f| index(f.name()))?,
             },
             guest_exports,
         })

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use anyhow::{Error, anyhow};
-use extism_core::backend::{CallError, ExportShape, KernelAccess, PluginStore};
+use extism_core::backend::{CallError, ExportShape, KernelAccess, PluginStore, missing_command_export};
+use extism_core::kernel::{KernelFn, KernelSignature};
 use extism_core::{Function, Interrupt, PluginState, Val};
 use wasmtime::{AsContextMut, Instance, Memory, Store, TypedFunc};
 
@@ -14,17 +15,29 @@ use crate::link::{KernelIndex, Prepared, Resolver};
 use crate::types::{from_wasmtime, to_wasmtime};
 use crate::{Target, WasmtimeOn};
 
-/// Typed handles to the kernel exports the host calls.
+/// A typed handle to one kernel function, by its signature ([`KernelSignature`]).
+pub(crate) enum KernelFunc {
+    I64ToI64(TypedFunc<u64, u64>),
+    I64ToUnit(TypedFunc<u64, ()>),
+    UnitToI64(TypedFunc<(), u64>),
+    UnitToUnit(TypedFunc<(), ()>),
+}
+
+impl KernelFunc {
+    fn call(&self, ctx: impl AsContextMut, arg: u64) -> wasmtime::Result<u64> {
+        match self {
+            KernelFunc::I64ToI64(f) => f.call(ctx, arg),
+            KernelFunc::I64ToUnit(f) => f.call(ctx, arg).map(|()| 0),
+            KernelFunc::UnitToI64(f) => f.call(ctx, ()),
+            KernelFunc::UnitToUnit(f) => f.call(ctx, ()).map(|()| 0),
+        }
+    }
+}
+
+/// Handles to the kernel's memory and to the functions the core calls, indexed by [`KernelFn::index`].
 pub(crate) struct KernelExports {
     pub memory: Memory,
-    pub alloc: TypedFunc<u64, u64>,
-    pub free: TypedFunc<u64, ()>,
-    pub length: TypedFunc<u64, u64>,
-    pub error_set: TypedFunc<u64, ()>,
-    pub error_get: TypedFunc<(), u64>,
-    pub reset: TypedFunc<(), ()>,
-    pub begin: TypedFunc<u64, u64>,
-    pub end: TypedFunc<(), u64>,
+    functions: [KernelFunc; KernelFn::COUNT],
 }
 
 impl KernelExports {
@@ -35,27 +48,24 @@ impl KernelExports {
             .get_module_export(&mut *store, &index.memory)
             .and_then(wasmtime::Extern::into_memory)
             .ok_or_else(mismatch)?;
-        macro_rules! typed {
-            ($field:ident) => {
-                kernel
-                    .get_module_export(&mut *store, &index.$field)
-                    .and_then(wasmtime::Extern::into_func)
-                    .ok_or_else(mismatch)?
-                    .typed(&*store)
-                    .map_err(|e| to_anyhow(e).context(concat!("the Extism kernel export `", stringify!($field), "`")))?
+        let functions = KernelFn::handles(|f| {
+            let func = kernel
+                .get_module_export(&mut *store, &index.functions[f.index()])
+                .and_then(wasmtime::Extern::into_func)
+                .ok_or_else(mismatch)?;
+            let typed = match f.signature() {
+                KernelSignature::I64ToI64 => func.typed(&*store).map(KernelFunc::I64ToI64),
+                KernelSignature::I64ToUnit => func.typed(&*store).map(KernelFunc::I64ToUnit),
+                KernelSignature::UnitToI64 => func.typed(&*store).map(KernelFunc::UnitToI64),
+                KernelSignature::UnitToUnit => func.typed(&*store).map(KernelFunc::UnitToUnit),
             };
-        }
-        Ok(KernelExports {
-            memory,
-            alloc: typed!(alloc),
-            free: typed!(free),
-            length: typed!(length),
-            error_set: typed!(error_set),
-            error_get: typed!(error_get),
-            reset: typed!(reset),
-            begin: typed!(begin),
-            end: typed!(end),
-        })
+            typed.map_err(to_anyhow)
+        })?;
+        Ok(KernelExports { memory, functions })
+    }
+
+    fn call(&self, ctx: impl AsContextMut, function: KernelFn, arg: u64) -> Result<u64, CallError> {
+        self.functions[function.index()].call(ctx, arg).map_err(classify)
     }
 }
 
@@ -143,13 +153,13 @@ impl WasmtimeStore {
 
 /// The kernel, reached through anything that gives mutable access to the store (the store itself, or a `Caller`
 /// inside a host function).
-pub(crate) fn kernel_call<C: AsContextMut<Data = StoreData>, P: wasmtime::WasmParams, R: wasmtime::WasmResults>(
+pub(crate) fn kernel_call<C: AsContextMut<Data = StoreData>>(
     mut ctx: C,
-    pick: impl FnOnce(&KernelExports) -> &TypedFunc<P, R>,
-    args: P,
-) -> Result<R, Error> {
+    function: KernelFn,
+    arg: u64,
+) -> Result<u64, CallError> {
     let kernel = ctx.as_context_mut().data().kernel_arc();
-    pick(&kernel).call(&mut ctx, args).map_err(|e| classify(e).into_error())
+    kernel.call(&mut ctx, function, arg)
 }
 
 pub(crate) fn memory_and_state<C: AsContextMut<Data = StoreData>>(ctx: &mut C) -> (&mut [u8], &mut PluginState) {
@@ -163,46 +173,8 @@ impl KernelAccess for WasmtimeStore {
         memory_and_state(&mut self.store)
     }
 
-    fn kernel_alloc(&mut self, n: u64) -> Result<u64, Error> {
-        self.kernel
-            .alloc
-            .call(&mut self.store, n)
-            .map_err(|e| classify(e).into_error())
-    }
-
-    fn kernel_free(&mut self, p: u64) -> Result<(), Error> {
-        self.kernel
-            .free
-            .call(&mut self.store, p)
-            .map_err(|e| classify(e).into_error())
-    }
-
-    fn kernel_length(&mut self, p: u64) -> Result<u64, Error> {
-        self.kernel
-            .length
-            .call(&mut self.store, p)
-            .map_err(|e| classify(e).into_error())
-    }
-
-    fn kernel_error_set(&mut self, p: u64) -> Result<(), Error> {
-        self.kernel
-            .error_set
-            .call(&mut self.store, p)
-            .map_err(|e| classify(e).into_error())
-    }
-
-    fn kernel_error_get(&mut self) -> Result<u64, Error> {
-        self.kernel
-            .error_get
-            .call(&mut self.store, ())
-            .map_err(|e| classify(e).into_error())
-    }
-
-    fn kernel_reset(&mut self) -> Result<(), Error> {
-        self.kernel
-            .reset
-            .call(&mut self.store, ())
-            .map_err(|e| classify(e).into_error())
+    fn call_kernel(&mut self, function: KernelFn, arg: u64) -> Result<u64, CallError> {
+        self.kernel.call(&mut self.store, function, arg)
     }
 }
 
@@ -256,7 +228,7 @@ impl<T: Target> PluginStore<WasmtimeOn<T>> for WasmtimeStore {
                     let instance = resolver.instantiate(&mut caller, &module)?;
                     let func = instance
                         .get_func(&mut caller, &export_name)
-                        .ok_or_else(|| wasmtime::Error::msg(format!("command module has no export `{export_name}`")))?;
+                        .ok_or_else(|| wasmtime::Error::msg(missing_command_export(&export_name).to_string()))?;
                     func.call(&mut caller, params, results)
                 })
                 .map_err(to_anyhow)?;
@@ -325,14 +297,6 @@ impl<T: Target> PluginStore<WasmtimeOn<T>> for WasmtimeStore {
         interrupt.set_waker(Box::new(move || engine.increment_epoch()));
         self.store.data_mut().interrupt = Some(interrupt);
         Ok(())
-    }
-
-    fn begin_call(&mut self, input_len: u64) -> Result<u64, CallError> {
-        self.kernel.begin.call(&mut self.store, input_len).map_err(classify)
-    }
-
-    fn end_call(&mut self) -> Result<u64, CallError> {
-        self.kernel.end.call(&mut self.store, ()).map_err(classify)
     }
 
     fn kernel_memory(&self) -> &[u8] {

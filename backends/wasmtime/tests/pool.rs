@@ -4,7 +4,7 @@
 //! on it (the conformance suite runs the same plug-ins on every engine, pooled or not, including more live
 //! instances than the pool holds). This binary has one test because the pool is process-wide.
 
-use extism_core::backend::{EngineApi, EngineOptions, PluginStore};
+use extism_core::backend::{EngineApi, EngineOptions, LinkingInputs, PluginStore};
 use extism_core::kernel::KERNEL_WASM;
 use extism_core::{Manifest, PluginState, Uuid};
 use extism_wasmtime::{POOL_UNITS, Wasmtime, WasmtimeEngine, WasmtimeModule, WasmtimeStore};
@@ -15,7 +15,8 @@ fn compile(engine: &WasmtimeEngine, wat: &str) -> WasmtimeModule {
 
 fn stores(engine: &WasmtimeEngine, modules: &[&WasmtimeModule], count: usize) -> Vec<WasmtimeStore> {
     let kernel = Wasmtime::compile(engine, KERNEL_WASM).unwrap();
-    let prepared = Wasmtime::prepare_functions(engine, &kernel, modules, &[], &[], &[]).unwrap();
+    let prepared =
+        Wasmtime::prepare_functions(engine, &LinkingInputs::kernel_only(&kernel).with_modules(modules)).unwrap();
     (0..count)
         .map(|_| {
             let state = PluginState::new(Uuid::new_v4(), &Manifest::default());
@@ -58,7 +59,13 @@ fn stores_use_the_pool_while_it_has_room_and_fall_back_to_on_demand() {
     let command = compile(&engine, r#"(module (func (export "_start")))"#);
     assert!(!stores(&engine, &[&big_table], 1)[0].is_pooled());
     let kernel = Wasmtime::compile(&engine, KERNEL_WASM).unwrap();
-    let linked_command = Wasmtime::prepare_functions(&engine, &kernel, &[&plain], &[&command], &[], &[]).unwrap();
+    let linked_command = Wasmtime::prepare_functions(
+        &engine,
+        &LinkingInputs::kernel_only(&kernel)
+            .with_modules(&[&plain])
+            .with_commands(&[&command]),
+    )
+    .unwrap();
     let state = PluginState::new(Uuid::new_v4(), &Manifest::default());
     assert!(
         !Wasmtime::new_store(&engine, &kernel, &linked_command, state)
