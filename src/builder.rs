@@ -13,6 +13,24 @@ use crate::registry::EngineVisitor;
 use crate::{Backend, CompiledPlugin, Error};
 
 /// Builds a [`Plugin`] from a module or manifest, host functions and options.
+///
+/// ```
+/// use extism::{Manifest, PluginBuilder, Wasm};
+///
+/// # fn main() -> Result<(), extism::Error> {
+/// let wasm = include_bytes!("../tests/wasm/count_vowels.wasm");
+/// let manifest = Manifest::new([Wasm::data(wasm.to_vec())]).with_config_key("vowels", "aeiou");
+/// let mut plugin = PluginBuilder::new(manifest)
+///     .with_wasi(false)
+///     .with_fuel_limit(100_000_000)
+///     .build()?;
+/// let output: String = plugin.call("count_vowels", "Hello, world!")?;
+/// assert!(output.contains(r#""count":3"#), "{output}");
+/// // Fuel is refilled before each call; this is what the last one used.
+/// assert!(plugin.fuel_consumed().is_some_and(|used| used > 0 && used < 100_000_000));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct PluginBuilder<'a> {
     source: WasmInput<'a>,

@@ -7,6 +7,24 @@ use crate::{Error, PluginBuilder};
 
 /// A compiled plug-in: modules compiled and imports checked once; [`crate::Plugin::new_from_compiled`] then creates
 /// instances without compiling again. Host functions are shared by every plug-in created from it.
+///
+/// Each instance has its own memory, globals and vars; here `counter` counts calls in a var:
+///
+/// ```
+/// use extism::{CompiledPlugin, Plugin, PluginBuilder};
+///
+/// # fn main() -> Result<(), extism::Error> {
+/// let wasm = include_bytes!("../tests/wasm/kitchen.wasm");
+/// let compiled = CompiledPlugin::new(PluginBuilder::new(wasm))?;
+/// let mut first = Plugin::new_from_compiled(&compiled)?;
+/// let mut second = Plugin::new_from_compiled(&compiled)?;
+/// assert_eq!(first.call::<&str, String>("counter", "")?, "1");
+/// assert_eq!(first.call::<&str, String>("counter", "")?, "2");
+/// assert_eq!(second.call::<&str, String>("counter", "")?, "1");
+/// assert_eq!(second.backend(), compiled.backend());
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct CompiledPlugin {
     pub(crate) backend: crate::Backend,

@@ -17,9 +17,15 @@
 //!
 //! Choose **wasmi** when code generation at run time is forbidden or unavailable (iOS, game consoles, hardened or
 //! embedded systems), or when start-up matters more than throughput: wasmi validates a module and translates each
-//! function on its first call, so creating a plug-in from a 100 KB module takes about a millisecond, where wasmtime
-//! spends over a hundred milliseconds compiling it. Guest code runs about ten times slower than on wasmtime, so prefer
-//! wasmtime for compute-heavy plug-ins. Timeouts, cancellation, fuel and memory limits behave the same on both.
+//! function on its first call, so creating a plug-in from a 91 KB module takes about 1.7 ms, where wasmtime spends
+//! about 220 ms compiling it. A new instance of an already compiled plug-in, ready to call, takes about 60 µs on
+//! wasmtime, 75 µs on wasmi and 160 µs on wasmer (figures from the repository's `benches/REPORT.md`). Guest code runs
+//! about ten times slower on wasmi than on wasmtime, so prefer wasmtime for compute-heavy plug-ins.
+//!
+//! Timeouts, cancellation, fuel and memory limits behave the same on every engine, with one exception: wasmer meters
+//! fuel per module instance, so with a fuel limit it refuses a plug-in's second wasm module (the kernel aside) and
+//! any linked command module ("the wasmer backend does not support fuel limits for plug-ins made of more than one
+//! wasm module").
 //!
 //! With more than one engine compiled in, each plug-in picks its own: [`PluginBuilder::with_backend`], else the
 //! `EXTISM_BACKEND` environment variable (`wasmtime`, `wasmer`, `wasmi`, `pulley`), else the first compiled engine. A
@@ -94,6 +100,65 @@ mod registry;
 pub use anyhow::Error;
 pub use builder::PluginBuilder;
 pub use compiled::CompiledPlugin;
+/// Cancels a plug-in's running call from another thread ([`Plugin::cancel_handle`]).
+///
+/// ```
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use std::time::Duration;
+/// use extism::PluginBuilder;
+///
+/// # fn main() -> Result<(), extism::Error> {
+/// let wat = r#"(module (func (export "spin") (result i32) (loop $forever (br $forever)) (i32.const 0)))"#;
+/// let mut plugin = PluginBuilder::new(wat).build()?;
+/// let cancel = plugin.cancel_handle();
+/// let done = AtomicBool::new(false);
+/// let error = std::thread::scope(|s| {
+///     s.spawn(|| {
+///         // A cancel stops only a call that is running when it arrives: repeat it until the call has ended.
+///         while !done.load(Ordering::Acquire) {
+///             std::thread::sleep(Duration::from_millis(10));
+///             cancel.cancel().expect("every engine can interrupt a call");
+///         }
+///     });
+///     let error = plugin.call::<&str, &[u8]>("spin", "").unwrap_err();
+///     done.store(true, Ordering::Release);
+///     error
+/// });
+/// assert_eq!(error.root_cause().to_string(), "timeout");
+/// # Ok(())
+/// # }
+/// ```
+pub use extism_core::CancelHandle;
+/// What a host function sees of the plug-in that called it: kernel memory, vars, manifest and the call's host
+/// context.
+///
+/// A host function for `reflect.wasm`, which passes its input to the host's `reflect` and returns what that returns:
+///
+/// ```
+/// use extism::{CurrentPlugin, Error, PTR, PluginBuilder, UserData, Val};
+///
+/// fn reflect(plugin: &mut CurrentPlugin, inputs: &[Val], outputs: &mut [Val], _: UserData<()>) -> Result<(), Error> {
+///     let text: String = plugin.memory_get_val(&inputs[0])?; // the guest passes a kernel memory handle
+///     let suffix = plugin.host_context::<String>()?.clone(); // given to this call by the host
+///     let calls = plugin.vars_mut().entry("calls".into()).or_insert(vec![0]); // kept between calls
+///     calls[0] += 1;
+///     let reply = format!("{text}{suffix} (call {})", calls[0]);
+///     plugin.memory_set_val(&mut outputs[0], reply) // a new handle, returned to the guest
+/// }
+///
+/// # fn main() -> Result<(), extism::Error> {
+/// let wasm = include_bytes!("../tests/wasm/reflect.wasm");
+/// let mut plugin = PluginBuilder::new(wasm)
+///     .with_function("reflect", [PTR], [PTR], UserData::default(), reflect)
+///     .build()?;
+/// let output: String = plugin.call_with_host_context("reflect", "Hello", "!".to_string())?;
+/// assert_eq!(output, "Hello! (call 1)");
+/// let output: String = plugin.call_with_host_context("reflect", "Bye", "?".to_string())?;
+/// assert_eq!(output, "Bye? (call 2)");
+/// # Ok(())
+/// # }
+/// ```
+pub use extism_core::CurrentPlugin;
 /// Why the engine or the runtime stopped a call (trap, timeout or cancel, fuel, memory limit, WASI `proc_exit`): a
 /// call's error carries it in its chain (`error.chain().find_map(|e| e.downcast_ref::<CallError>())`); errors the
 /// plug-in reported itself do not.
@@ -103,11 +168,11 @@ pub use extism_core::{
     COMMAND_INSTANCES_BEFORE_RENEWAL, DEFAULT_MAX_TABLE_ELEMENTS, DEFAULT_WASI_MAX_OPEN_FILES, MAX_COMMAND_INSTANCES,
     MAX_MODULE_BYTES, read_module_file,
 };
-pub use extism_core::{CancelHandle, Manifest, Uuid};
 pub use extism_core::{
-    CurrentPlugin, EXTISM_ENV_MODULE, EXTISM_USER_MODULE, FromBytes, FromBytesOwned, Function, HttpRequest,
-    MemoryHandle, MemoryOptions, PTR, ToBytes, UserData, Val, ValType, Wasm, WasmInput, WasmMetadata,
+    EXTISM_ENV_MODULE, EXTISM_USER_MODULE, FromBytes, FromBytesOwned, Function, HttpRequest, MemoryHandle,
+    MemoryOptions, PTR, ToBytes, UserData, Val, ValType, Wasm, WasmInput, WasmMetadata,
 };
+pub use extism_core::{Manifest, Uuid};
 pub use logging::set_log_callback;
 pub use module_info::{ModuleInfo, module_info};
 pub use plugin::Plugin;

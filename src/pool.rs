@@ -60,6 +60,36 @@ impl PoolBuilder {
 /// on demand, up to a maximum; when all are busy, [`Pool::get`] waits (up to a timeout) for one to come back.
 ///
 /// Unlike upstream's pool, checked-out instances are `Send` and the pool needs no `unsafe impl`.
+///
+/// ```
+/// use std::time::Duration;
+/// use extism::{Plugin, PluginBuilder, PoolBuilder};
+///
+/// # fn main() -> Result<(), extism::Error> {
+/// let wasm = include_bytes!("../tests/wasm/count_vowels.wasm");
+/// let compiled = PluginBuilder::new(wasm).compile()?;
+/// // Four threads share at most two instances, made from the compiled plug-in as they are needed.
+/// let pool = PoolBuilder::new()
+///     .with_max_instances(2)
+///     .build(move || Plugin::new_from_compiled(&compiled));
+/// let threads: Vec<_> = ["a", "ee", "iii", "oooo"]
+///     .into_iter()
+///     .map(|input| {
+///         let pool = pool.clone();
+///         std::thread::spawn(move || -> Result<String, extism::Error> {
+///             let plugin = pool.get(Duration::from_secs(10))?.expect("an instance within 10 s");
+///             plugin.call("count_vowels", input) // back to the pool when `plugin` is dropped
+///         })
+///     })
+///     .collect();
+/// for (thread, count) in threads.into_iter().zip(1..) {
+///     let output = thread.join().unwrap()?;
+///     assert!(output.contains(&format!(r#""count":{count}"#)), "{output}");
+/// }
+/// assert!(pool.count() <= 2);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Pool {
     shared: Arc<Shared>,

@@ -2,7 +2,7 @@
 //!
 //! The library is `libextism.so` / `libextism.a` with the header `capi/extism.h` (generated from these sources by
 //! cbindgen; `capi/tests/header.rs` checks it is current). Every function of upstream's header is here with its
-//! semantics (contract §6), plus a few of our own to choose the engine: `extism_backends`,
+//! semantics, plus a few of our own to choose the engine: `extism_backends`,
 //! `extism_plugin_new_with_backend`, `extism_compiled_plugin_new_with_backend`, `extism_plugin_backend`,
 //! `extism_compiled_plugin_backend`. Programs that do not call them choose with the `EXTISM_BACKEND` environment
 //! variable.

@@ -22,7 +22,7 @@ const INSTANCE_SAMPLES: usize = 5;
 
 /// `extism bench PLUGIN FUNCTION [flags]`.
 #[derive(Args, Debug)]
-pub struct BenchArgs {
+pub(crate) struct BenchArgs {
     #[command(flatten)]
     pub plugin: PluginArgs,
     /// The export to call.
@@ -73,7 +73,7 @@ const COLUMNS: [(&str, &str, Figure); 5] = [
 ];
 
 /// Run `extism bench`.
-pub fn run(args: BenchArgs) -> Result<(), Failure> {
+pub(crate) fn run(args: BenchArgs) -> Result<(), Failure> {
     let engines = parse_backends(&args.backends)?;
     let budget = match (args.iterations, args.time) {
         (Some(n), _) => Budget::Iterations(n),

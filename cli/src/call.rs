@@ -10,7 +10,7 @@ use crate::load::{self, PluginArgs};
 
 /// `extism call PLUGIN FUNCTION [flags]`.
 #[derive(Args, Debug)]
-pub struct CallArgs {
+pub(crate) struct CallArgs {
     #[command(flatten)]
     pub plugin: PluginArgs,
     /// The export to call.
@@ -25,7 +25,7 @@ pub struct CallArgs {
 }
 
 /// Run `extism call`.
-pub fn run(args: CallArgs) -> Result<(), Failure> {
+pub(crate) fn run(args: CallArgs) -> Result<(), Failure> {
     let backend = match &args.backend {
         Some(name) => load::parse_backend(name)?,
         None => Backend::from_env().map_err(|e| Failure::new(format!("{e:#}")))?,

@@ -4,17 +4,17 @@ use extism::ValType;
 use extism::module_info::FuncType;
 
 /// True if Extism can call a function of this type: no parameters, no result or one `i32`.
-pub fn is_callable(ty: &FuncType) -> bool {
+pub(crate) fn is_callable(ty: &FuncType) -> bool {
     ty.params.is_empty() && matches!(ty.results.as_slice(), [] | [ValType::I32])
 }
 
 /// A value type as wasm text writes it (`i32`, `externref`, …).
-pub fn val_type(ty: &ValType) -> String {
+pub(crate) fn val_type(ty: &ValType) -> String {
     format!("{ty:?}").to_ascii_lowercase()
 }
 
 /// `(i64, i32) -> i64` style.
-pub fn func_type(ty: &FuncType) -> String {
+pub(crate) fn func_type(ty: &FuncType) -> String {
     let list = |types: &[ValType]| types.iter().map(val_type).collect::<Vec<_>>().join(", ");
     match ty.results.as_slice() {
         [] => format!("({})", list(&ty.params)),
@@ -24,7 +24,7 @@ pub fn func_type(ty: &FuncType) -> String {
 }
 
 /// A duration in nanoseconds, with three significant digits and a unit (`812 ns`, `12.3 µs`, `4.56 ms`, `1.23 s`).
-pub fn duration(ns: f64) -> String {
+pub(crate) fn duration(ns: f64) -> String {
     let (value, unit) = if ns < 1e3 {
         (ns, "ns")
     } else if ns < 1e6 {
@@ -38,7 +38,7 @@ pub fn duration(ns: f64) -> String {
 }
 
 /// Bytes per second, in binary units (`512 B/s`, `1.23 GiB/s`).
-pub fn throughput(bytes_per_second: f64) -> String {
+pub(crate) fn throughput(bytes_per_second: f64) -> String {
     let units = ["B/s", "KiB/s", "MiB/s", "GiB/s", "TiB/s"];
     let mut value = bytes_per_second;
     let mut unit = 0;

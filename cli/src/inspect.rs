@@ -14,7 +14,7 @@ use crate::load::WASI_MODULE;
 
 /// `extism inspect PLUGIN [--json]`.
 #[derive(Args, Debug)]
-pub struct InspectArgs {
+pub(crate) struct InspectArgs {
     /// A wasm module, WAT text, or an Extism manifest (JSON or TOML).
     pub plugin: PathBuf,
     /// Print one JSON object instead of text.
@@ -83,7 +83,7 @@ struct Memory {
 }
 
 /// Run `extism inspect`.
-pub fn run(args: InspectArgs) -> Result<(), Failure> {
+pub(crate) fn run(args: InspectArgs) -> Result<(), Failure> {
     let manifest = crate::load::read_plugin(&args.plugin)?;
     let report = inspect(&manifest)?;
     if args.json {

@@ -12,11 +12,11 @@ use extism::{Backend, CompiledPlugin, EXTISM_ENV_MODULE, Manifest, Plugin, Plugi
 use crate::Failure;
 
 /// The module name of WASI preview 1 imports.
-pub const WASI_MODULE: &str = "wasi_snapshot_preview1";
+pub(crate) const WASI_MODULE: &str = "wasi_snapshot_preview1";
 
 /// The plug-in and the manifest settings shared by `call` and `bench` (names as in upstream's `extism call`).
 #[derive(Args, Debug, Clone)]
-pub struct PluginArgs {
+pub(crate) struct PluginArgs {
     /// A wasm module, WAT text, or an Extism manifest (JSON or TOML).
     pub plugin: PathBuf,
     /// Config for the plug-in, `KEY=VALUE` (repeatable; the value may be empty).
@@ -51,7 +51,7 @@ pub struct PluginArgs {
 /// Where the call's input comes from (at most one; empty input by default).
 #[derive(Args, Debug, Clone, Default)]
 #[group(multiple = false)]
-pub struct InputArgs {
+pub(crate) struct InputArgs {
     /// The input, as text.
     #[arg(short = 'i', long, value_name = "STR")]
     pub input: Option<String>,
@@ -65,7 +65,7 @@ pub struct InputArgs {
 
 /// A log level for `--log-level`.
 #[derive(ValueEnum, Debug, Clone, Copy)]
-pub enum LogLevel {
+pub(crate) enum LogLevel {
     Trace,
     Debug,
     Info,
@@ -87,7 +87,7 @@ impl LogLevel {
 
 impl InputArgs {
     /// The input bytes.
-    pub fn read(&self) -> Result<Vec<u8>, Failure> {
+    pub(crate) fn read(&self) -> Result<Vec<u8>, Failure> {
         if let Some(text) = &self.input {
             return Ok(text.clone().into_bytes());
         }
@@ -107,7 +107,7 @@ impl InputArgs {
 
 /// The manifest in the file at `path` (wasm, WAT or a manifest, JSON or TOML), read with the bounds of a manifest's
 /// `path` entries: a regular file (a device or FIFO could block or never end) of at most [`extism::MAX_MODULE_BYTES`].
-pub fn read_plugin(path: &std::path::Path) -> Result<Manifest, Failure> {
+pub(crate) fn read_plugin(path: &std::path::Path) -> Result<Manifest, Failure> {
     let bytes =
         extism::read_module_file(path).map_err(|e| Failure::new(format!("cannot read {}: {e:#}", path.display())))?;
     WasmInput::from(bytes).into_manifest().map_err(|e| {
@@ -120,7 +120,7 @@ pub fn read_plugin(path: &std::path::Path) -> Result<Manifest, Failure> {
 
 impl PluginArgs {
     /// The manifest: the file's own (a manifest) or a one-module manifest (wasm or WAT), with the flags applied.
-    pub fn manifest(&self) -> Result<Manifest, Failure> {
+    pub(crate) fn manifest(&self) -> Result<Manifest, Failure> {
         let mut manifest = read_plugin(&self.plugin)?;
         for entry in &self.config {
             let (key, value) = parse_key_value(entry)?;
@@ -143,7 +143,7 @@ impl PluginArgs {
     }
 
     /// Install the log sink `--log-level` asks for (stderr), once per process.
-    pub fn install_logging(&self) -> Result<(), Failure> {
+    pub(crate) fn install_logging(&self) -> Result<(), Failure> {
         if let Some(level) = self.log_level {
             extism::logging::set_log_file(Some("stderr"), Some(level.filter()))?;
         }
@@ -151,7 +151,7 @@ impl PluginArgs {
     }
 
     /// A builder for `manifest` on `backend` with this command's options (no host functions: only Extism's own).
-    pub fn builder<'a>(&self, manifest: &'a Manifest, backend: Backend) -> PluginBuilder<'a> {
+    pub(crate) fn builder<'a>(&self, manifest: &'a Manifest, backend: Backend) -> PluginBuilder<'a> {
         let mut builder = PluginBuilder::new(manifest).with_backend(backend).with_wasi(self.wasi);
         if let Some(fuel) = self.fuel {
             builder = builder.with_fuel_limit(fuel);
@@ -160,14 +160,14 @@ impl PluginArgs {
     }
 
     /// Create the plug-in on `backend`, explaining a failure to link.
-    pub fn build(&self, manifest: &Manifest, backend: Backend) -> Result<Plugin, Failure> {
+    pub(crate) fn build(&self, manifest: &Manifest, backend: Backend) -> Result<Plugin, Failure> {
         self.builder(manifest, backend)
             .build()
             .map_err(|e| self.explain(manifest, backend, e))
     }
 
     /// Compile the plug-in on `backend`, explaining a failure to link.
-    pub fn compile(&self, manifest: &Manifest, backend: Backend) -> Result<CompiledPlugin, Failure> {
+    pub(crate) fn compile(&self, manifest: &Manifest, backend: Backend) -> Result<CompiledPlugin, Failure> {
         self.builder(manifest, backend)
             .compile()
             .map_err(|e| self.explain(manifest, backend, e))
@@ -185,7 +185,11 @@ impl PluginArgs {
 
 /// The function imports of `manifest`'s modules that neither Extism's built-ins, WASI (when `wasi`), nor another
 /// module of the manifest provide, as `namespace::name` (from the engine's module info).
-pub fn unprovided_imports(manifest: &Manifest, backend: Backend, wasi: bool) -> Result<Vec<String>, extism::Error> {
+pub(crate) fn unprovided_imports(
+    manifest: &Manifest,
+    backend: Backend,
+    wasi: bool,
+) -> Result<Vec<String>, extism::Error> {
     let modules = extism::module_info(manifest, backend)?;
     let names: Vec<&str> = modules.iter().map(|m| m.name.as_str()).collect();
     let mut missing: Vec<String> = Vec::new();
@@ -207,7 +211,7 @@ fn provided(import: &ImportInfo, modules: &[&str], wasi: bool) -> bool {
 }
 
 /// The error for a plug-in that imports functions this command does not provide.
-pub fn missing_message(missing: &[String], wasi: bool) -> String {
+pub(crate) fn missing_message(missing: &[String], wasi: bool) -> String {
     let needs_wasi = missing.iter().any(|m| m.starts_with(&format!("{WASI_MODULE}::")));
     let others: Vec<&String> = missing
         .iter()
@@ -232,7 +236,7 @@ pub fn missing_message(missing: &[String], wasi: bool) -> String {
 }
 
 /// `KEY=VALUE` (split at the first `=`; the key must not be empty).
-pub fn parse_key_value(entry: &str) -> Result<(&str, &str), Failure> {
+pub(crate) fn parse_key_value(entry: &str) -> Result<(&str, &str), Failure> {
     match entry.split_once('=') {
         Some((key, value)) if !key.is_empty() => Ok((key, value)),
         _ => Err(Failure::new(format!(
@@ -243,7 +247,7 @@ pub fn parse_key_value(entry: &str) -> Result<(&str, &str), Failure> {
 
 /// `[ro:]HOST[:GUEST]` into the manifest's form: the key is the host path (with its `ro:` prefix), the value the
 /// guest path (the host path when GUEST is absent).
-pub fn parse_allowed_path(entry: &str) -> Result<(String, PathBuf), Failure> {
+pub(crate) fn parse_allowed_path(entry: &str) -> Result<(String, PathBuf), Failure> {
     let (read_only, rest) = match entry.strip_prefix("ro:") {
         Some(rest) => (true, rest),
         None => (false, entry),
@@ -266,18 +270,18 @@ pub fn parse_allowed_path(entry: &str) -> Result<(String, PathBuf), Failure> {
 }
 
 /// An engine by name, with the error listing the compiled ones for an unknown or not compiled name.
-pub fn parse_backend(name: &str) -> Result<Backend, Failure> {
+pub(crate) fn parse_backend(name: &str) -> Result<Backend, Failure> {
     name.parse::<Backend>()
         .map_err(|e| Failure::new(format!("--backend {name}: {e}")))
 }
 
 /// The names of the compiled engines.
-pub fn compiled_engines() -> String {
+pub(crate) fn compiled_engines() -> String {
     Backend::ALL.iter().map(|b| b.name()).collect::<Vec<_>>().join(", ")
 }
 
 /// The callable exports of `manifest`'s main module on `backend` (no parameters, no result or one `i32`).
-pub fn callable_exports(manifest: &Manifest, backend: Backend) -> Result<Vec<String>, extism::Error> {
+pub(crate) fn callable_exports(manifest: &Manifest, backend: Backend) -> Result<Vec<String>, extism::Error> {
     let modules = extism::module_info(manifest, backend)?;
     let main = modules.last().expect("module_info returns the main module last");
     Ok(main
@@ -289,7 +293,7 @@ pub fn callable_exports(manifest: &Manifest, backend: Backend) -> Result<Vec<Str
 }
 
 /// Fail unless `function` is a callable export of `plugin`, listing the callable exports.
-pub fn check_function(plugin: &Plugin, manifest: &Manifest, function: &str) -> Result<(), Failure> {
+pub(crate) fn check_function(plugin: &Plugin, manifest: &Manifest, function: &str) -> Result<(), Failure> {
     if plugin.function_exists(function) {
         return Ok(());
     }

@@ -1,4 +1,4 @@
-//! The HTTP host functions: `http_request`, `http_status_code` and `http_headers` (contract §2.1).
+//! The HTTP host functions: `http_request`, `http_status_code` and `http_headers`.
 //!
 //! A plug-in may reach only the hosts its manifest lists in `allowed_hosts` (glob patterns matched against the host
 //! name alone; no list or an empty list allows nothing). Requests are made with `ureq` when the `http` feature is on;

@@ -3,8 +3,8 @@
 //! This crate holds everything that makes a runtime *Extism*: the manifest, the kernel protocol, the built-in host
 //! functions (config, vars, logging, HTTP), user host functions and [`CurrentPlugin`], the call protocol with upstream's
 //! return codes and errors, and conversions. It never names a WebAssembly engine: engines plug in through the
-//! [`backend::EngineApi`] trait, implemented by the backend crates (`extism-wasmtime`,
-//! `extism-wasmer`, `extism-wasmi`).
+//! [`backend::EngineApi`] trait, implemented by the backend crates (`extism-wasmtime`, with `extism-pulley` as its
+//! Pulley target, `extism-wasmer` and `extism-wasmi`).
 //!
 //! Applications use the `extism` facade crate, which picks a backend and re-exports this crate's public types.
 

@@ -20,8 +20,9 @@ pub(crate) struct ModuleInfo<M> {
 
 impl<M> ModuleInfo<M> {
     /// A command module exports a `_start` function: linked into other modules, each call into it runs on a fresh
-    /// instance (contract §3.2g). Says nothing about the main module, whose `_start` is an ordinary export.
-    pub fn is_command(&self) -> bool {
+    /// instance (as wasmtime's linker, and so upstream, treats it). Says nothing about the main module, whose `_start`
+    /// is an ordinary export.
+    pub(crate) fn is_command(&self) -> bool {
         self.exports
             .iter()
             .any(|e| e.name == "_start" && matches!(e.kind, ExternKind::Func(_)))

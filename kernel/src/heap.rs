@@ -18,12 +18,17 @@
 //! bumps the generation (O(1)). Every use of a header re-checks that the block
 //! lies inside the used heap, so even a header forged by a guest through
 //! `store_*` can never make the kernel trap or touch memory outside the heap.
+//!
+//! The used heap `[heap_start, heap_start + top)` always lies inside linear
+//! memory: `top` only grows after `grow_to` made memory reach the new top,
+//! memory never shrinks, and `reset` sets `top` back to 0. The unchecked
+//! `read_u64` / `write_u64` calls below rely on it.
 
 use crate::mem::{self, grow_to, heap_start, read_u64, write_u64};
 use crate::root::{CLASSES, Root};
 
 /// Bytes of header before each block's data.
-pub const HEADER: u64 = 16;
+pub(crate) const HEADER: u64 = 16;
 /// A free block is split if at least this many data bytes would remain.
 const MIN_SPLIT: u64 = 16;
 /// Requests must be smaller than this.
@@ -81,16 +86,27 @@ impl Root {
 
     /// True if `[h, h + len)` lies inside the used heap `[heap_start, top)`.
     #[inline(always)]
-    pub fn in_heap(&self, h: u64, len: u64) -> bool {
+    pub(crate) fn in_heap(&self, h: u64, len: u64) -> bool {
         let top = self.top_abs();
         h >= heap_start() && h <= top && len <= top - h
     }
 
+    /// Writes the sealed header of a block with data offset `p`, requested
+    /// length `len` and capacity `cap`.
+    ///
+    /// # Safety
+    ///
+    /// The header, `[p - HEADER, p)`, must lie inside the heap:
+    /// `p >= heap_start() + HEADER` and `p <= memory_end()`.
     #[inline(always)]
-    fn write_header(&self, p: u64, len: u64, cap: u64) {
+    unsafe fn write_header(&self, p: u64, len: u64, cap: u64) {
         let word = cap << 32 | len;
-        write_u64(p - HEADER, word);
-        write_u64(p - 8, seal(p, word, self.generation));
+        // SAFETY: the caller guarantees that `[p - 16, p)` is heap memory,
+        // and these two writes cover exactly that range.
+        unsafe {
+            write_u64(p - HEADER, word);
+            write_u64(p - 8, seal(p, word, self.generation));
+        }
     }
 
     /// The header word of the block (live or free) whose data offset is `p`,
@@ -103,8 +119,10 @@ impl Root {
         if p & 7 != 0 || p < heap_start() + HEADER || p > top {
             return 0;
         }
-        let word = read_u64(p - HEADER);
-        if read_u64(p - 8) != seal(p, word, self.generation) {
+        // SAFETY: `heap_start + 16 <= p <= top`, and the used heap lies
+        // inside memory (module docs), so `[p - 16, p)` is heap memory.
+        let (word, stored) = unsafe { (read_u64(p - HEADER), read_u64(p - 8)) };
+        if stored != seal(p, word, self.generation) {
             return 0;
         }
         let (len, cap) = (len_of(word), cap_of(word));
@@ -116,7 +134,7 @@ impl Root {
 
     /// Requested length of the live block at `p`; 0 for anything else.
     #[inline(always)]
-    pub fn length(&self, p: u64) -> u64 {
+    pub(crate) fn length(&self, p: u64) -> u64 {
         len_of(self.block(p))
     }
 
@@ -125,15 +143,24 @@ impl Root {
         ((k >> 6) & 1, 1u64 << (k & 63))
     }
 
+    /// Pushes the free block `p` onto free list `k`, linking it to the old
+    /// head through its first 8 data bytes.
+    ///
+    /// # Safety
+    ///
+    /// `[p, p + 8)` must lie inside the used heap (`p` is the data offset of
+    /// a block of capacity at least 8 in it).
     #[inline(always)]
-    fn push(&mut self, k: usize, p: u64) {
+    unsafe fn push(&mut self, k: usize, p: u64) {
         let (w, bit) = Self::list_bit(k);
         let next = if self.nonempty[w] & bit != 0 {
             self.heads[k]
         } else {
             0
         };
-        write_u64(p, next);
+        // SAFETY: the caller guarantees that `[p, p + 8)` is inside the used
+        // heap, which lies inside memory (module docs).
+        unsafe { write_u64(p, next) };
         self.heads[k] = p;
         self.nonempty[w] |= bit;
     }
@@ -157,10 +184,18 @@ impl Root {
         word
     }
 
-    /// Removes the (verified) head `p` from free list `k`.
+    /// Removes the head `p` from free list `k`, following its link.
+    ///
+    /// # Safety
+    ///
+    /// `p` must be a block that `block` accepts (as `head` checks), so that
+    /// `[p, p + 8)` lies inside the used heap.
     #[inline(always)]
-    fn unlink(&mut self, k: usize, p: u64) {
-        let next = read_u64(p);
+    unsafe fn unlink(&mut self, k: usize, p: u64) {
+        // SAFETY: the caller guarantees that `p` is a block `block` accepted:
+        // its capacity is at least 8 and `[p, p + capacity)` lies inside the
+        // used heap, which lies inside memory (module docs).
+        let next = unsafe { read_u64(p) };
         self.heads[k] = next;
         if next == 0 {
             self.clear_list(k);
@@ -187,20 +222,34 @@ impl Root {
 
     /// Hands out the free block `p` (capacity `cap >= size`) for a request
     /// of `n` bytes (`size` = `n` rounded up to 8), splitting off the tail.
+    ///
+    /// # Safety
+    ///
+    /// `p` must be a block that `block` accepts, `cap` its capacity, and
+    /// `size <= cap`: then `[p - HEADER, p + cap)` lies inside the used heap.
     #[inline(always)]
-    fn take(&mut self, p: u64, mut cap: u64, n: u64, size: u64) -> u64 {
+    unsafe fn take(&mut self, p: u64, mut cap: u64, n: u64, size: u64) -> u64 {
         if cap - size >= HEADER + MIN_SPLIT {
             let q = p + size + HEADER;
             let rest = cap - size - HEADER;
-            self.write_header(q, 0, rest);
-            self.push(class_of(rest), q);
+            // SAFETY: `[q - 16, q + rest)` is `[p + size, p + cap)`, the tail
+            // of the caller's block, which lies inside the used heap; `rest`
+            // is at least MIN_SPLIT (16), so `q`'s link fits in it.
+            unsafe {
+                self.write_header(q, 0, rest);
+                self.push(class_of(rest), q);
+            }
             cap = size;
         }
-        self.write_header(p, n, cap);
+        // SAFETY: `p` is a block `block` accepted (the caller's guarantee),
+        // so its header `[p - 16, p)` lies inside the used heap.
+        unsafe { self.write_header(p, n, cap) };
         p
     }
 
-    pub fn alloc(&mut self, n: u64) -> u64 {
+    /// Allocates a block for `n` bytes; returns its data offset, or 0 if
+    /// `n == 0`, `n >= 2^32` or memory cannot grow.
+    pub(crate) fn alloc(&mut self, n: u64) -> u64 {
         if n == 0 || n >= MAX_REQUEST {
             return 0;
         }
@@ -214,8 +263,12 @@ impl Root {
             let word = self.head(k);
             let p = self.heads[k];
             if word != 0 && cap_of(word) >= size {
-                self.unlink(k, p);
-                return self.take(p, cap_of(word), n, size);
+                // SAFETY: `head` accepted `p` through `block`, and its
+                // capacity was just checked to be at least `size`.
+                unsafe {
+                    self.unlink(k, p);
+                    return self.take(p, cap_of(word), n, size);
+                }
             }
         }
 
@@ -230,8 +283,13 @@ impl Root {
             let word = self.head(j);
             if word != 0 {
                 let p = self.heads[j];
-                self.unlink(j, p);
-                return self.take(p, cap_of(word), n, size);
+                // SAFETY: `head` accepted `p` through `block` and checked
+                // that its class is `j`, above `class_of(size)`: every block
+                // of a higher class holds at least `size` bytes (`class_of`).
+                unsafe {
+                    self.unlink(j, p);
+                    return self.take(p, cap_of(word), n, size);
+                }
             }
             from = j + 1;
         }
@@ -242,12 +300,15 @@ impl Root {
         if !grow_to(end) {
             return 0;
         }
-        self.write_header(p, n, size);
+        // SAFETY: `p - 16` is the old top, at or above the heap start, and
+        // memory now reaches `end > p`.
+        unsafe { self.write_header(p, n, size) };
         self.top = end - heap_start();
         p
     }
 
-    pub fn free(&mut self, p: u64) {
+    /// Frees the live block at `p`; anything else is a no-op.
+    pub(crate) fn free(&mut self, p: u64) {
         let word = self.block(p);
         if len_of(word) == 0 {
             return; // not a live block (or not a block at all)
@@ -258,8 +319,13 @@ impl Root {
         // handed out with fewer than HEADER + MIN_SPLIT spare bytes, so at
         // most 24 bytes are set aside this way (until the next reset).
         let cap = (len_of(word) + 7) & !7;
-        self.write_header(p, 0, cap);
-        self.push(class_of(cap), p);
+        // SAFETY: `block` accepted `p`, so its header and its old capacity
+        // lie inside the used heap; the new capacity is at least 8 (the
+        // length is not 0) and at most the old one (`len <= cap`).
+        unsafe {
+            self.write_header(p, 0, cap);
+            self.push(class_of(cap), p);
+        }
         if p == self.input_offset {
             self.input_length = 0;
         }
@@ -268,7 +334,7 @@ impl Root {
     /// Invalidates every handle in O(1): bumping the generation changes every
     /// header's expected seal, and `top` going back to 0 makes every old
     /// offset above the new top fail the range check.
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.generation = self.generation.wrapping_add(1);
         self.top = 0;
         self.nonempty = [0; 2];
@@ -280,7 +346,7 @@ impl Root {
     }
 
     /// Bytes the allocator manages: from the heap start to the end of memory.
-    pub fn capacity(&self) -> u64 {
+    pub(crate) fn capacity(&self) -> u64 {
         mem::memory_end() - heap_start()
     }
 }

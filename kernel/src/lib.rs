@@ -15,7 +15,7 @@
 
 #![no_std]
 
-mod exports;
+pub mod exports;
 mod heap;
 mod mem;
 mod root;

@@ -9,34 +9,39 @@ use core::cell::UnsafeCell;
 
 /// Number of free lists: size classes 0..=115 are used (see `heap::class_of`);
 /// 128 makes the non-empty bitmap exactly two words.
-pub const CLASSES: usize = 128;
+pub(crate) const CLASSES: usize = 128;
 
+/// All of the kernel's state (its layout is described in README.md).
 #[repr(C)]
-pub struct Root {
+pub(crate) struct Root {
     /// Bytes of the heap in use: blocks live in `[heap_start, heap_start + top)`.
-    pub top: u64,
+    pub(crate) top: u64,
     /// Incremented by every `reset`; mixed into every block header's seal.
-    pub generation: u64,
-    pub input_offset: u64,
-    pub input_length: u64,
-    pub output_offset: u64,
-    pub output_length: u64,
+    pub(crate) generation: u64,
+    /// The input region, set by `input_set`: offset, then length.
+    pub(crate) input_offset: u64,
+    pub(crate) input_length: u64,
+    /// The output region, set by `output_set`: offset, then length.
+    pub(crate) output_offset: u64,
+    pub(crate) output_length: u64,
     /// Error handle (0 = no error).
-    pub error: u64,
+    pub(crate) error: u64,
     /// Bit `k` of `nonempty[k / 64]` set ⇔ free list `k` is non-empty
     /// (`heads[k]` is only meaningful when its bit is set).
-    pub nonempty: [u64; 2],
+    pub(crate) nonempty: [u64; 2],
     /// Head (data offset) of each size class's LIFO free list.
-    pub heads: [u64; CLASSES],
+    pub(crate) heads: [u64; CLASSES],
     /// `extism_host_call_end` record:
     /// {output_offset, output_length, error_offset, error_length}.
-    pub record: [u64; 4],
+    pub(crate) record: [u64; 4],
 }
 
 /// Interior-mutable holder so the root can live in a plain (non-`mut`) static.
 struct Holder(UnsafeCell<Root>);
 
-// The kernel is single-threaded (wasm32-unknown-unknown, no threads).
+// SAFETY: the kernel is built for wasm32-unknown-unknown without the atomics
+// feature: its memory is not shared and it runs on one thread, so the root is
+// never accessed from two threads.
 unsafe impl Sync for Holder {}
 
 static ROOT: Holder = Holder(UnsafeCell::new(Root {
@@ -52,9 +57,18 @@ static ROOT: Holder = Holder(UnsafeCell::new(Root {
     record: [0; 4],
 }));
 
-/// The root. Each export takes it exactly once, and the kernel is never
-/// re-entered (it imports nothing), so the reference is never aliased.
+/// The root, mutably.
+///
+/// # Safety
+///
+/// No other reference returned by `root` may be alive while the returned one
+/// is used. Each export calls it once and drops the reference when it
+/// returns; the kernel is never re-entered (it imports nothing, so no other
+/// code runs during an export) and runs on one thread.
 #[inline(always)]
-pub fn root() -> &'static mut Root {
+pub(crate) unsafe fn root() -> &'static mut Root {
+    // SAFETY: the pointer comes from the `UnsafeCell` of a static, so it is
+    // valid and aligned for the whole program; the caller guarantees that
+    // this is the only live reference to the root.
     unsafe { &mut *ROOT.0.get() }
 }

@@ -166,7 +166,7 @@ backend_test! {
 
 backend_test! {
     /// Reactor modules keep one instance; a command module (it exports `_start`) gets a fresh instance for every
-    /// call into it from another module (contract §3.2g).
+    /// call into it from another module (wasmtime's linker semantics, which upstream relies on).
     fn command_and_reactor_modules(backend) {
         let counter = |command: bool| {
             let start = if command { r#"(func (export "_start"))"# } else { "" };

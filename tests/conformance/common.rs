@@ -20,13 +20,13 @@ macro_rules! backend_test {
 }
 
 /// The bytes of a committed test plug-in (`tests/wasm/{name}.wasm`).
-pub fn wasm(name: &str) -> Vec<u8> {
+pub(crate) fn wasm(name: &str) -> Vec<u8> {
     let path = format!("{}/tests/wasm/{name}.wasm", env!("CARGO_MANIFEST_DIR"));
     std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {path}: {e} (run tests/plugins/build.sh)"))
 }
 
 /// A plug-in from a committed test wasm, without host functions.
-pub fn plugin(backend: Backend, name: &str) -> Plugin {
+pub(crate) fn plugin(backend: Backend, name: &str) -> Plugin {
     PluginBuilder::new(wasm(name))
         .with_backend(backend)
         .build()
@@ -34,13 +34,13 @@ pub fn plugin(backend: Backend, name: &str) -> Plugin {
 }
 
 /// The innermost cause of an error, as text: what upstream's tests compare.
-pub fn root_cause(e: &extism::Error) -> String {
+pub(crate) fn root_cause(e: &extism::Error) -> String {
     e.root_cause().to_string()
 }
 
 /// `handle`'s cancel, for the re-cancelling helpers in `deadline.rs`: fails the test if the engine cannot cancel.
 /// The cancel API does not say whether the request reached a running call, so it counts as landed.
-pub fn cancel_of(handle: extism::CancelHandle) -> impl FnMut() -> bool + Send + 'static {
+pub(crate) fn cancel_of(handle: extism::CancelHandle) -> impl FnMut() -> bool + Send + 'static {
     move || {
         handle.cancel().unwrap();
         true
@@ -49,10 +49,10 @@ pub fn cancel_of(handle: extism::CancelHandle) -> impl FnMut() -> bool + Send + 
 
 /// A fresh directory under the system's temporary directory, removed with its contents when dropped. Its name has
 /// the purpose, the process id, a counter and a random part, so that parallel tests and runs never share one.
-pub struct TempDir(PathBuf);
+pub(crate) struct TempDir(PathBuf);
 
 impl TempDir {
-    pub fn new(purpose: &str) -> TempDir {
+    pub(crate) fn new(purpose: &str) -> TempDir {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let name = format!(
             "extism-{purpose}-{}-{}-{:08x}",
@@ -65,12 +65,12 @@ impl TempDir {
         TempDir(path)
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.0
     }
 
     /// The directory as a manifest `allowed_paths` key, optionally with the read-only prefix.
-    pub fn key(&self, read_only: bool) -> String {
+    pub(crate) fn key(&self, read_only: bool) -> String {
         let path = self.0.to_str().expect("temporary directory paths are UTF-8 here");
         if read_only {
             format!("ro:{path}")

@@ -24,7 +24,7 @@ const CHILD_ENV: &str = "EXTISM_CONFORMANCE_CHILD";
 
 /// Run `body` and return its result, failing the test if it takes longer than `deadline`. A panic in `body` fails
 /// the test with that panic.
-pub fn with_deadline<R: Send + 'static>(deadline: Duration, body: impl FnOnce() -> R + Send + 'static) -> R {
+pub(crate) fn with_deadline<R: Send + 'static>(deadline: Duration, body: impl FnOnce() -> R + Send + 'static) -> R {
     let (tx, rx) = mpsc::channel();
     let worker = std::thread::Builder::new()
         .name(format!("{}-body", std::thread::current().name().unwrap_or("test")))
@@ -50,7 +50,7 @@ const RECANCEL_EVERY: Duration = Duration::from_millis(20);
 /// A thread that cancels a call, first after a delay, then every [`RECANCEL_EVERY`] until stopped, so that a cancel
 /// dropped because the call had not begun yet is followed by one that lands. Stopped by [`Canceller::stop`] or
 /// when dropped.
-pub struct Canceller {
+pub(crate) struct Canceller {
     stop: Arc<AtomicBool>,
     /// When `cancel` first reported that it landed.
     landed: Arc<Mutex<Option<Instant>>>,
@@ -61,7 +61,7 @@ impl Canceller {
     /// Start calling `cancel` after `after`, then every [`RECANCEL_EVERY`]. `cancel` returns whether the request
     /// reached a running call (a cancel API that does not say may return `true`: then [`Canceller::stop`] reports
     /// the first try). A panic in `cancel` (e.g. an unwrapped error) shows when the canceller is stopped.
-    pub fn start(after: Duration, mut cancel: impl FnMut() -> bool + Send + 'static) -> Canceller {
+    pub(crate) fn start(after: Duration, mut cancel: impl FnMut() -> bool + Send + 'static) -> Canceller {
         let stop = Arc::new(AtomicBool::new(false));
         let landed = Arc::new(Mutex::new(None));
         let thread = {
@@ -97,7 +97,7 @@ impl Canceller {
 
     /// Stop cancelling (call it once the cancelled call has returned) and return when a cancel first landed, if
     /// one did. Fails the test if `cancel` panicked.
-    pub fn stop(mut self) -> Option<Instant> {
+    pub(crate) fn stop(mut self) -> Option<Instant> {
         self.stop.store(true, Ordering::SeqCst);
         if let Err(panic) = self.thread.take().expect("stopped once").join() {
             std::panic::resume_unwind(panic);
@@ -115,7 +115,11 @@ impl Drop for Canceller {
 
 /// Run `call` on this thread while another thread cancels it after `after` and again every [`RECANCEL_EVERY`]
 /// until it returns (see [`Canceller`]); returns what `call` returned.
-pub fn cancelling<R>(after: Duration, cancel: impl FnMut() -> bool + Send + 'static, call: impl FnOnce() -> R) -> R {
+pub(crate) fn cancelling<R>(
+    after: Duration,
+    cancel: impl FnMut() -> bool + Send + 'static,
+    call: impl FnOnce() -> R,
+) -> R {
     let canceller = Canceller::start(after, cancel);
     let result = call();
     canceller.stop();
@@ -127,7 +131,7 @@ pub fn cancelling<R>(after: Duration, cancel: impl FnMut() -> bool + Send + 'sta
 /// `body` directly.
 ///
 /// The test's name comes from its thread, which the test harness names after the test.
-pub fn in_child_process(deadline: Duration, body: impl FnOnce()) {
+pub(crate) fn in_child_process(deadline: Duration, body: impl FnOnce()) {
     if std::env::var_os(CHILD_ENV).is_some() {
         body();
         return;

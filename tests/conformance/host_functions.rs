@@ -131,7 +131,10 @@ backend_test! {
             assert_eq!(plugin.memory_length(scratch.offset)?, 100);
             plugin.memory_free(scratch)?;
             assert_eq!(plugin.memory_length(scratch.offset)?, 0);
-            assert!(plugin.memory_bytes(unsafe { extism::MemoryHandle::new(u64::MAX - 4, 10) }).is_err());
+            // SAFETY: deliberately not a live allocation: `MemoryHandle::new` promises that reads through a wrong
+            // handle are bounds-checked (an error, never undefined behaviour), which is what this checks.
+            let wild = unsafe { extism::MemoryHandle::new(u64::MAX - 4, 10) };
+            assert!(plugin.memory_bytes(wild).is_err());
             plugin.vars_mut().insert("seen".into(), text.clone().into_bytes());
             let config = plugin.manifest().config.get("suffix").cloned().unwrap_or_default();
             let id = plugin.id();

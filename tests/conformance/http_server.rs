@@ -26,7 +26,7 @@ use std::time::Duration;
 
 /// A request as the server received it.
 #[derive(Debug, Clone)]
-pub struct Received {
+pub(crate) struct Received {
     pub method: String,
     /// Path and query.
     pub target: String,
@@ -37,7 +37,7 @@ pub struct Received {
 
 impl Received {
     /// The value of header `name` (any case), if present.
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         let name = name.to_ascii_lowercase();
         self.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
     }
@@ -51,7 +51,7 @@ struct Shared {
 }
 
 /// The running server.
-pub struct TestServer {
+pub(crate) struct TestServer {
     addr: SocketAddr,
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
@@ -59,7 +59,7 @@ pub struct TestServer {
 
 impl TestServer {
     /// Start a server on a free port of 127.0.0.1.
-    pub fn start() -> TestServer {
+    pub(crate) fn start() -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
         let addr = listener.local_addr().unwrap();
         let shared = Arc::new(Shared::default());
@@ -87,22 +87,22 @@ impl TestServer {
     }
 
     /// `http://127.0.0.1:{port}{path}`.
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
     /// Connections accepted so far.
-    pub fn connections(&self) -> usize {
+    pub(crate) fn connections(&self) -> usize {
         self.shared.connections.load(Ordering::SeqCst)
     }
 
     /// Requests received so far, oldest first.
-    pub fn requests(&self) -> Vec<Received> {
+    pub(crate) fn requests(&self) -> Vec<Received> {
         self.shared.requests.lock().unwrap().clone()
     }
 
     /// The only request received; panics unless there was exactly one.
-    pub fn only_request(&self) -> Received {
+    pub(crate) fn only_request(&self) -> Received {
         let requests = self.requests();
         assert_eq!(requests.len(), 1, "expected exactly one request, got {requests:?}");
         requests.into_iter().next().unwrap()

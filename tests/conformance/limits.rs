@@ -139,7 +139,8 @@ fn memory_module(pages: u32) -> Vec<u8> {
 }
 
 backend_test! {
-    /// The budget covers the main module's initial memory, then allows that much growth again (contract §3.8).
+    /// The budget covers the main module's initial memory, then allows that much growth again (as upstream, which
+    /// refills the budget after instantiating the main module).
     fn memory_budget(backend) {
         let build = |max: Option<u32>| {
             let mut manifest = Manifest::new([Wasm::data(memory_module(3))]);

@@ -259,7 +259,8 @@ const START_WAT: &str = r#"(module
         (i32.const 0)))"#;
 
 backend_test! {
-    /// Calling `_start` makes the next call run on a freshly built plug-in (contract §3.5), WASI context included.
+    /// Calling `_start` makes the next call run on a freshly built plug-in (as upstream: new store, instance and vars),
+    /// WASI context included.
     fn calling_start_rebuilds_the_plugin_before_the_next_call(backend) {
         let dir = TempDir::new("wasi");
         let manifest = Manifest::new([Wasm::data(START_WAT.as_bytes().to_vec())]).with_allowed_path(dir.key(true), "/data");

@@ -25,7 +25,7 @@ fn escape(text: &str) -> String {
 }
 
 /// The SVG document.
-pub fn chart(results: &Results, context: &Context) -> String {
+pub(crate) fn chart(results: &Results, context: &Context) -> String {
     let engines = engines(results);
     let benchmarks = benchmarks(results);
     let values: Vec<f64> = results

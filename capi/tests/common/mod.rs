@@ -8,17 +8,17 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 /// `capi/`.
-pub fn capi_dir() -> &'static Path {
+pub(crate) fn capi_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// `tests/wasm/`, the committed test plug-ins.
-pub fn wasm_dir() -> PathBuf {
+pub(crate) fn wasm_dir() -> PathBuf {
     capi_dir().join("../tests/wasm")
 }
 
 /// The C test programs, `capi/tests/c/*.c`, sorted.
-pub fn c_programs() -> Vec<PathBuf> {
+pub(crate) fn c_programs() -> Vec<PathBuf> {
     let mut programs: Vec<PathBuf> = std::fs::read_dir(capi_dir().join("tests/c"))
         .expect("read capi/tests/c")
         .map(|e| e.expect("read capi/tests/c").path())
@@ -29,7 +29,7 @@ pub fn c_programs() -> Vec<PathBuf> {
 }
 
 /// The cargo target directory this test binary was built into (`.../target/<profile>/deps/<test>` → `.../target`).
-pub fn target_dir() -> PathBuf {
+pub(crate) fn target_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary's path");
     exe.parent()
         .and_then(Path::parent)
@@ -40,7 +40,7 @@ pub fn target_dir() -> PathBuf {
 
 /// The engine features this test binary was compiled with: the library under test is built with the same ones
 /// (`build.rs` lists them).
-pub fn engine_features() -> Vec<&'static str> {
+pub(crate) fn engine_features() -> Vec<&'static str> {
     env!("EXTISM_ENGINE_FEATURES")
         .split(',')
         .filter(|name| !name.is_empty())
@@ -51,7 +51,7 @@ pub fn engine_features() -> Vec<&'static str> {
 /// `libextism.so`. `cargo test` does not build a cdylib-only library for integration tests, so the test builds it,
 /// once per test binary and profile. Cargo releases its lock on the target directory before running tests, so this
 /// nested build does not wait for the outer one.
-pub fn library_dir(release: bool) -> &'static Path {
+pub(crate) fn library_dir(release: bool) -> &'static Path {
     static DEBUG: OnceLock<PathBuf> = OnceLock::new();
     static RELEASE: OnceLock<PathBuf> = OnceLock::new();
     let cell = if release { &RELEASE } else { &DEBUG };
@@ -90,7 +90,7 @@ pub fn library_dir(release: bool) -> &'static Path {
 
 /// Compile the C program `source` against `capi/extism.h` and the library in `lib_dir`, into `out_dir`, warnings
 /// as errors. Returns the executable's path.
-pub fn compile_c(source: &Path, lib_dir: &Path, out_dir: &Path) -> PathBuf {
+pub(crate) fn compile_c(source: &Path, lib_dir: &Path, out_dir: &Path) -> PathBuf {
     std::fs::create_dir_all(out_dir).expect("create the C build directory");
     let exe = out_dir.join(source.file_stem().expect("a file name"));
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
@@ -122,7 +122,7 @@ pub fn compile_c(source: &Path, lib_dir: &Path, out_dir: &Path) -> PathBuf {
 ///
 /// `LD_LIBRARY_PATH` is removed: `cargo test` points it at `target/debug`, and it takes precedence over the
 /// programs' rpath, so a program built against the release library would silently load the debug one.
-pub fn test_command(program: impl AsRef<std::ffi::OsStr>) -> Command {
+pub(crate) fn test_command(program: impl AsRef<std::ffi::OsStr>) -> Command {
     let mut command = Command::new(program);
     command
         .env("EXTISM_TEST_WASM_DIR", wasm_dir())
@@ -132,7 +132,7 @@ pub fn test_command(program: impl AsRef<std::ffi::OsStr>) -> Command {
 }
 
 /// Panic with both output streams unless `output` is a success.
-pub fn assert_success(what: &str, output: &Output) {
+pub(crate) fn assert_success(what: &str, output: &Output) {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     print!("{stdout}");
@@ -144,12 +144,12 @@ pub fn assert_success(what: &str, output: &Output) {
 }
 
 /// True when running in CI, where a missing tool is a failure rather than a reason to skip.
-pub fn in_ci() -> bool {
+pub(crate) fn in_ci() -> bool {
     std::env::var_os("CI").is_some_and(|v| !v.is_empty())
 }
 
 /// Whether `program --version` runs.
-pub fn have(program: &str) -> bool {
+pub(crate) fn have(program: &str) -> bool {
     Command::new(program)
         .arg("--version")
         .output()
@@ -159,7 +159,7 @@ pub fn have(program: &str) -> bool {
 /// The directory holding upstream's `extism.h`: where `capi/tests/upstream/fetch-header.sh` puts it
 /// (`<target>/upstream-extism`), else the `extism` 1.x crate's sources in the cargo registry. The tests that call
 /// this are ignored when `capi/build.rs` found neither (cfg `capi_upstream_header`; in CI they run, and fail here).
-pub fn upstream_header_dir() -> PathBuf {
+pub(crate) fn upstream_header_dir() -> PathBuf {
     let fetched = target_dir().join("upstream-extism");
     if fetched.join("extism.h").exists() {
         return fetched;

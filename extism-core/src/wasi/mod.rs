@@ -15,8 +15,8 @@
 //! alternatives:
 //!
 //! - **one code path**: `wasmtime-wasi` (preview 1 through the component model, with tokio), `wasmer-wasix` (a
-//!   tokio runtime and hundreds of crates) and `wasmi_wasi` each bind to one engine, so three plug-ins could behave
-//!   differently with the same manifest; here they cannot.
+//!   tokio runtime and hundreds of crates) and `wasmi_wasi` each bind to one engine, so one plug-in with one manifest
+//!   could behave differently from engine to engine; here every engine runs the same code.
 //! - **sandboxing we did not write**: `cap-std` resolves every path beneath a preopened directory handle, so `..`,
 //!   absolute paths and symlinks that point outside a preopen fail in the kernel's own path walk (`openat2` with
 //!   `RESOLVE_BENEATH` where Linux has it), not in a string check of ours.
