@@ -162,7 +162,7 @@ pub use extism_core::CurrentPlugin;
 /// Why the engine or the runtime stopped a call (trap, timeout or cancel, fuel, memory limit, WASI `proc_exit`): a
 /// call's error carries it in its chain (`error.chain().find_map(|e| e.downcast_ref::<CallError>())`); errors the
 /// plug-in reported itself do not.
-pub use extism_core::backend::CallError;
+pub use extism_core::backend::{CallError, Capabilities};
 pub use extism_core::convert;
 pub use extism_core::{
     COMMAND_INSTANCES_BEFORE_RENEWAL, DEFAULT_MAX_TABLE_ELEMENTS, DEFAULT_WASI_MAX_OPEN_FILES, MAX_COMMAND_INSTANCES,

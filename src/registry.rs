@@ -8,7 +8,7 @@
 //! (`dispatch.rs`). Adding an engine is its crate, its feature in `Cargo.toml` (and `capi/Cargo.toml`), and a line
 //! here.
 
-use extism_core::backend::EngineApi;
+use extism_core::backend::{Capabilities, EngineApi};
 
 /// Generic code to run with the engine type behind a [`Backend`], for code that works on the seam
 /// ([`extism_core::backend::EngineApi`]) directly: [`Backend::visit`] calls [`EngineVisitor::visit`] with it.
@@ -55,6 +55,15 @@ macro_rules! engines {
             pub fn name(self) -> &'static str {
                 match self {
                     $(#[cfg(feature = $feature)] Backend::$variant => $feature,)+
+                }
+            }
+
+            /// What this engine can do beyond the baseline every engine provides (for example one fuel limit over a
+            /// plug-in of several wasm modules). Plug-ins that need what it cannot do are refused when they are
+            /// built, with an error naming the engine and the capability.
+            pub fn capabilities(self) -> Capabilities {
+                match self {
+                    $(#[cfg(feature = $feature)] Backend::$variant => <$engine as EngineApi>::CAPABILITIES,)+
                 }
             }
 

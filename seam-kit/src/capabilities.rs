@@ -5,8 +5,10 @@
 //! ([`assert_refusal`]). A test never skips an engine, and an engine that starts refusing (or stops refusing)
 //! something fails the test until this table says so.
 //!
-//! The table is keyed by [`EngineApi::NAME`] until the seam declares capabilities itself (issue 15, item 2); an engine
-//! not listed is expected to support everything. It also lists known deviations from the seam's documentation, so
+//! What the seam lets an engine declare it cannot do ([`EngineApi::CAPABILITIES`]) the core checks before the seam
+//! is asked, so it is not in this table. The table lists refusals at the seam itself (proposals an engine's compiler
+//! lacks, host-function shapes, fuel on an engine made without metering), keyed by [`EngineApi::NAME`]; an engine not
+//! listed is expected to support everything. It also lists known deviations from the seam's documentation, so
 //! that the kit checks what the engine does instead and fails once the deviation is fixed (then remove the entry).
 
 use extism_core::backend::EngineApi;
@@ -14,8 +16,6 @@ use extism_core::backend::EngineApi;
 /// Something the seam lets an engine refuse, or (marked so) a known deviation from what the seam documents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Capability {
-    /// One fuel limit over every module instance of a store (a second plug-in module, linked command modules).
-    FuelAcrossModules,
     /// Fuel limits on an engine created without [`extism_core::backend::EngineOptions::fuel`] (outside the seam's
     /// contract, which sets fuel only on engines made for it: an engine may honour it or refuse it, never ignore it).
     FuelWithoutMetering,
@@ -34,7 +34,6 @@ impl Capability {
     /// Words an engine's refusal must contain (besides the engine's name), in lowercase.
     fn words(self) -> &'static [&'static str] {
         match self {
-            Capability::FuelAcrossModules => &["fuel", "more than one wasm module"],
             Capability::FuelWithoutMetering => &["fuel"],
             Capability::ImportsInDeclarationOrder => &[],
             Capability::MultiResultHostFunctions => &["more than one result"],
@@ -48,11 +47,10 @@ impl Capability {
 pub fn supports<B: EngineApi>(capability: Capability) -> bool {
     use Capability::*;
     match B::NAME {
-        // singlepass: no SIMD, no tail calls, no multi-result imports; fuel metered per module instance, and only by
-        // engines made for it.
+        // singlepass: no SIMD, no tail calls, no multi-result imports; fuel metered only by engines made for it.
         "wasmer" => !matches!(
             capability,
-            FuelAcrossModules | FuelWithoutMetering | MultiResultHostFunctions | Simd | TailCalls
+            FuelWithoutMetering | MultiResultHostFunctions | Simd | TailCalls
         ),
         // wasmtime (native or Pulley) compiles fuel metering in only when asked to.
         "wasmtime" | "pulley" => capability != FuelWithoutMetering,

@@ -165,28 +165,23 @@ const BURNER_CALLER: &str = r#"
 "#;
 
 /// One limit covers every module instance of a store: a second module draws on what the first left, and so do the
-/// instances of a linked command module. Engines that meter per module instance refuse both, saying so.
+/// instances of a linked command module. An engine that meters per module instance declares so
+/// ([`extism_core::backend::Capabilities::fuel_with_linked_modules`]); the core then refuses such plug-ins when they
+/// are compiled (the conformance suite's `limits::fuel_limit_on_a_multi_module_plugin` checks the refusal), so the
+/// seam is never asked and there is nothing to check here.
 pub fn covers_every_module_of_a_store<B: EngineApi>() {
+    if !B::CAPABILITIES.fuel_with_linked_modules {
+        return;
+    }
     with_deadline(DEADLINE, || {
         let setup = Setup::<B>::metering_fuel();
         let (first, second) = (setup.compile(BURNER), setup.compile(BURNER));
         let mut store = setup.store(&[&first, &second], &[]);
         store.set_fuel(1_000_000_000).unwrap();
         let a = store.instantiate(&first).unwrap();
-        let b = match store.instantiate(&second) {
-            Err(e) if !supports::<B>(Capability::FuelAcrossModules) => {
-                assert_refusal::<B>(&e.to_string(), Capability::FuelAcrossModules);
-                refuses_command_modules_with_fuel::<B>(&setup);
-                return;
-            }
-            Err(e) => panic!("{}: a second module with fuel: {e}", B::NAME),
-            Ok(b) => b,
-        };
-        assert!(
-            supports::<B>(Capability::FuelAcrossModules),
-            "{}: accepted a second module with fuel",
-            B::NAME
-        );
+        let b = store
+            .instantiate(&second)
+            .unwrap_or_else(|e| panic!("{}: a second module with fuel: {e}", B::NAME));
         fn used_by<B: EngineApi>(store: &mut B::Store, module: &B::Module, instance: &B::Instance) -> u64 {
             store.set_fuel(1_000_000_000).unwrap();
             call::<B>(store, module, instance, "burn").unwrap();
@@ -212,20 +207,6 @@ pub fn covers_every_module_of_a_store<B: EngineApi>() {
         store.set_fuel(cost + cost / 2).unwrap();
         assert_out_of_fuel::<B, _>(call::<B>(&mut store, &caller, &instance, "burn_twice"));
     });
-}
-
-/// The command-module half of [`covers_every_module_of_a_store`], on an engine that refuses it.
-fn refuses_command_modules_with_fuel<B: EngineApi>(setup: &Setup<B>) {
-    let burner = setup.compile(BURNER);
-    let caller = setup.compile(BURNER_CALLER);
-    let mut store = setup.store_with_commands(&[&caller], &[&burner], &[]);
-    match store.register_command("burner", &burner) {
-        Err(e) => assert_refusal::<B>(&e.to_string(), Capability::FuelAcrossModules),
-        Ok(()) => panic!(
-            "{}: refused a second module with fuel but linked a command module",
-            B::NAME
-        ),
-    }
 }
 
 /// A guest that keeps calling the host runs out too (in its own code or in a kernel call a host function makes);

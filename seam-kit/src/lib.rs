@@ -25,6 +25,8 @@
 
 pub mod calls;
 pub mod capabilities;
+/// The conformance suite's deadline helpers, shared by path (the kit uses some of them).
+#[allow(dead_code)]
 #[path = "../../tests/conformance/deadline.rs"]
 pub mod deadline;
 pub mod fuel;

@@ -1,7 +1,7 @@
 //! The one place where the kit builds engines, modules and stores, and the only place it calls the kernel directly.
 //!
 //! Everything here goes through the seam's construction half (`new_engine`, `compile`, `compile_kernel`,
-//! `prepare_functions`, `new_store`) and its kernel calls (`kernel_*`, `begin_call`/`end_call`,
+//! `prepare_functions`, `new_store`) and its kernel calls ([`KernelAccess::call_kernel`],
 //! [`PluginStore::kernel_instance`]). The tests use only what this module returns and the seam's call-time surface
 //! (`instantiate`, `register`, `register_command`, `export`, `call`, `call_function`, the limits, `define_function`, `state`,
 //! `kernel_memory`), so a change to how stores are built or how the kernel is reached is a change to this file alone.
@@ -10,7 +10,8 @@
 //! which kernel exports a plug-in links is the core's rule, tested by the conformance suite.
 
 use anyhow::Error;
-use extism_core::backend::{CallError, EngineApi, EngineOptions, KernelAccess, PluginStore};
+use extism_core::backend::{CallError, EngineApi, EngineOptions, KernelAccess, LinkingInputs, PluginStore};
+use extism_core::kernel::KernelFn;
 use extism_core::{Function, Manifest, PluginState, Uuid, Val};
 
 /// An engine of `B` and its compiled kernel: what every store of a test is made from.
@@ -65,7 +66,11 @@ impl<B: EngineApi> Setup<B> {
         commands: &[&B::Module],
         functions: &[Function],
     ) -> B::Store {
-        let prepared = B::prepare_functions(&self.engine, &self.kernel, modules, commands, &[], functions)
+        let inputs = LinkingInputs::kernel_only(&self.kernel)
+            .with_modules(modules)
+            .with_commands(commands)
+            .with_functions(functions);
+        let prepared = B::prepare_functions(&self.engine, &inputs)
             .unwrap_or_else(|e| panic!("{}: preparing the host functions: {e:#}", B::NAME));
         B::new_store(&self.engine, &self.kernel, &prepared, new_state())
             .unwrap_or_else(|e| panic!("{}: creating a store: {e:#}", B::NAME))
@@ -86,27 +91,32 @@ pub fn new_state() -> PluginState {
 /// The kernel's `extism_host_call_begin(input_len)`, as the core starts a call: reset, allocate the input, record it.
 /// Returns the input's offset in kernel memory.
 pub fn begin_call<B: EngineApi>(store: &mut B::Store, input_len: u64) -> Result<u64, CallError> {
-    store.begin_call(input_len)
+    store.call_kernel(KernelFn::CallBegin, input_len)
 }
 
 /// The kernel's `extism_host_call_end()`, as the core ends a call: the address of the 32-byte call record.
 pub fn end_call<B: EngineApi>(store: &mut B::Store) -> Result<u64, CallError> {
-    store.end_call()
+    store.call_kernel(KernelFn::CallEnd, 0)
 }
 
 /// Kernel `alloc(n)` from the host, between calls: the handle of `n` new bytes of kernel memory.
 pub fn kernel_alloc<B: EngineApi>(store: &mut B::Store, n: u64) -> Result<u64, Error> {
-    store.kernel_alloc(n)
+    store.call_kernel(KernelFn::Alloc, n).map_err(CallError::into_error)
 }
 
 /// Kernel `length(handle)` from the host, between calls.
 pub fn kernel_length<B: EngineApi>(store: &mut B::Store, handle: u64) -> Result<u64, Error> {
-    store.kernel_length(handle)
+    store
+        .call_kernel(KernelFn::Length, handle)
+        .map_err(CallError::into_error)
 }
 
 /// Kernel `free(handle)` from the host, between calls.
 pub fn kernel_free<B: EngineApi>(store: &mut B::Store, handle: u64) -> Result<(), Error> {
-    store.kernel_free(handle)
+    store
+        .call_kernel(KernelFn::Free, handle)
+        .map(drop)
+        .map_err(CallError::into_error)
 }
 
 /// Call the kernel's `alloc` then `length` through the general path ([`PluginStore::call_function`] on the kernel's

@@ -180,3 +180,42 @@ backend_test! {
         assert_eq!(out, "3");
     }
 }
+
+backend_test! {
+    /// A fuel limit on a plug-in of several wasm modules: one limit covers them all on engines that can meter them
+    /// together; an engine that meters per module instance (wasmer) declares it cannot, and the plug-in is refused
+    /// when it is built, with an error that names the engine and the capability.
+    fn fuel_limit_on_a_multi_module_plugin(backend) {
+        let lib = r#"(module
+            (func (export "burn") (local $i i32)
+                (local.set $i (i32.const 100000))
+                (loop $l (local.set $i (i32.sub (local.get $i) (i32.const 1))) (br_if $l (local.get $i)))))"#;
+        let main = r#"(module
+            (import "lib" "burn" (func $burn))
+            (func (export "run") (result i32) (call $burn) (call $burn) (i32.const 0)))"#;
+        let build = |fuel: u64| {
+            let manifest = Manifest::new([
+                Wasm::data(lib.as_bytes().to_vec()).with_name("lib"),
+                Wasm::data(main.as_bytes().to_vec()).with_name("main"),
+            ]);
+            PluginBuilder::new(manifest).with_backend(backend).with_fuel_limit(fuel).build()
+        };
+        if backend.capabilities().fuel_with_linked_modules {
+            // Two burns of the linked module need far more than 100,000 units: the limit covers the linked module.
+            let mut p = build(100_000).unwrap();
+            let err = p.call::<&str, &[u8]>("run", "").unwrap_err();
+            assert_eq!(root_cause(&err), "plugin ran out of fuel", "{backend}");
+            let mut p = build(100_000_000).unwrap();
+            p.call::<&str, &[u8]>("run", "").unwrap();
+            let used = p.fuel_consumed().unwrap();
+            assert!(used > 200_000, "{backend}: both burns are charged, used {used}");
+        } else {
+            let Err(err) = build(100_000_000) else { panic!("{backend}: a multi-module plug-in with fuel was built") };
+            let text = format!("{err:#}");
+            assert!(
+                text.contains(&format!("the {backend} backend does not support fuel limits for plug-ins made of more than one wasm module")),
+                "{text}"
+            );
+        }
+    }
+}

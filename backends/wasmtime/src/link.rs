@@ -177,7 +177,7 @@ pub(crate) struct Resolver {
 
 impl Resolver {
     /// The per-store linker, created on first use.
-    pub fn linked_mut(&mut self) -> &mut Linker<StoreData> {
+    pub(crate) fn linked_mut(&mut self) -> &mut Linker<StoreData> {
         self.linked.get_or_insert_with(|| {
             let mut linker = Linker::new(self.linking.functions.engine());
             linker.allow_shadowing(true);
@@ -187,7 +187,7 @@ impl Resolver {
 
     /// Instantiate `module` (running its start function) with its imports resolved in order of precedence: this
     /// store's linked modules, then the kernel, then the prepared host functions.
-    pub fn instantiate(
+    pub(crate) fn instantiate(
         &self,
         mut store: impl AsContextMut<Data = StoreData>,
         module: &WasmtimeModule,
@@ -228,7 +228,7 @@ impl Resolver {
     }
 
     /// Define every export of `instance` under `name` for modules instantiated later in this store.
-    pub fn register(
+    pub(crate) fn register(
         &mut self,
         store: impl AsContextMut<Data = StoreData>,
         name: &str,
