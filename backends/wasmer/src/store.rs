@@ -29,6 +29,7 @@ pub(crate) enum KernelFunc {
 }
 
 impl KernelFunc {
+    #[inline(always)]
     pub(crate) fn call(&self, store: &mut impl AsStoreMut, arg: u64) -> Result<u64, RuntimeError> {
         match self {
             KernelFunc::I64ToI64(f) => f.call(store, arg),
@@ -288,6 +289,7 @@ impl KernelAccess for WasmerStore {
         (bytes, &mut self.env.as_mut(&mut self.store).state)
     }
 
+    #[inline(always)]
     fn call_kernel(&mut self, function: KernelFn, arg: u64) -> Result<u64, CallError> {
         let r = self.kernel.function(function).call(&mut self.store, arg);
         self.finish(r)

@@ -29,6 +29,7 @@ pub(crate) enum KernelFunc {
 }
 
 impl KernelFunc {
+    #[inline(always)]
     fn call(self, ctx: impl AsContextMut, arg: u64) -> Result<u64, wasmi::Error> {
         match self {
             KernelFunc::I64ToI64(f) => f.call(ctx, arg),
@@ -355,6 +356,7 @@ impl KernelAccess for WasmiStore {
         (bytes, &mut data.state)
     }
 
+    #[inline(always)]
     fn call_kernel(&mut self, function: KernelFn, arg: u64) -> Result<u64, CallError> {
         self.run(|s, k| k.function(function).call(s, arg))
     }

@@ -24,6 +24,7 @@ pub(crate) enum KernelFunc {
 }
 
 impl KernelFunc {
+    #[inline(always)]
     fn call(&self, ctx: impl AsContextMut, arg: u64) -> wasmtime::Result<u64> {
         match self {
             KernelFunc::I64ToI64(f) => f.call(ctx, arg),
@@ -64,6 +65,7 @@ impl KernelExports {
         Ok(KernelExports { memory, functions })
     }
 
+    #[inline(always)]
     fn call(&self, ctx: impl AsContextMut, function: KernelFn, arg: u64) -> Result<u64, CallError> {
         self.functions[function.index()].call(ctx, arg).map_err(classify)
     }
@@ -173,6 +175,7 @@ impl KernelAccess for WasmtimeStore {
         memory_and_state(&mut self.store)
     }
 
+    #[inline(always)]
     fn call_kernel(&mut self, function: KernelFn, arg: u64) -> Result<u64, CallError> {
         self.kernel.call(&mut self.store, function, arg)
     }
