@@ -87,7 +87,22 @@ else
 fi
 
 cargo build --release --locked --offline --target "$TARGET" --target-dir "$target_dir"
-built="$target_dir/$TARGET/release/$ARTIFACT_NAME"
+compiled="$target_dir/$TARGET/release/$ARTIFACT_NAME"
+
+# The artefact records what it was built from: a custom section `extism-kernel-sources` holding the sha256 of the
+# kernel's sources (src/, the manifests, the toolchain pin). Engines ignore custom sections; the point is that any
+# change to the sources, even one that leaves the code the same, changes the committed file, so a stale artefact
+# cannot pass for a rebuilt one.
+sources_hash="$(find src Cargo.toml Cargo.lock rust-toolchain.toml -type f | LC_ALL=C sort |
+    while IFS= read -r file; do printf '%s %s\n' "$(sha256 "$file")" "$file"; done | sha256 /dev/stdin)"
+section_name="extism-kernel-sources"
+built="$target_dir/extism-kernel-stamped.wasm"
+{
+    cat -- "$compiled"
+    # id 0 (custom), then the content size and the name's length as one-byte LEB128s (both below 128), name, hash.
+    printf "\\x00\\x$(printf '%02x' $((1 + ${#section_name} + ${#sources_hash})))"
+    printf "\\x$(printf '%02x' ${#section_name})%s%s" "$section_name" "$sources_hash"
+} >"$built"
 
 if [ "$mode" = check ]; then
     if [ ! -f "$COMMITTED" ]; then
