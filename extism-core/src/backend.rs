@@ -6,14 +6,16 @@
 //! config, the call protocol, the kernel's exports and what they mean ([`crate::kernel::KernelFn`]), which kernel
 //! exports guests may import, error mapping and manifest rules all live in the core. What an engine cannot do, it
 //! declares up front in [`EngineApi::CAPABILITIES`], which the core checks once, when a plug-in is compiled.
+//!
+//! The seam knows nothing of Extism's semantics: a store carries host state of a type the core chooses (any
+//! [`HostState`]; the core's is its `PluginState`), and host functions reach a backend as [`HostFunction`]s, opaque
+//! callbacks over raw values ([`HostCallback`]).
 
 use std::sync::Arc;
 
 use anyhow::Error;
 
-use crate::function::Function;
 use crate::kernel::KernelFn;
-use crate::state::PluginState;
 use crate::val::{FuncType, Val};
 
 /// Knobs that configure an engine.
@@ -84,7 +86,7 @@ pub fn fuel_with_linked_modules_unsupported(engine: &str) -> Error {
 /// What [`EngineApi::prepare_functions`] links, built by the core once per compiled plug-in. Engines take what they
 /// need and ignore the rest.
 #[non_exhaustive]
-pub struct LinkingInputs<'a, B: EngineApi> {
+pub struct LinkingInputs<'a, B: EngineApi, S> {
     /// The compiled kernel.
     pub kernel: &'a B::Module,
     /// The modules every store instantiates once: linked reactor modules, then the main module (for engines that
@@ -96,13 +98,13 @@ pub struct LinkingInputs<'a, B: EngineApi> {
     /// function shadows. A backend defines exactly these (never every kernel export).
     pub kernel_exports: &'a [&'static str],
     /// The host functions some module imports; a later one shadows an earlier one of the same namespace and name.
-    pub functions: &'a [Function],
+    pub functions: &'a [HostFunction<S>],
 }
 
-impl<'a, B: EngineApi> LinkingInputs<'a, B> {
+impl<'a, B: EngineApi, S> LinkingInputs<'a, B, S> {
     /// Inputs for a plug-in without modules or host functions beyond the kernel (tests and tools that drive the seam
     /// directly); fill in the rest with the `with_*` methods.
-    pub fn kernel_only(kernel: &'a B::Module) -> LinkingInputs<'a, B> {
+    pub fn kernel_only(kernel: &'a B::Module) -> LinkingInputs<'a, B, S> {
         LinkingInputs {
             kernel,
             modules: &[],
@@ -131,7 +133,7 @@ impl<'a, B: EngineApi> LinkingInputs<'a, B> {
     }
 
     /// The host functions.
-    pub fn with_functions(mut self, functions: &'a [Function]) -> Self {
+    pub fn with_functions(mut self, functions: &'a [HostFunction<S>]) -> Self {
         self.functions = functions;
         self
     }
@@ -152,8 +154,8 @@ pub trait EngineApi: Sized + Send + Sync + 'static {
     type Engine: Clone + Send + Sync + 'static;
     /// A compiled module; cheap to clone.
     type Module: Clone + Send + Sync + 'static;
-    /// One plug-in's store: host state, linker, instances, the kernel instance.
-    type Store: PluginStore<Self>;
+    /// One plug-in's store holding host state `S`: linker, instances, the kernel instance.
+    type Store<S: HostState>: PluginStore<Self, S>;
     /// A module instance inside a store.
     type Instance: Clone + Send + 'static;
     /// A callable plug-in export (`() -> ()` or `() -> i32`) inside a store.
@@ -161,7 +163,7 @@ pub trait EngineApi: Sized + Send + Sync + 'static {
     /// Linking prepared once per compiled plug-in and shared by all its stores: the host functions (for engines whose
     /// host functions are store-independent, e.g. a linker template; others may just keep the list) and whatever
     /// lets a store find the kernel exports without name lookups.
-    type Functions: Send + Sync + 'static;
+    type Functions<S: HostState>: Send + Sync + 'static;
 
     /// Create an engine.
     fn new_engine(options: &EngineOptions) -> Result<Self::Engine, Error>;
@@ -182,32 +184,79 @@ pub trait EngineApi: Sized + Send + Sync + 'static {
     fn exports(module: &Self::Module) -> Vec<ExportInfo>;
 
     /// Prepare linking for [`EngineApi::new_store`], once per compiled plug-in (see [`LinkingInputs`]).
-    fn prepare_functions(engine: &Self::Engine, inputs: &LinkingInputs<'_, Self>) -> Result<Self::Functions, Error>;
+    fn prepare_functions<S: HostState>(
+        engine: &Self::Engine,
+        inputs: &LinkingInputs<'_, Self, S>,
+    ) -> Result<Self::Functions<S>, Error>;
 
     /// A new store holding `state`, in which modules link against the prepared host functions and the kernel's
     /// exports. The kernel (which imports nothing) is instantiated here, and the store keeps handles to the kernel
     /// functions the core calls ([`KernelAccess::call_kernel`]).
-    fn new_store(
+    fn new_store<S: HostState>(
         engine: &Self::Engine,
         kernel: &Self::Module,
-        functions: &Self::Functions,
-        state: PluginState,
-    ) -> Result<Self::Store, Error>;
+        functions: &Self::Functions<S>,
+        state: S,
+    ) -> Result<Self::Store<S>, Error>;
+}
+
+/// What the seam needs of the host state a store carries (the core's per-plug-in state, otherwise opaque to
+/// backends).
+pub trait HostState: Send + 'static {
+    /// Count one more instance of a linked command module in this store (see [`PluginStore::register_command`]);
+    /// fails when the store holds as many as it may, which fails the call into the command module.
+    fn count_command_instance(&mut self) -> Result<(), Error>;
+}
+
+/// What a host function does, opaque to backends: given the store's view of the kernel and the arguments (already
+/// checked against the function's type by the engine), it fills in `results` (one slot per declared result).
+pub trait HostCallback<S>: Send + Sync + 'static {
+    /// Run the function. An error fails the calling wasm code with [`CallError::Host`] carrying it unchanged.
+    fn call(&self, kernel: &mut dyn KernelAccess<S>, params: &[Val], results: &mut [Val]) -> Result<(), Error>;
+}
+
+/// A host function as a backend links it: `namespace::name`, its type and its behaviour.
+pub struct HostFunction<S> {
+    /// The import module name it is defined under.
+    pub namespace: String,
+    /// The import name.
+    pub name: String,
+    /// Its wasm type.
+    pub ty: FuncType,
+    /// What it does.
+    pub callback: Arc<dyn HostCallback<S>>,
+}
+
+impl<S> Clone for HostFunction<S> {
+    fn clone(&self) -> Self {
+        HostFunction {
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+            ty: self.ty.clone(),
+            callback: self.callback.clone(),
+        }
+    }
+}
+
+impl<S> std::fmt::Debug for HostFunction<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HostFunction({}::{} {})", self.namespace, self.name, self.ty)
+    }
 }
 
 /// One plug-in's store.
 ///
 /// Also gives the core access to the kernel between calls through [`KernelAccess`].
-pub trait PluginStore<B: EngineApi>: KernelAccess + Send + 'static {
+pub trait PluginStore<B: EngineApi, S: HostState>: KernelAccess<S> + Send + 'static {
     /// The host state.
-    fn state(&self) -> &PluginState;
+    fn state(&self) -> &S;
 
     /// The host state, mutable.
-    fn state_mut(&mut self) -> &mut PluginState;
+    fn state_mut(&mut self) -> &mut S;
 
-    /// Define a host function as `namespace::name` in this store's linker, beyond the prepared ones. A later
-    /// definition of the same name replaces an earlier one (users may shadow built-ins).
-    fn define_function(&mut self, namespace: &str, name: &str, function: &Function) -> Result<(), Error>;
+    /// Define a host function in this store's linker, beyond the prepared ones. A later definition of the same
+    /// namespace and name replaces an earlier one (users may shadow built-ins).
+    fn define_function(&mut self, function: &HostFunction<S>) -> Result<(), Error>;
 
     /// Instantiate a module against the linker (its start function, if any, runs).
     fn instantiate(&mut self, module: &B::Module) -> Result<B::Instance, CallError>;
@@ -218,7 +267,7 @@ pub trait PluginStore<B: EngineApi>: KernelAccess + Send + 'static {
     /// Make the function exports of `module` importable under `name` with command semantics: every call to one of
     /// them instantiates `module` afresh (running its start function), calls the export and discards the instance.
     ///
-    /// Each forwarding call first counts the instance with [`PluginState::count_command_instance`] (which bounds how
+    /// Each forwarding call first counts the instance with [`HostState::count_command_instance`] (which bounds how
     /// many a store may hold) and fails with its error; a command module without the called export fails with
     /// [`missing_command_export`].
     fn register_command(&mut self, name: &str, module: &B::Module) -> Result<(), Error>;
@@ -264,9 +313,9 @@ pub trait PluginStore<B: EngineApi>: KernelAccess + Send + 'static {
 /// calls to the functions of [`KernelFn`] (whose meaning is the core's business, not the backend's).
 ///
 /// Memory returned here is the **kernel's** linear memory: every Extism handle is an offset into it.
-pub trait KernelAccess {
+pub trait KernelAccess<S> {
     /// Kernel memory and the host state, borrowed together.
-    fn memory_and_state(&mut self) -> (&mut [u8], &mut PluginState);
+    fn memory_and_state(&mut self) -> (&mut [u8], &mut S);
 
     /// Call the kernel function `function` with `arg` (ignored by functions that take no argument). Returns its
     /// result, or 0 for functions that return none (see [`KernelFn::signature`]).
@@ -275,7 +324,7 @@ pub trait KernelAccess {
     /// Inside a host call: the calling instance's own exported `memory` (not the kernel's) with the host state, for
     /// host functions that take pointers into the guest, such as WASI. `None` outside a host call or when the caller
     /// exports no memory.
-    fn guest_memory_and_state(&mut self) -> Option<(&mut [u8], &mut PluginState)> {
+    fn guest_memory_and_state(&mut self) -> Option<(&mut [u8], &mut S)> {
         None
     }
 }
@@ -423,16 +472,12 @@ impl CallError {
     }
 }
 
-/// A shared, type-erased host function implementation (see [`crate::Function`]).
-pub type HostFunctionImpl =
-    Arc<dyn Fn(&mut crate::CurrentPlugin<'_>, &[crate::Val], &mut [crate::Val]) -> Result<(), Error> + Send + Sync>;
-
 /// Arguments and results of most host functions fit here without a heap allocation.
 const INLINE_VALUES: usize = 8;
 
 /// For an engine's dynamic host-call path: `params` converted to core values with `convert`, and `n_results` result
 /// slots, both on the stack when there are at most eight, passed to `body` (which typically calls
-/// [`Function::invoke`] and converts the results back).
+/// [`HostCallback::call`] and converts the results back).
 pub fn with_host_values<P, R>(
     params: &[P],
     n_results: usize,

@@ -18,7 +18,7 @@ use crate::val::Val;
 /// Memory handles are offsets into the **kernel's** memory (not the plug-in module's own memory). Every access is
 /// bounds-checked; an invalid handle gives an error.
 pub struct CurrentPlugin<'a> {
-    kernel: &'a mut dyn KernelAccess,
+    kernel: &'a mut dyn KernelAccess<PluginState>,
     /// A limit (timeout, fuel, memory) one of this host call's kernel calls ran into. The host function may turn the
     /// failure into an error of its own (an invalid handle, say) or swallow it; [`crate::Function::invoke`] reports
     /// the limit instead.
@@ -27,7 +27,7 @@ pub struct CurrentPlugin<'a> {
 
 impl<'a> CurrentPlugin<'a> {
     /// Wrap a backend's view of the kernel. Backends call this inside their host-call trampolines.
-    pub fn new(kernel: &'a mut dyn KernelAccess) -> CurrentPlugin<'a> {
+    pub fn new(kernel: &'a mut dyn KernelAccess<PluginState>) -> CurrentPlugin<'a> {
         CurrentPlugin { kernel, limit: None }
     }
 

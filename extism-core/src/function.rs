@@ -7,8 +7,9 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Error;
 
-use crate::backend::HostFunctionImpl;
+use crate::backend::{HostCallback, HostFunction, KernelAccess};
 use crate::current_plugin::CurrentPlugin;
+use crate::state::PluginState;
 use crate::val::{FuncType, Val, ValType};
 
 /// The namespace host functions are defined in unless another is set.
@@ -105,13 +106,18 @@ impl<T> std::fmt::Debug for UserData<T> {
     }
 }
 
+/// The shared implementation of a built-in host function.
+pub(crate) type HostFunctionImpl =
+    Arc<dyn Fn(&mut CurrentPlugin<'_>, &[Val], &mut [Val]) -> Result<(), Error> + Send + Sync>;
+
 /// A host function a plug-in can import: a name, a namespace, a signature and the code.
 #[derive(Clone)]
 pub struct Function {
     name: String,
     namespace: Option<String>,
     ty: FuncType,
-    f: HostFunctionImpl,
+    /// The code with the names its errors give, as the callback backends link ([`Function::to_host`]).
+    code: Arc<dyn Code>,
 }
 
 impl Function {
@@ -131,11 +137,29 @@ impl Function {
         F: Fn(&mut CurrentPlugin, &[Val], &mut [Val], UserData<T>) -> Result<(), Error> + Send + Sync + 'static,
     {
         // The closure owns `user_data`: dropping the last `Function` drops it (and runs a C free callback).
+        Function::with_code(
+            name.into(),
+            None,
+            FuncType::new(params, results),
+            move |plugin: &mut CurrentPlugin, params: &[Val], results: &mut [Val]| {
+                f(plugin, params, results, user_data.clone())
+            },
+        )
+    }
+
+    fn with_code<G>(name: String, namespace: Option<String>, ty: FuncType, code: G) -> Function
+    where
+        G: Fn(&mut CurrentPlugin, &[Val], &mut [Val]) -> Result<(), Error> + Send + Sync + 'static,
+    {
+        let label = Label::new(&name, namespace.as_deref(), &ty);
         Function {
-            name: name.into(),
-            namespace: None,
-            ty: FuncType::new(params, results),
-            f: Arc::new(move |plugin, params, results| f(plugin, params, results, user_data.clone())),
+            name,
+            namespace,
+            ty,
+            code: Arc::new(Labelled {
+                label: Arc::new(label),
+                code: Arc::new(code),
+            }),
         }
     }
 
@@ -157,6 +181,9 @@ impl Function {
     /// Set the namespace.
     pub fn set_namespace(&mut self, namespace: impl Into<String>) {
         self.namespace = Some(namespace.into());
+        self.code = self
+            .code
+            .relabelled(Label::new(&self.name, self.namespace.as_deref(), &self.ty));
     }
 
     /// Set the namespace, builder style.
@@ -180,47 +207,111 @@ impl Function {
         &self.ty
     }
 
-    /// Run the function. Backends call this from their engine's host-call trampoline, with one slot in `results`
-    /// per declared result: the slots are reset to zeros of the declared types first, and a result the function
-    /// leaves with another type than declared fails the call (a C host function can do that).
+    /// Run the function, with one slot in `results` per declared result: the slots are reset to zeros of the
+    /// declared types first, and a result the function leaves with another type than declared fails the call (a C
+    /// host function can do that). Backends run host functions through [`Function::to_host`]'s callback, which
+    /// does the same.
     ///
     /// A panic in the function does not leave this method: it fails the call with the error
     /// "host function `namespace::name` panicked: <message>", and the plug-in stays usable. Panics must not unwind
     /// through an engine's frames (on some engines that aborts the process), and this is the one place where the
     /// runtime runs host-function code, built-in or user-supplied.
     pub fn invoke(&self, plugin: &mut CurrentPlugin, params: &[Val], results: &mut [Val]) -> Result<(), Error> {
-        for (slot, ty) in results.iter_mut().zip(self.results()) {
+        self.code.invoke(plugin, params, results)
+    }
+
+    /// The function as a backend links it: its name, namespace and type, and its code as an opaque callback over
+    /// raw values (which runs [`Function::invoke`]'s checks).
+    pub fn to_host(&self) -> HostFunction<PluginState> {
+        HostFunction {
+            namespace: self.effective_namespace().to_string(),
+            name: self.name.clone(),
+            ty: self.ty.clone(),
+            callback: self.code.clone(),
+        }
+    }
+
+    /// A function from a shared implementation (for built-in host functions).
+    pub(crate) fn from_impl(namespace: &str, name: &str, ty: FuncType, f: HostFunctionImpl) -> Function {
+        Function::with_code(
+            name.to_string(),
+            Some(namespace.to_string()),
+            ty,
+            move |plugin: &mut CurrentPlugin, params: &[Val], results: &mut [Val]| f(plugin, params, results),
+        )
+    }
+}
+
+/// What a host function's errors name: fixed when it is created or its namespace changes.
+struct Label {
+    name: String,
+    qualified_name: String,
+    results: Vec<ValType>,
+}
+
+impl Label {
+    fn new(name: &str, namespace: Option<&str>, ty: &FuncType) -> Label {
+        Label {
+            name: name.to_string(),
+            qualified_name: format!("{}::{name}", namespace.unwrap_or(EXTISM_USER_MODULE)),
+            results: ty.results.clone(),
+        }
+    }
+}
+
+/// A host function's code behind one dynamic call: the user's closure is monomorphised into [`Labelled`], whose
+/// [`HostCallback::call`] is what a backend calls.
+trait Code: HostCallback<PluginState> {
+    /// Run the code with the checks [`Function::invoke`] documents.
+    fn invoke(&self, plugin: &mut CurrentPlugin, params: &[Val], results: &mut [Val]) -> Result<(), Error>;
+
+    /// The same code under another label.
+    fn relabelled(&self, label: Label) -> Arc<dyn Code>;
+}
+
+struct Labelled<G> {
+    label: Arc<Label>,
+    code: Arc<G>,
+}
+
+impl<G> Code for Labelled<G>
+where
+    G: Fn(&mut CurrentPlugin, &[Val], &mut [Val]) -> Result<(), Error> + Send + Sync + 'static,
+{
+    #[inline]
+    fn invoke(&self, plugin: &mut CurrentPlugin, params: &[Val], results: &mut [Val]) -> Result<(), Error> {
+        let label = &*self.label;
+        for (slot, ty) in results.iter_mut().zip(&label.results) {
             *slot = Val::default_for(*ty).unwrap_or(Val::I32(0));
         }
         // Unwind safety: after a panic the plug-in's state is whatever the function left, as after an error return
         // part-way through; the call fails either way and the next call starts from the kernel's reset.
-        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| (self.f)(plugin, params, results)));
+        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| (self.code)(plugin, params, results)));
         match outcome {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 // A limit hit by one of its kernel calls is what stopped the host function, whatever error it made
                 // of it.
                 return Err(match plugin.take_limit() {
-                    Some(limit) => Error::new(limit).context(format!("host function `{}` failed: {e:#}", self.name)),
+                    Some(limit) => Error::new(limit).context(format!("host function `{}` failed: {e:#}", label.name)),
                     None => e,
                 });
             }
             Err(payload) => {
                 let message = format!(
-                    "host function `{}::{}` panicked: {}",
-                    self.effective_namespace(),
-                    self.name,
+                    "host function `{}` panicked: {}",
+                    label.qualified_name,
                     panic_message(payload.as_ref())
                 );
                 drop_panic_payload(payload);
                 anyhow::bail!(message)
             }
         }
-        for (out, ty) in results.iter().zip(self.results()) {
+        for (out, ty) in results.iter().zip(&label.results) {
             if out.ty() != *ty {
                 anyhow::bail!(
                     "host function `{}` returned a {:?} where its signature declares {ty:?}",
-                    self.name,
+                    label.name,
                     out.ty()
                 );
             }
@@ -228,21 +319,28 @@ impl Function {
         Ok(())
     }
 
-    /// A function from a shared implementation (for built-in host functions).
-    pub(crate) fn from_impl(namespace: &str, name: &str, ty: FuncType, f: HostFunctionImpl) -> Function {
-        Function {
-            name: name.to_string(),
-            namespace: Some(namespace.to_string()),
-            ty,
-            f,
-        }
+    fn relabelled(&self, label: Label) -> Arc<dyn Code> {
+        Arc::new(Labelled {
+            label: Arc::new(label),
+            code: self.code.clone(),
+        })
     }
 }
 
-/// The text of a panic payload (`panic!` gives a `&str` or a `String`).
-/// Drop a caught panic's payload without letting a panic in its `Drop` escape (it would unwind through the engine's
-/// frames, which aborts the process on some engines). A payload whose drop panics again is leaked: that takes a host
-/// function that panics with a payload whose destructor panics, twice.
+impl<G> HostCallback<PluginState> for Labelled<G>
+where
+    G: Fn(&mut CurrentPlugin, &[Val], &mut [Val]) -> Result<(), Error> + Send + Sync + 'static,
+{
+    fn call(
+        &self,
+        kernel: &mut dyn KernelAccess<PluginState>,
+        params: &[Val],
+        results: &mut [Val],
+    ) -> Result<(), Error> {
+        self.invoke(&mut CurrentPlugin::new(kernel), params, results)
+    }
+}
+
 fn drop_panic_payload(payload: Box<dyn Any + Send>) {
     if let Err(again) = std::panic::catch_unwind(AssertUnwindSafe(|| drop(payload))) {
         std::mem::forget(again);

@@ -14,8 +14,6 @@
 //!   the connection could name different hosts. The cost: internationalised host names must be given in their ASCII
 //!   (`xn--`) form, and invalid URLs are reported in different words.
 
-use std::collections::BTreeMap;
-
 use anyhow::{Error, anyhow};
 
 use crate::current_plugin::CurrentPlugin;
@@ -24,24 +22,6 @@ use crate::val::Val;
 
 /// The largest response body a plug-in receives when its manifest sets no `max_http_response_bytes`: 50 MiB.
 pub const DEFAULT_MAX_HTTP_RESPONSE_BYTES: u64 = 50 * 1024 * 1024;
-
-/// What a plug-in can learn about its last HTTP request after it returned.
-#[derive(Debug, Default)]
-pub(crate) struct HttpState {
-    /// Status code of the last response; 0 before the first request and while a request is being made, so a failed
-    /// request leaves 0.
-    pub(crate) status: u16,
-    /// Headers of the last response (name → value, last one wins), or `None` when the host did not enable
-    /// response-header capture. Kept between calls, like the status.
-    pub(crate) headers: Option<BTreeMap<String, String>>,
-}
-
-impl HttpState {
-    /// Turn response-header capture on (with no headers seen yet) or off.
-    pub(crate) fn capture_headers(&mut self, enabled: bool) {
-        self.headers = enabled.then(BTreeMap::new);
-    }
-}
 
 /// `http_status_code() -> i32`: the status of the last response, 0 if there was none.
 pub(crate) fn http_status_code(plugin: &mut CurrentPlugin, _args: &[Val], results: &mut [Val]) -> Result<(), Error> {
@@ -122,6 +102,8 @@ fn parse_url(url: &str) -> Result<ureq::http::Uri, Error> {
     }
     Ok(uri)
 }
+
+pub(crate) mod state;
 
 #[cfg(feature = "http")]
 mod client;

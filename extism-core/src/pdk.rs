@@ -23,7 +23,7 @@ pub(crate) fn builtins() -> &'static [Function] {
     static BUILTINS: OnceLock<Vec<Function>> = OnceLock::new();
     BUILTINS.get_or_init(|| {
         use ValType::{I32, I64};
-        let f = |name: &str, params: &[ValType], results: &[ValType], imp: crate::backend::HostFunctionImpl| {
+        let f = |name: &str, params: &[ValType], results: &[ValType], imp: crate::function::HostFunctionImpl| {
             Function::from_impl(
                 EXTISM_ENV_MODULE,
                 name,

@@ -10,7 +10,8 @@ use uuid::Uuid;
 
 use crate::EXTISM_ENV_MODULE;
 use crate::backend::{
-    CallError, EngineApi, EngineOptions, ExportShape, ExternKind, KernelAccess, LinkingInputs, PluginStore,
+    CallError, EngineApi, EngineOptions, ExportShape, ExternKind, HostFunction, KernelAccess, LinkingInputs,
+    PluginStore,
 };
 use crate::function::Function;
 use crate::interrupt::Interrupt;
@@ -72,7 +73,7 @@ pub struct Compiled<B: EngineApi> {
     /// The built-in and user host functions some module imports (user functions last, so they shadow built-ins of
     /// the same name) and the kernel exports some module imports, prepared once for all instances: linking only
     /// these keeps instantiation cheap.
-    functions: B::Functions,
+    functions: B::Functions<PluginState>,
     manifest: Manifest,
     options: PluginOptions,
 }
@@ -125,12 +126,12 @@ impl<B: EngineApi> Compiled<B> {
             })
         };
         // User functions come last so that they may shadow built-ins.
-        let imported_functions: Vec<Function> = crate::pdk::builtins()
+        let imported_functions: Vec<HostFunction<PluginState>> = crate::pdk::builtins()
             .iter()
             .chain(wasi.unwrap_or_default())
             .chain(&functions)
             .filter(imported)
-            .cloned()
+            .map(Function::to_host)
             .collect();
         let kernel_exports: Vec<&'static str> = crate::kernel::GUEST_EXPORTS
             .iter()
@@ -138,7 +139,7 @@ impl<B: EngineApi> Compiled<B> {
             .filter(|name| {
                 let shadowed = imported_functions
                     .iter()
-                    .any(|f| f.effective_namespace() == EXTISM_ENV_MODULE && f.name() == *name);
+                    .any(|f| f.namespace == EXTISM_ENV_MODULE && f.name == *name);
                 !shadowed
                     && modules.iter().any(|m| {
                         m.imports
@@ -258,13 +259,13 @@ fn new_store<B: EngineApi>(
     mut state: PluginState,
     interrupt: &Arc<Interrupt>,
     interrupts: bool,
-) -> Result<B::Store, Error> {
+) -> Result<B::Store<PluginState>, Error> {
     if compiled.options.wasi {
         let max_open = compiled
             .options
             .wasi_max_open_files
             .unwrap_or(DEFAULT_WASI_MAX_OPEN_FILES);
-        state.wasi = Some(crate::wasi::WasiState::new(
+        state.wasi = Some(crate::wasi::ctx::WasiState::new(
             state.manifest(),
             Arc::downgrade(interrupt),
             max_open,
@@ -299,7 +300,7 @@ fn new_store<B: EngineApi>(
 /// One instance of a plug-in: its own store, kernel, vars and main-module instance.
 pub struct Plugin<B: EngineApi> {
     compiled: Arc<Compiled<B>>,
-    store: B::Store,
+    store: B::Store<PluginState>,
     /// The main module's instance, created on the first call so that no guest code runs outside a call.
     main: Option<B::Instance>,
     /// Exports called so far, found by a linear scan: plug-ins call few distinct exports, and comparing a short name
@@ -660,7 +661,7 @@ fn read_region(memory: &[u8], offset: u64, length: u64) -> Option<&[u8]> {
 /// Run a guest language runtime's initialiser once per instance, as upstream does: Haskell's `hs_init` (after
 /// `_initialize`), else `__wasm_call_ctors`, else a reactor's `_initialize`.
 fn run_guest_init<B: EngineApi>(
-    store: &mut B::Store,
+    store: &mut B::Store<PluginState>,
     instance: &B::Instance,
     module: &ModuleInfo<B::Module>,
 ) -> Result<(), CallError> {

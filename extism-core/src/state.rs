@@ -18,14 +18,14 @@ pub struct PluginState {
     pub(crate) manifest: Manifest,
     pub(crate) vars: BTreeMap<String, Vec<u8>>,
     /// Status and headers of the plug-in's last HTTP request.
-    pub(crate) http: crate::http::HttpState,
+    pub(crate) http: crate::http::state::HttpState,
     /// When the running call's export was entered; set only when the manifest has a `timeout_ms`, the one thing
     /// that needs it ([`crate::CurrentPlugin::time_remaining`]), so calls without a timeout do not read the clock.
     pub(crate) call_started: Option<Instant>,
     /// The host context of the running call (`call_with_host_context`), if any.
     pub(crate) host_context: Option<Box<dyn Any + Send + Sync>>,
     /// The WASI context, for plug-ins created with WASI.
-    pub(crate) wasi: Option<crate::wasi::WasiState>,
+    pub(crate) wasi: Option<crate::wasi::ctx::WasiState>,
     /// Instances of linked command modules made in this store. No engine can free an instance before its store, so
     /// the core renews the store between calls once this reaches [`COMMAND_INSTANCES_BEFORE_RENEWAL`].
     pub(crate) command_instances: u32,
@@ -89,6 +89,12 @@ impl PluginState {
     /// The config `config_get` reads, editable between calls (the C API's `extism_plugin_config` merges into it).
     pub fn config_mut(&mut self) -> &mut BTreeMap<String, String> {
         &mut self.manifest.config
+    }
+}
+
+impl crate::backend::HostState for PluginState {
+    fn count_command_instance(&mut self) -> Result<(), Error> {
+        PluginState::count_command_instance(self)
     }
 }
 

@@ -31,7 +31,7 @@ trait Kernel {
 }
 
 struct Probe<B: EngineApi> {
-    store: B::Store,
+    store: B::Store<PluginState>,
     instance: B::Instance,
 }
 
@@ -65,7 +65,7 @@ impl<B: EngineApi> Kernel for Probe<B> {
 }
 
 /// A fresh kernel instance; the engine and the compiled kernel are made once per process.
-fn probe<B: EngineApi>(compiled: &'static OnceLock<(B::Engine, B::Module, B::Functions)>) -> Box<dyn Kernel> {
+fn probe<B: EngineApi>(compiled: &'static OnceLock<(B::Engine, B::Module, B::Functions<PluginState>)>) -> Box<dyn Kernel> {
     let (engine, kernel, functions) = compiled.get_or_init(|| {
         let engine = B::new_engine(&EngineOptions::default()).expect("engine");
         let kernel = B::compile(&engine, KERNEL_WASM).expect("the kernel compiles");

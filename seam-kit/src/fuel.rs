@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use extism_core::PluginState;
 use extism_core::backend::{EngineApi, PluginStore};
 
 use crate::capabilities::{Capability, assert_refusal, supports};
@@ -182,7 +183,7 @@ pub fn covers_every_module_of_a_store<B: EngineApi>() {
         let b = store
             .instantiate(&second)
             .unwrap_or_else(|e| panic!("{}: a second module with fuel: {e}", B::NAME));
-        fn used_by<B: EngineApi>(store: &mut B::Store, module: &B::Module, instance: &B::Instance) -> u64 {
+        fn used_by<B: EngineApi>(store: &mut B::Store<PluginState>, module: &B::Module, instance: &B::Instance) -> u64 {
             store.set_fuel(1_000_000_000).unwrap();
             call::<B>(store, module, instance, "burn").unwrap();
             1_000_000_000 - store.fuel_remaining().unwrap()

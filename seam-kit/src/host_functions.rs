@@ -286,7 +286,7 @@ pub fn defined_later_shadow_prepared_ones<B: EngineApi>() {
     let (before, after) = (setup.compile(VALUE), setup.compile(VALUE));
     let mut store = setup.store(&[&before, &after], &[returning(1)]);
     let before_instance = store.instantiate(&before).unwrap();
-    store.define_function("host", "value", &returning(2)).unwrap();
+    store.define_function(&returning(2).to_host()).unwrap();
     let after_instance = store.instantiate(&after).unwrap();
     assert_eq!(
         call::<B>(&mut store, &after, &after_instance, "value").ok(),

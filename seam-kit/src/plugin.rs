@@ -3,14 +3,14 @@
 use std::sync::Arc;
 
 use extism_core::backend::{CallError, EngineApi, ExportShape, ExternKind, PluginStore};
-use extism_core::{Function, Interrupt, ValType};
+use extism_core::{Function, Interrupt, PluginState, ValType};
 
 use crate::setup::{Setup, begin_call, end_call};
 
 /// A store of `B` with one guest module instantiated in it.
 pub struct Plugin<B: EngineApi> {
     /// The store.
-    pub store: B::Store,
+    pub store: B::Store<PluginState>,
     /// The guest's instance.
     pub instance: B::Instance,
     module: B::Module,
@@ -26,7 +26,7 @@ impl<B: EngineApi> Plugin<B> {
     }
 
     /// Instantiate `module` in `store`.
-    pub fn instantiate(mut store: B::Store, module: B::Module) -> Result<Plugin<B>, CallError> {
+    pub fn instantiate(mut store: B::Store<PluginState>, module: B::Module) -> Result<Plugin<B>, CallError> {
         let instance = store.instantiate(&module)?;
         Ok(Plugin {
             store,
@@ -36,7 +36,7 @@ impl<B: EngineApi> Plugin<B> {
     }
 
     /// A store in which `module` was instantiated as `instance`.
-    pub fn from_parts(store: B::Store, instance: B::Instance, module: B::Module) -> Plugin<B> {
+    pub fn from_parts(store: B::Store<PluginState>, instance: B::Instance, module: B::Module) -> Plugin<B> {
         Plugin {
             store,
             instance,
@@ -97,7 +97,7 @@ impl<B: EngineApi> Plugin<B> {
 /// Call the export `name` of `instance` (of `module`) in `store`, with the shape its type says, as the core does.
 #[track_caller]
 pub fn call<B: EngineApi>(
-    store: &mut B::Store,
+    store: &mut B::Store<PluginState>,
     module: &B::Module,
     instance: &B::Instance,
     name: &str,

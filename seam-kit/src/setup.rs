@@ -54,7 +54,7 @@ impl<B: EngineApi> Setup<B> {
 
     /// A store in which `modules` will each be instantiated once, with `functions` prepared as its host functions.
     /// Nothing but the kernel is instantiated yet.
-    pub fn store(&self, modules: &[&B::Module], functions: &[Function]) -> B::Store {
+    pub fn store(&self, modules: &[&B::Module], functions: &[Function]) -> B::Store<PluginState> {
         self.store_with_commands(modules, &[], functions)
     }
 
@@ -65,11 +65,12 @@ impl<B: EngineApi> Setup<B> {
         modules: &[&B::Module],
         commands: &[&B::Module],
         functions: &[Function],
-    ) -> B::Store {
+    ) -> B::Store<PluginState> {
+        let functions: Vec<_> = functions.iter().map(Function::to_host).collect();
         let inputs = LinkingInputs::kernel_only(&self.kernel)
             .with_modules(modules)
             .with_commands(commands)
-            .with_functions(functions);
+            .with_functions(&functions);
         let prepared = B::prepare_functions(&self.engine, &inputs)
             .unwrap_or_else(|e| panic!("{}: preparing the host functions: {e:#}", B::NAME));
         B::new_store(&self.engine, &self.kernel, &prepared, new_state())
@@ -90,29 +91,29 @@ pub fn new_state() -> PluginState {
 
 /// The kernel's `extism_host_call_begin(input_len)`, as the core starts a call: reset, allocate the input, record it.
 /// Returns the input's offset in kernel memory.
-pub fn begin_call<B: EngineApi>(store: &mut B::Store, input_len: u64) -> Result<u64, CallError> {
+pub fn begin_call<B: EngineApi>(store: &mut B::Store<PluginState>, input_len: u64) -> Result<u64, CallError> {
     store.call_kernel(KernelFn::CallBegin, input_len)
 }
 
 /// The kernel's `extism_host_call_end()`, as the core ends a call: the address of the 32-byte call record.
-pub fn end_call<B: EngineApi>(store: &mut B::Store) -> Result<u64, CallError> {
+pub fn end_call<B: EngineApi>(store: &mut B::Store<PluginState>) -> Result<u64, CallError> {
     store.call_kernel(KernelFn::CallEnd, 0)
 }
 
 /// Kernel `alloc(n)` from the host, between calls: the handle of `n` new bytes of kernel memory.
-pub fn kernel_alloc<B: EngineApi>(store: &mut B::Store, n: u64) -> Result<u64, Error> {
+pub fn kernel_alloc<B: EngineApi>(store: &mut B::Store<PluginState>, n: u64) -> Result<u64, Error> {
     store.call_kernel(KernelFn::Alloc, n).map_err(CallError::into_error)
 }
 
 /// Kernel `length(handle)` from the host, between calls.
-pub fn kernel_length<B: EngineApi>(store: &mut B::Store, handle: u64) -> Result<u64, Error> {
+pub fn kernel_length<B: EngineApi>(store: &mut B::Store<PluginState>, handle: u64) -> Result<u64, Error> {
     store
         .call_kernel(KernelFn::Length, handle)
         .map_err(CallError::into_error)
 }
 
 /// Kernel `free(handle)` from the host, between calls.
-pub fn kernel_free<B: EngineApi>(store: &mut B::Store, handle: u64) -> Result<(), Error> {
+pub fn kernel_free<B: EngineApi>(store: &mut B::Store<PluginState>, handle: u64) -> Result<(), Error> {
     store
         .call_kernel(KernelFn::Free, handle)
         .map(drop)
@@ -121,8 +122,11 @@ pub fn kernel_free<B: EngineApi>(store: &mut B::Store, handle: u64) -> Result<()
 
 /// Call the kernel's `alloc` then `length` through the general path ([`PluginStore::call_function`] on the kernel's
 /// instance), which converts values both ways: the length `alloc(n)` recorded, as the kernel returns it.
-pub fn kernel_alloc_and_length_by_name<B: EngineApi>(store: &mut B::Store, n: u64) -> Result<Vec<Val>, CallError> {
-    let kernel = PluginStore::<B>::kernel_instance(store);
+pub fn kernel_alloc_and_length_by_name<B: EngineApi>(
+    store: &mut B::Store<PluginState>,
+    n: u64,
+) -> Result<Vec<Val>, CallError> {
+    let kernel = PluginStore::<B, PluginState>::kernel_instance(store);
     let handle = store.call_function(&kernel, "alloc", &[Val::I64(n as i64)])?;
     store.call_function(&kernel, "length", &handle)
 }

@@ -15,7 +15,7 @@ trait Kernel {
 }
 
 struct Probe<B: EngineApi> {
-    store: B::Store,
+    store: B::Store<PluginState>,
     instance: B::Instance,
 }
 

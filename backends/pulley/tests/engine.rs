@@ -21,7 +21,7 @@ fn compiles_to_pulley_and_instantiates_from_the_pool() {
         let mut store = Pulley::new_store(&engine, &kernel, &prepared, state).unwrap();
         assert!(store.is_pooled(), "fuel {fuel}: the store comes from the pool");
         if fuel {
-            PluginStore::<Pulley>::set_fuel(&mut store, 1_000_000).unwrap();
+            PluginStore::<Pulley, _>::set_fuel(&mut store, 1_000_000).unwrap();
         }
         let handle = store.call_kernel(KernelFn::CallBegin, 16).unwrap();
         assert_ne!(handle, 0, "the interpreted kernel ran");

@@ -1,9 +1,9 @@
-//! Host functions on wasmer: the trampoline that turns a wasmer host call into a core [`Function`] call.
+//! Host functions on wasmer: the trampoline that turns a wasmer host call into a call of the core's callback.
 
 use anyhow::Error;
-use extism_core::backend::{CallError, KernelAccess, with_host_values};
+use extism_core::Val;
+use extism_core::backend::{CallError, HostFunction, HostState, KernelAccess, with_host_values};
 use extism_core::kernel::KernelFn;
-use extism_core::{CurrentPlugin, Function, PluginState, Val};
 use wasmer::{FunctionEnv, FunctionEnvMut, RuntimeError, Store, Value};
 
 use crate::errors::{HostFailure, host_failure, trap};
@@ -14,45 +14,55 @@ use crate::types::{from_wasmer, to_wasmer, to_wasmer_func_type};
 ///
 /// wasmer tells a host function nothing about its caller, so each importing instance gets its own wasmer function
 /// that knows the instance: that is how [`KernelAccess::guest_memory_and_state`] finds the caller's memory.
-pub(crate) fn function(
+pub(crate) fn function<S: HostState>(
     store: &mut Store,
-    env: &FunctionEnv<Env>,
-    function: &Function,
+    env: &FunctionEnv<Env<S>>,
+    function: &HostFunction<S>,
     slot: usize,
 ) -> wasmer::Function {
     if let Some(typed) = typed(store, env, function, slot) {
         return typed;
     }
-    let ty = to_wasmer_func_type(function.params(), function.results());
+    let ty = to_wasmer_func_type(&function.ty.params, &function.ty.results);
     let function = function.clone();
-    wasmer::Function::new_with_env(store, env, ty, move |mut env: FunctionEnvMut<Env>, params: &[Value]| {
-        dynamic(&function, &mut env, slot, params).map_err(|e| RuntimeError::user(Box::new(HostFailure(e))))
-    })
+    wasmer::Function::new_with_env(
+        store,
+        env,
+        ty,
+        move |mut env: FunctionEnvMut<Env<S>>, params: &[Value]| {
+            dynamic(&function, &mut env, slot, params).map_err(|e| RuntimeError::user(Box::new(HostFailure(e))))
+        },
+    )
 }
 
 /// The signatures of nearly every Extism host function (handles are `i64`): up to five `i64` parameters and no
 /// result, an `i64` or an `i32`. For these, a typed wasmer function avoids the dynamic path, which allocates the
 /// arguments, the results and a copy of the signature on every call.
-fn typed(store: &mut Store, env: &FunctionEnv<Env>, function: &Function, slot: usize) -> Option<wasmer::Function> {
+fn typed<S: HostState>(
+    store: &mut Store,
+    env: &FunctionEnv<Env<S>>,
+    function: &HostFunction<S>,
+    slot: usize,
+) -> Option<wasmer::Function> {
     use extism_core::ValType::{I32, I64};
-    if function.params().iter().any(|t| *t != I64) {
+    if function.ty.params.iter().any(|t| *t != I64) {
         return None;
     }
     macro_rules! with_params {
         ($($arg:ident),*) => {{
             let f = function.clone();
-            match function.results() {
+            match &function.ty.results[..] {
                 [] => Some(wasmer::Function::new_typed_with_env(
                     store,
                     env,
-                    move |mut env: FunctionEnvMut<Env>, $($arg: i64),*| -> Result<(), HostFailure> {
+                    move |mut env: FunctionEnvMut<Env<S>>, $($arg: i64),*| -> Result<(), HostFailure> {
                         run(&f, &mut env, slot, &[$(Val::I64($arg)),*], &mut []).map_err(HostFailure)
                     },
                 )),
                 [I64] => Some(wasmer::Function::new_typed_with_env(
                     store,
                     env,
-                    move |mut env: FunctionEnvMut<Env>, $($arg: i64),*| -> Result<i64, HostFailure> {
+                    move |mut env: FunctionEnvMut<Env<S>>, $($arg: i64),*| -> Result<i64, HostFailure> {
                         let mut out = [Val::I64(0)];
                         run(&f, &mut env, slot, &[$(Val::I64($arg)),*], &mut out).map_err(HostFailure)?;
                         Ok(out[0].i64().unwrap_or_default())
@@ -61,7 +71,7 @@ fn typed(store: &mut Store, env: &FunctionEnv<Env>, function: &Function, slot: u
                 [I32] => Some(wasmer::Function::new_typed_with_env(
                     store,
                     env,
-                    move |mut env: FunctionEnvMut<Env>, $($arg: i64),*| -> Result<i32, HostFailure> {
+                    move |mut env: FunctionEnvMut<Env<S>>, $($arg: i64),*| -> Result<i32, HostFailure> {
                         let mut out = [Val::I32(0)];
                         run(&f, &mut env, slot, &[$(Val::I64($arg)),*], &mut out).map_err(HostFailure)?;
                         Ok(out[0].i32().unwrap_or_default())
@@ -71,7 +81,7 @@ fn typed(store: &mut Store, env: &FunctionEnv<Env>, function: &Function, slot: u
             }
         }};
     }
-    match function.params().len() {
+    match function.ty.params.len() {
         0 => with_params!(),
         1 => with_params!(a),
         2 => with_params!(a, b),
@@ -82,26 +92,26 @@ fn typed(store: &mut Store, env: &FunctionEnv<Env>, function: &Function, slot: u
     }
 }
 
-/// Run `function` with `args`; `outs` has one slot per declared result (`Function::invoke` checks their types).
-fn run(
-    function: &Function,
-    env: &mut FunctionEnvMut<'_, Env>,
+/// Run `function` with `args`; `outs` has one slot per declared result (the callback checks their types).
+fn run<S: HostState>(
+    function: &HostFunction<S>,
+    env: &mut FunctionEnvMut<'_, Env<S>>,
     slot: usize,
     args: &[Val],
     outs: &mut [Val],
 ) -> Result<(), Error> {
     let mut view = CallerView { env, slot };
-    function.invoke(&mut CurrentPlugin::new(&mut view), args, outs)
+    function.callback.call(&mut view, args, outs)
 }
 
 /// The general path, for any signature.
-fn dynamic(
-    function: &Function,
-    env: &mut FunctionEnvMut<'_, Env>,
+fn dynamic<S: HostState>(
+    function: &HostFunction<S>,
+    env: &mut FunctionEnvMut<'_, Env<S>>,
     slot: usize,
     params: &[Value],
 ) -> Result<Vec<Value>, Error> {
-    with_host_values(params, function.results().len(), from_wasmer, |args, outs| {
+    with_host_values(params, function.ty.results.len(), from_wasmer, |args, outs| {
         run(function, env, slot, args, outs)?;
         // wasmer's dynamic host functions return their results in a `Vec`.
         Ok(outs.iter().map(|v| to_wasmer(*v)).collect())
@@ -109,13 +119,13 @@ fn dynamic(
 }
 
 /// The kernel and the calling instance as seen from inside a host call.
-struct CallerView<'a, 'b> {
-    env: &'a mut FunctionEnvMut<'b, Env>,
+struct CallerView<'a, 'b, S> {
+    env: &'a mut FunctionEnvMut<'b, Env<S>>,
     /// The instance that called.
     slot: usize,
 }
 
-impl CallerView<'_, '_> {
+impl<S: HostState> CallerView<'_, '_, S> {
     fn kernel(&self) -> &KernelExports {
         self.env.data().kernel()
     }
@@ -129,8 +139,8 @@ fn kernel_error(error: RuntimeError) -> CallError {
     }
 }
 
-impl KernelAccess for CallerView<'_, '_> {
-    fn memory_and_state(&mut self) -> (&mut [u8], &mut PluginState) {
+impl<S: HostState> KernelAccess<S> for CallerView<'_, '_, S> {
+    fn memory_and_state(&mut self) -> (&mut [u8], &mut S) {
         let (env, store) = self.env.data_and_store_mut();
         // SAFETY: both results borrow `self.env` (the store included) mutably; memory bytes are not part of the env.
         let bytes = unsafe { memory_bytes(&env.kernel().memory, &store) };
@@ -142,7 +152,7 @@ impl KernelAccess for CallerView<'_, '_> {
         func.call(&mut *self.env, arg).map_err(kernel_error)
     }
 
-    fn guest_memory_and_state(&mut self) -> Option<(&mut [u8], &mut PluginState)> {
+    fn guest_memory_and_state(&mut self) -> Option<(&mut [u8], &mut S)> {
         let (env, store) = self.env.data_and_store_mut();
         let memory = env.memories.get(self.slot)?.as_ref()?;
         // SAFETY: as in `memory_and_state`: the results borrow `self.env` mutably.

@@ -40,20 +40,19 @@ mod types;
 
 use anyhow::Error;
 use extism_core::backend::{
-    Capabilities, EngineApi, EngineOptions, ExportInfo, ImportInfo, LinkingInputs, PluginStore,
+    Capabilities, EngineApi, EngineOptions, ExportInfo, HostFunction, HostState, ImportInfo, LinkingInputs, PluginStore,
 };
-use extism_core::{Function, PluginState};
 
 pub use engine::WasmerEngine;
 pub use store::{WasmerExport, WasmerInstance, WasmerStore};
 
 /// What every store of a compiled plug-in links. wasmer host functions belong to a store, and here to one instance
 /// (see `host_call.rs`), so each store creates its own when a module that imports them is instantiated.
-pub struct Prepared {
+pub struct Prepared<S> {
     /// The kernel exports guests import (the core's list).
     kernel_exports: Vec<&'static str>,
     /// The host functions guests import.
-    functions: Vec<Function>,
+    functions: Vec<HostFunction<S>>,
 }
 
 /// The wasmer engine (singlepass compiler).
@@ -66,10 +65,10 @@ impl EngineApi for Wasmer {
     const CAPABILITIES: Capabilities = Capabilities::ALL.without_fuel_for_linked_modules();
     type Engine = WasmerEngine;
     type Module = wasmer::Module;
-    type Store = WasmerStore;
+    type Store<S: HostState> = WasmerStore<S>;
     type Instance = WasmerInstance;
     type Export = WasmerExport;
-    type Functions = Prepared;
+    type Functions<S: HostState> = Prepared<S>;
 
     fn new_engine(options: &EngineOptions) -> Result<WasmerEngine, Error> {
         WasmerEngine::new(options.fuel)
@@ -87,7 +86,10 @@ impl EngineApi for Wasmer {
         types::exports(module)
     }
 
-    fn prepare_functions(_engine: &WasmerEngine, inputs: &LinkingInputs<'_, Wasmer>) -> Result<Prepared, Error> {
+    fn prepare_functions<S: HostState>(
+        _engine: &WasmerEngine,
+        inputs: &LinkingInputs<'_, Wasmer, S>,
+    ) -> Result<Prepared<S>, Error> {
         Ok(Prepared {
             kernel_exports: inputs.kernel_exports.to_vec(),
             functions: inputs.functions.to_vec(),
@@ -95,15 +97,15 @@ impl EngineApi for Wasmer {
     }
 
     /// Defines the kernel exports the core listed, then the host functions.
-    fn new_store(
+    fn new_store<S: HostState>(
         engine: &WasmerEngine,
         kernel: &wasmer::Module,
-        prepared: &Prepared,
-        state: PluginState,
-    ) -> Result<WasmerStore, Error> {
+        prepared: &Prepared<S>,
+        state: S,
+    ) -> Result<WasmerStore<S>, Error> {
         let mut store = WasmerStore::new(engine, kernel, &prepared.kernel_exports, state)?;
         for f in &prepared.functions {
-            store.define_function(f.effective_namespace(), f.name(), f)?;
+            store.define_function(f)?;
         }
         Ok(store)
     }

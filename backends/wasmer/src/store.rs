@@ -4,9 +4,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::{Error, anyhow};
-use extism_core::backend::{CallError, ExportShape, KernelAccess, PluginStore, missing_command_export};
+use extism_core::backend::{
+    CallError, ExportShape, HostFunction, HostState, KernelAccess, PluginStore, missing_command_export,
+};
 use extism_core::kernel::{KERNEL_MEMORY, KernelFn, KernelSignature};
-use extism_core::{EXTISM_ENV_MODULE, Function, Interrupt, PluginState, Val};
+use extism_core::{EXTISM_ENV_MODULE, Interrupt, Val};
 use wasmer::{
     AsStoreMut, Extern, FunctionEnv, FunctionEnvMut, Global, Imports, Instance, InstantiationError, Memory, Module,
     RuntimeError, Store, TypedFunction, Value,
@@ -75,8 +77,8 @@ impl KernelExports {
 
 /// What host functions reach through their `FunctionEnv`: wasmer gives them no view of the caller's exports, so
 /// the handles they need are kept here once the instances exist.
-pub(crate) struct Env {
-    pub state: PluginState,
+pub(crate) struct Env<S> {
+    pub state: S,
     /// The kernel's exports, set right after the kernel is instantiated, before any host function can run.
     kernel: Option<KernelExports>,
     /// The exported `memory` of each instance that can call host functions (the kernel first), indexed by the
@@ -84,7 +86,7 @@ pub(crate) struct Env {
     pub memories: Vec<Option<Memory>>,
 }
 
-impl Env {
+impl<S> Env<S> {
     pub(crate) fn kernel(&self) -> &KernelExports {
         self.kernel
             .as_ref()
@@ -99,11 +101,11 @@ impl Env {
 pub struct WasmerInstance(pub(crate) usize);
 
 /// What a name in the store's linker stands for.
-enum Definition {
+enum Definition<S> {
     /// An export of an instance (the kernel's, or a registered module's).
     Extern(Extern),
     /// A host function; each instance that imports it gets its own wasmer function, which knows the instance.
-    Host(Function),
+    Host(HostFunction<S>),
 }
 
 /// Fuel metering of a store whose engine meters fuel.
@@ -115,11 +117,11 @@ struct Fuel {
 }
 
 /// A wasmer store and its linker for one plug-in.
-pub struct WasmerStore {
+pub struct WasmerStore<S: HostState> {
     store: Store,
-    env: FunctionEnv<Env>,
+    env: FunctionEnv<Env<S>>,
     /// Namespace → name → definition. Later definitions replace earlier ones, like a linker with shadowing.
-    linker: HashMap<String, HashMap<String, Definition>>,
+    linker: HashMap<String, HashMap<String, Definition<S>>>,
     instances: Vec<Instance>,
     /// The same handles as in the env, kept here so that the call path does not look them up in the store.
     kernel: KernelExports,
@@ -150,24 +152,24 @@ pub struct WasmerStore {
 // use of the store needs `&self` or `&mut self` of the wrapper: moving the wrapper to another thread therefore moves
 // all of it, at a moment when no call into it is running, which is exactly the "one thread at a time" that the
 // non-`Send` parts need. `WasmerStore` is deliberately not `Sync`.
-unsafe impl Send for WasmerStore {}
+unsafe impl<S: HostState> Send for WasmerStore<S> {}
 
-impl Drop for WasmerStore {
+impl<S: HostState> Drop for WasmerStore<S> {
     fn drop(&mut self) {
         // Before the instances (and their interrupt flags) are freed: other threads may still hold the waker.
         self.limits.flags.clear();
     }
 }
 
-impl WasmerStore {
+impl<S: HostState> WasmerStore<S> {
     /// A store with the kernel instantiated and `kernel_exports` (the ones the core lists) defined under
     /// `extism:host/env`.
     pub(crate) fn new(
         engine: &WasmerEngine,
         kernel: &Module,
         kernel_exports: &[&'static str],
-        state: PluginState,
-    ) -> Result<WasmerStore, Error> {
+        state: S,
+    ) -> Result<WasmerStore<S>, Error> {
         let mut store = Store::new(engine.engine().clone());
         let env = FunctionEnv::new(
             &mut store,
@@ -282,8 +284,8 @@ impl WasmerStore {
     }
 }
 
-impl KernelAccess for WasmerStore {
-    fn memory_and_state(&mut self) -> (&mut [u8], &mut PluginState) {
+impl<S: HostState> KernelAccess<S> for WasmerStore<S> {
+    fn memory_and_state(&mut self) -> (&mut [u8], &mut S) {
         // SAFETY: both results borrow `self` mutably, store included; the kernel memory is not part of the state.
         let bytes = unsafe { memory_bytes(&self.kernel.memory, &self.store) };
         (bytes, &mut self.env.as_mut(&mut self.store).state)
@@ -324,7 +326,11 @@ struct Command {
 }
 
 impl Command {
-    fn call(&self, env: &mut FunctionEnvMut<Env>, params: &[Value]) -> Result<Vec<Value>, RuntimeError> {
+    fn call<S: HostState>(
+        &self,
+        env: &mut FunctionEnvMut<Env<S>>,
+        params: &[Value],
+    ) -> Result<Vec<Value>, RuntimeError> {
         // Bounded: this instance lives as long as the store (see `count_command_instance`).
         (env.data_mut().state.count_command_instance())
             .map_err(|e| RuntimeError::user(Box::new(crate::errors::HostFailure(e))))?;
@@ -362,20 +368,20 @@ pub enum WasmerExport {
     I32Result(TypedFunction<(), i32>),
 }
 
-impl PluginStore<Wasmer> for WasmerStore {
-    fn state(&self) -> &PluginState {
+impl<S: HostState> PluginStore<Wasmer, S> for WasmerStore<S> {
+    fn state(&self) -> &S {
         &self.env.as_ref(&self.store).state
     }
 
-    fn state_mut(&mut self) -> &mut PluginState {
+    fn state_mut(&mut self) -> &mut S {
         &mut self.env.as_mut(&mut self.store).state
     }
 
-    fn define_function(&mut self, namespace: &str, name: &str, function: &Function) -> Result<(), Error> {
+    fn define_function(&mut self, function: &HostFunction<S>) -> Result<(), Error> {
         self.linker
-            .entry(namespace.to_string())
+            .entry(function.namespace.clone())
             .or_default()
-            .insert(name.to_string(), Definition::Host(function.clone()));
+            .insert(function.name.clone(), Definition::Host(function.clone()));
         Ok(())
     }
 
@@ -457,7 +463,7 @@ impl PluginStore<Wasmer> for WasmerStore {
                 &mut self.store,
                 &self.env,
                 ty.clone(),
-                move |mut env: FunctionEnvMut<Env>, params: &[Value]| command.call(&mut env, params),
+                move |mut env: FunctionEnvMut<Env<S>>, params: &[Value]| command.call(&mut env, params),
             );
             names.insert(export.name().to_string(), Definition::Extern(forward.into()));
         }

@@ -47,7 +47,7 @@ fn pdk_stand_ins() -> Vec<Function> {
 }
 
 struct Guest {
-    store: WasmiStore,
+    store: WasmiStore<PluginState>,
     instance: <Wasmi as EngineApi>::Instance,
 }
 
@@ -61,7 +61,9 @@ impl Guest {
             Wasmi::prepare_functions(&engine, &LinkingInputs::kernel_only(&kernel).with_modules(&[&module])).unwrap();
         let mut store = Wasmi::new_store(&engine, &kernel, &functions, state).unwrap();
         for f in pdk_stand_ins() {
-            store.define_function(EXTISM_ENV_MODULE, f.name(), &f).unwrap();
+            store
+                .define_function(&f.with_namespace(EXTISM_ENV_MODULE).to_host())
+                .unwrap();
         }
         if let Some(interrupt) = interrupt {
             store.enable_interrupts(interrupt).unwrap();

@@ -1,9 +1,9 @@
-//! Host functions on wasmi: the trampoline that turns a wasmi host call into a core [`Function`] call.
+//! Host functions on wasmi: the trampoline that turns a wasmi host call into a call of the core's callback.
 
 use anyhow::{Error, anyhow};
-use extism_core::backend::{CallError, KernelAccess, with_host_values};
+use extism_core::backend::{CallError, HostFunction, HostState, KernelAccess, with_host_values};
 use extism_core::kernel::KernelFn;
-use extism_core::{CurrentPlugin, Function, PluginState, Val, ValType};
+use extism_core::{Val, ValType};
 use wasmi::{Caller, Linker};
 
 use crate::errors::HostFailure;
@@ -13,21 +13,18 @@ use crate::types::{from_wasmi, to_wasmi, to_wasmi_type};
 /// Most arguments a host function may take to get a typed trampoline.
 const TYPED_MAX_PARAMS: usize = 5;
 
-/// Define `function` as `namespace::name` in `linker`.
+/// Define `function` in `linker`.
 ///
 /// Extism host functions almost always take and return `i64` handles. For those signatures (up to
 /// [`TYPED_MAX_PARAMS`] `i64` parameters, no result or one `i64` or `i32`) the trampoline is a typed closure: wasmi
 /// passes the arguments directly, where its dynamically typed trampoline copies a heap-allocated buffer of values on
 /// every call. Other signatures use the dynamic one.
-pub(crate) fn define(
-    linker: &mut Linker<StoreData>,
-    namespace: &str,
-    name: &str,
-    function: &Function,
-) -> Result<(), Error> {
-    let typed = function.params().len() <= TYPED_MAX_PARAMS
-        && function.params().iter().all(|t| *t == ValType::I64)
-        && matches!(function.results(), [] | [ValType::I64] | [ValType::I32]);
+pub(crate) fn define<S: HostState>(linker: &mut Linker<StoreData<S>>, function: &HostFunction<S>) -> Result<(), Error> {
+    let (namespace, name) = (function.namespace.as_str(), function.name.as_str());
+    let (params, results) = (&function.ty.params, &function.ty.results);
+    let typed = params.len() <= TYPED_MAX_PARAMS
+        && params.iter().all(|t| *t == ValType::I64)
+        && matches!(results[..], [] | [ValType::I64] | [ValType::I32]);
     let defined = if typed {
         define_typed(linker, namespace, name, function)
     } else {
@@ -41,18 +38,18 @@ pub(crate) fn define(
 macro_rules! typed_trampoline {
     ($linker:ident, $namespace:ident, $name:ident, $function:ident, [$($arg:ident),*]) => {{
         let f = $function.clone();
-        match $function.results() {
+        match $function.ty.results[..] {
             [] => $linker.func_wrap(
                 $namespace,
                 $name,
-                move |mut caller: Caller<'_, StoreData>, $($arg: i64),*| -> Result<(), wasmi::Error> {
+                move |mut caller: Caller<'_, StoreData<S>>, $($arg: i64),*| -> Result<(), wasmi::Error> {
                     call_host(&f, &mut caller, &[$(Val::I64($arg)),*], &mut [])
                 },
             ),
             [ValType::I64] => $linker.func_wrap(
                 $namespace,
                 $name,
-                move |mut caller: Caller<'_, StoreData>, $($arg: i64),*| -> Result<i64, wasmi::Error> {
+                move |mut caller: Caller<'_, StoreData<S>>, $($arg: i64),*| -> Result<i64, wasmi::Error> {
                     let mut out = [Val::I64(0)];
                     call_host(&f, &mut caller, &[$(Val::I64($arg)),*], &mut out)?;
                     Ok(out[0].unwrap_i64())
@@ -61,7 +58,7 @@ macro_rules! typed_trampoline {
             _ => $linker.func_wrap(
                 $namespace,
                 $name,
-                move |mut caller: Caller<'_, StoreData>, $($arg: i64),*| -> Result<i32, wasmi::Error> {
+                move |mut caller: Caller<'_, StoreData<S>>, $($arg: i64),*| -> Result<i32, wasmi::Error> {
                     let mut out = [Val::I32(0)];
                     call_host(&f, &mut caller, &[$(Val::I64($arg)),*], &mut out)?;
                     Ok(out[0].unwrap_i32())
@@ -72,13 +69,13 @@ macro_rules! typed_trampoline {
     }};
 }
 
-fn define_typed(
-    linker: &mut Linker<StoreData>,
+fn define_typed<S: HostState>(
+    linker: &mut Linker<StoreData<S>>,
     namespace: &str,
     name: &str,
-    function: &Function,
+    function: &HostFunction<S>,
 ) -> Result<(), wasmi::errors::LinkerError> {
-    match function.params().len() {
+    match function.ty.params.len() {
         0 => typed_trampoline!(linker, namespace, name, function, []),
         1 => typed_trampoline!(linker, namespace, name, function, [a]),
         2 => typed_trampoline!(linker, namespace, name, function, [a, b]),
@@ -88,15 +85,15 @@ fn define_typed(
     }
 }
 
-fn define_dynamic(
-    linker: &mut Linker<StoreData>,
+fn define_dynamic<S: HostState>(
+    linker: &mut Linker<StoreData<S>>,
     namespace: &str,
     name: &str,
-    function: &Function,
+    function: &HostFunction<S>,
 ) -> Result<(), wasmi::errors::LinkerError> {
     let ty = wasmi::FuncType::new(
-        function.params().iter().map(|t| to_wasmi_type(*t)),
-        function.results().iter().map(|t| to_wasmi_type(*t)),
+        function.ty.params.iter().map(|t| to_wasmi_type(*t)),
+        function.ty.results.iter().map(|t| to_wasmi_type(*t)),
     );
     let function = function.clone();
     linker.func_new(namespace, name, ty, move |mut caller, params, results| {
@@ -106,9 +103,9 @@ fn define_dynamic(
 }
 
 /// The dynamic trampoline: wasmi values in and out, converted to and from the core's.
-fn dynamic_call(
-    function: &Function,
-    caller: &mut Caller<'_, StoreData>,
+fn dynamic_call<S: HostState>(
+    function: &HostFunction<S>,
+    caller: &mut Caller<'_, StoreData<S>>,
     params: &[wasmi::Val],
     results: &mut [wasmi::Val],
 ) -> Result<(), wasmi::Error> {
@@ -122,10 +119,10 @@ fn dynamic_call(
 }
 
 /// Run a host function: the fuel bookkeeping of sliced calls around it, and its error carried through wasmi.
-/// `Function::invoke` resets `outs` to the declared result types and checks what the function leaves there.
-fn call_host(
-    function: &Function,
-    caller: &mut Caller<'_, StoreData>,
+/// The callback resets `outs` to the declared result types and checks what the function leaves there.
+fn call_host<S: HostState>(
+    function: &HostFunction<S>,
+    caller: &mut Caller<'_, StoreData<S>>,
     args: &[Val],
     outs: &mut [Val],
 ) -> Result<(), wasmi::Error> {
@@ -137,14 +134,14 @@ fn call_host(
     outcome.map_err(|e| wasmi::Error::host(HostFailure::new(e)))
 }
 
-fn invoke(
-    function: &Function,
-    caller: &mut Caller<'_, StoreData>,
+fn invoke<S: HostState>(
+    function: &HostFunction<S>,
+    caller: &mut Caller<'_, StoreData<S>>,
     args: &[Val],
     outs: &mut [Val],
 ) -> Result<(), Error> {
     let mut view = CallerView { caller };
-    function.invoke(&mut CurrentPlugin::new(&mut view), args, outs)
+    function.callback.call(&mut view, args, outs)
 }
 
 /// The fuel situation of a sliced call when it entered a host function.
@@ -157,7 +154,7 @@ struct Slice {
 
 /// Inside a sliced call, give the host function the user's whole remaining fuel: its kernel calls run as ordinary
 /// (not resumable) calls, which must not stop at a slice boundary. `None` outside sliced calls.
-fn unslice(caller: &mut Caller<'_, StoreData>) -> Option<Slice> {
+fn unslice<S: HostState>(caller: &mut Caller<'_, StoreData<S>>) -> Option<Slice> {
     let reserve = caller.data_mut().fuel.reserve.take()?;
     let left = caller.get_fuel().unwrap_or(0);
     let total = left.saturating_add(reserve);
@@ -167,7 +164,7 @@ fn unslice(caller: &mut Caller<'_, StoreData>) -> Option<Slice> {
 
 /// Back to slicing after the host function: what it used comes off the current slice, so that a guest calling host
 /// functions in a loop still reaches the end of its slice (and so its interrupt check).
-fn reslice(caller: &mut Caller<'_, StoreData>, slice: Slice) {
+fn reslice<S: HostState>(caller: &mut Caller<'_, StoreData<S>>, slice: Slice) {
     let total = caller.get_fuel().unwrap_or(0);
     let used = slice.total.saturating_sub(total);
     let give = slice.left.saturating_sub(used).min(total);
@@ -176,12 +173,12 @@ fn reslice(caller: &mut Caller<'_, StoreData>, slice: Slice) {
 }
 
 /// The kernel (and the calling instance) as seen from inside a host call.
-struct CallerView<'a, 'b> {
-    caller: &'a mut Caller<'b, StoreData>,
+struct CallerView<'a, 'b, S> {
+    caller: &'a mut Caller<'b, StoreData<S>>,
 }
 
-impl KernelAccess for CallerView<'_, '_> {
-    fn memory_and_state(&mut self) -> (&mut [u8], &mut PluginState) {
+impl<S: HostState> KernelAccess<S> for CallerView<'_, '_, S> {
+    fn memory_and_state(&mut self) -> (&mut [u8], &mut S) {
         memory_and_state(self.caller)
     }
 
@@ -189,7 +186,7 @@ impl KernelAccess for CallerView<'_, '_> {
         kernel_call(&mut *self.caller, function, arg)
     }
 
-    fn guest_memory_and_state(&mut self) -> Option<(&mut [u8], &mut PluginState)> {
+    fn guest_memory_and_state(&mut self) -> Option<(&mut [u8], &mut S)> {
         // `Caller::get_export` looks in the instance whose code made this host call.
         let memory = self.caller.get_export("memory")?.into_memory()?;
         let (bytes, data) = memory.data_and_store_mut(&mut *self.caller);
@@ -201,7 +198,7 @@ impl KernelAccess for CallerView<'_, '_> {
 mod tests {
     use extism_core::backend::{EngineApi, EngineOptions, ExportShape, LinkingInputs, PluginStore};
     use extism_core::kernel::KERNEL_WASM;
-    use extism_core::{Manifest, Uuid};
+    use extism_core::{Manifest, PluginState, Uuid};
 
     use super::*;
     use crate::Wasmi;

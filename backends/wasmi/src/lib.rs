@@ -44,9 +44,8 @@ mod types;
 
 use anyhow::Error;
 use extism_core::backend::{
-    Capabilities, EngineApi, EngineOptions, ExportInfo, ImportInfo, LinkingInputs, PluginStore,
+    Capabilities, EngineApi, EngineOptions, ExportInfo, HostFunction, HostState, ImportInfo, LinkingInputs, PluginStore,
 };
-use extism_core::{Function, PluginState};
 
 pub use store::{WasmiExport, WasmiStore};
 
@@ -59,11 +58,11 @@ const MAX_RECURSION_DEPTH: usize = 100_000;
 pub struct Wasmi;
 
 /// What every store of a compiled plug-in links: wasmi's linker entries are cheap, so each store defines them itself.
-pub struct Prepared {
+pub struct Prepared<S> {
     /// The kernel exports guests import (the core's list).
     kernel_exports: Vec<&'static str>,
     /// The host functions guests import.
-    functions: Vec<Function>,
+    functions: Vec<HostFunction<S>>,
 }
 
 impl EngineApi for Wasmi {
@@ -71,10 +70,10 @@ impl EngineApi for Wasmi {
     const CAPABILITIES: Capabilities = Capabilities::ALL;
     type Engine = wasmi::Engine;
     type Module = wasmi::Module;
-    type Store = WasmiStore;
+    type Store<S: HostState> = WasmiStore<S>;
     type Instance = wasmi::Instance;
     type Export = WasmiExport;
-    type Functions = Prepared;
+    type Functions<S: HostState> = Prepared<S>;
 
     fn new_engine(_options: &EngineOptions) -> Result<wasmi::Engine, Error> {
         let mut config = wasmi::Config::default();
@@ -102,7 +101,10 @@ impl EngineApi for Wasmi {
         types::exports(module)
     }
 
-    fn prepare_functions(_engine: &wasmi::Engine, inputs: &LinkingInputs<'_, Wasmi>) -> Result<Prepared, Error> {
+    fn prepare_functions<S: HostState>(
+        _engine: &wasmi::Engine,
+        inputs: &LinkingInputs<'_, Wasmi, S>,
+    ) -> Result<Prepared<S>, Error> {
         Ok(Prepared {
             kernel_exports: inputs.kernel_exports.to_vec(),
             functions: inputs.functions.to_vec(),
@@ -110,15 +112,15 @@ impl EngineApi for Wasmi {
     }
 
     /// Defines the kernel exports the core listed, then the host functions.
-    fn new_store(
+    fn new_store<S: HostState>(
         engine: &wasmi::Engine,
         kernel: &wasmi::Module,
-        prepared: &Prepared,
-        state: PluginState,
-    ) -> Result<WasmiStore, Error> {
+        prepared: &Prepared<S>,
+        state: S,
+    ) -> Result<WasmiStore<S>, Error> {
         let mut store = WasmiStore::new(engine, kernel, &prepared.kernel_exports, state)?;
         for f in &prepared.functions {
-            store.define_function(f.effective_namespace(), f.name(), f)?;
+            store.define_function(f)?;
         }
         Ok(store)
     }

@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use anyhow::{Error, anyhow};
 use extism_core::backend::{
-    CallError, ExportShape, KernelAccess, PluginStore, command_link_error, missing_command_export,
+    CallError, ExportShape, HostFunction, HostState, KernelAccess, PluginStore, command_link_error,
+    missing_command_export,
 };
 use extism_core::kernel::{KERNEL_MEMORY, KernelFn, KernelSignature};
-use extism_core::{EXTISM_ENV_MODULE, Function, Interrupt, PluginState, Val};
+use extism_core::{EXTISM_ENV_MODULE, Interrupt, Val};
 use wasmi::{
     AsContextMut, Func, Instance, Linker, Memory, Module, ResumableCall, Store, TypedFunc, TypedResumableCall,
 };
@@ -49,7 +50,7 @@ pub(crate) struct KernelExports {
 }
 
 impl KernelExports {
-    fn new(store: &Store<StoreData>, kernel: &Instance) -> Result<KernelExports, Error> {
+    fn new<S: HostState>(store: &Store<StoreData<S>>, kernel: &Instance) -> Result<KernelExports, Error> {
         let memory = kernel
             .get_memory(store, KERNEL_MEMORY)
             .ok_or_else(|| anyhow!("the Extism kernel exports no memory"))?;
@@ -71,8 +72,8 @@ impl KernelExports {
 }
 
 /// The data of a wasmi store: the core's state, the kernel handles host functions need, and the limits' books.
-pub(crate) struct StoreData {
-    pub state: PluginState,
+pub(crate) struct StoreData<S> {
+    pub state: S,
     /// Set by [`WasmiStore::new`] right after the kernel is instantiated, before the store is handed out.
     kernel: Option<KernelExports>,
     pub budget: MemoryBudget,
@@ -82,7 +83,7 @@ pub(crate) struct StoreData {
     pub interrupt: Option<Arc<Interrupt>>,
 }
 
-impl StoreData {
+impl<S> StoreData<S> {
     pub(crate) fn kernel(&self) -> KernelExports {
         self.kernel
             .expect("WasmiStore::new instantiates the kernel before the store is used")
@@ -96,25 +97,25 @@ impl StoreData {
 }
 
 /// A wasmi store and linker for one plug-in.
-pub struct WasmiStore {
+pub struct WasmiStore<S: HostState> {
     /// Boxed: a wasmi store is about 2 KB, which would make every plug-in handle that large.
-    pub(crate) store: Box<Store<StoreData>>,
-    pub(crate) linker: Linker<StoreData>,
+    pub(crate) store: Box<Store<StoreData<S>>>,
+    pub(crate) linker: Linker<StoreData<S>>,
     kernel_instance: Instance,
     kernel: KernelExports,
     /// Set by [`PluginStore::enable_interrupts`]: export calls then run in fuel slices.
     interrupt: Option<Arc<Interrupt>>,
 }
 
-impl WasmiStore {
+impl<S: HostState> WasmiStore<S> {
     /// A store with the kernel instantiated and `kernel_exports` (the ones the core lists) defined under
     /// `extism:host/env`.
     pub(crate) fn new(
         engine: &wasmi::Engine,
         kernel: &Module,
         kernel_exports: &[&'static str],
-        state: PluginState,
-    ) -> Result<WasmiStore, Error> {
+        state: S,
+    ) -> Result<WasmiStore<S>, Error> {
         let data = StoreData {
             state,
             kernel: None,
@@ -154,12 +155,12 @@ impl WasmiStore {
 
 /// Turn a failed wasmi operation into a [`CallError`], consulting what the limits recorded while it ran (see
 /// [`crate::errors`]).
-fn failure(store: &mut Store<StoreData>, error: wasmi::Error) -> CallError {
+fn failure<S: HostState>(store: &mut Store<StoreData<S>>, error: wasmi::Error) -> CallError {
     settle(store, classify(error))
 }
 
 /// The final class of a failure: what the limits recorded overrides what the error says.
-fn settle(store: &mut Store<StoreData>, class: CallError) -> CallError {
+fn settle<S: HostState>(store: &mut Store<StoreData<S>>, class: CallError) -> CallError {
     let data = store.data_mut();
     if std::mem::take(&mut data.budget.exceeded) {
         return CallError::MemoryLimit;
@@ -174,7 +175,7 @@ fn settle(store: &mut Store<StoreData>, class: CallError) -> CallError {
 
 /// The user's fuel is spent: make the store say so (wasmi stops before an instruction block it cannot pay for
 /// in full, leaving a remainder the plug-in can no longer use).
-fn out_of_fuel(store: &mut Store<StoreData>) -> CallError {
+fn out_of_fuel<S: HostState>(store: &mut Store<StoreData<S>>) -> CallError {
     if store.data().fuel.limited {
         // Fuel metering is always on, so this cannot fail.
         let _ = store.set_fuel(0);
@@ -183,7 +184,7 @@ fn out_of_fuel(store: &mut Store<StoreData>) -> CallError {
 }
 
 /// The kernel, reached through anything that gives mutable access to the store (a `Caller` inside a host function).
-pub(crate) fn kernel_call<C: AsContextMut<Data = StoreData>>(
+pub(crate) fn kernel_call<S: HostState, C: AsContextMut<Data = StoreData<S>>>(
     mut ctx: C,
     function: KernelFn,
     arg: u64,
@@ -198,7 +199,7 @@ pub(crate) fn kernel_call<C: AsContextMut<Data = StoreData>>(
     })
 }
 
-pub(crate) fn memory_and_state<C: AsContextMut<Data = StoreData>>(ctx: &mut C) -> (&mut [u8], &mut PluginState) {
+pub(crate) fn memory_and_state<S: HostState, C: AsContextMut<Data = StoreData<S>>>(ctx: &mut C) -> (&mut [u8], &mut S) {
     let memory = ctx.as_context().data().kernel().memory;
     let (bytes, data) = memory.data_and_store_mut(ctx.as_context_mut());
     (bytes, &mut data.state)
@@ -208,8 +209,8 @@ pub(crate) fn memory_and_state<C: AsContextMut<Data = StoreData>>(ctx: &mut C) -
 ///
 /// The store's fuel is the user's remaining fuel on entry and again on return; in between, all but one slice waits in
 /// the [`FuelAccount`] reserve (host functions called meanwhile settle it, see [`crate::host_call`]).
-fn call_sliced<R: wasmi::WasmResults>(
-    store: &mut Store<StoreData>,
+fn call_sliced<S: HostState, R: wasmi::WasmResults>(
+    store: &mut Store<StoreData<S>>,
     func: &TypedFunc<(), R>,
     interrupt: &Interrupt,
 ) -> Result<R, CallError> {
@@ -265,7 +266,7 @@ fn call_sliced<R: wasmi::WasmResults>(
 ///
 /// Reentrant: inside a sliced call (a host function's nested call) the outer slice and reserve are merged into this
 /// call's budget and split again when it returns.
-pub(crate) fn call_func<C: AsContextMut<Data = StoreData>>(
+pub(crate) fn call_func<S: HostState, C: AsContextMut<Data = StoreData<S>>>(
     mut ctx: C,
     func: Func,
     params: &[wasmi::Val],
@@ -331,18 +332,18 @@ pub(crate) fn call_func<C: AsContextMut<Data = StoreData>>(
     outcome
 }
 
-fn set_slice(mut store: impl AsContextMut<Data = StoreData>, give: u64, reserve: u64) {
+fn set_slice<S: HostState>(mut store: impl AsContextMut<Data = StoreData<S>>, give: u64, reserve: u64) {
     let mut store = store.as_context_mut();
     store.data_mut().fuel.reserve = Some(reserve);
     // Fuel metering is always on, so this cannot fail.
     let _ = store.set_fuel(give);
 }
 
-impl WasmiStore {
+impl<S: HostState> WasmiStore<S> {
     /// Run one top-level operation on the store and classify its failure.
     fn run<R>(
         &mut self,
-        op: impl FnOnce(&mut Store<StoreData>, &KernelExports) -> Result<R, wasmi::Error>,
+        op: impl FnOnce(&mut Store<StoreData<S>>, &KernelExports) -> Result<R, wasmi::Error>,
     ) -> Result<R, CallError> {
         self.store.data_mut().clear_violations();
         let result = op(&mut self.store, &self.kernel);
@@ -350,8 +351,8 @@ impl WasmiStore {
     }
 }
 
-impl KernelAccess for WasmiStore {
-    fn memory_and_state(&mut self) -> (&mut [u8], &mut PluginState) {
+impl<S: HostState> KernelAccess<S> for WasmiStore<S> {
+    fn memory_and_state(&mut self) -> (&mut [u8], &mut S) {
         let (bytes, data) = self.kernel.memory.data_and_store_mut(&mut *self.store);
         (bytes, &mut data.state)
     }
@@ -371,17 +372,17 @@ pub enum WasmiExport {
     I32Result(TypedFunc<(), i32>),
 }
 
-impl PluginStore<Wasmi> for WasmiStore {
-    fn state(&self) -> &PluginState {
+impl<S: HostState> PluginStore<Wasmi, S> for WasmiStore<S> {
+    fn state(&self) -> &S {
         &self.store.data().state
     }
 
-    fn state_mut(&mut self) -> &mut PluginState {
+    fn state_mut(&mut self) -> &mut S {
         &mut self.store.data_mut().state
     }
 
-    fn define_function(&mut self, namespace: &str, name: &str, function: &Function) -> Result<(), Error> {
-        crate::host_call::define(&mut self.linker, namespace, name, function)
+    fn define_function(&mut self, function: &HostFunction<S>) -> Result<(), Error> {
+        crate::host_call::define(&mut self.linker, function)
     }
 
     fn instantiate(&mut self, module: &Module) -> Result<Instance, CallError> {

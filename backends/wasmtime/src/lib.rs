@@ -17,8 +17,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use anyhow::Error;
-use extism_core::PluginState;
-use extism_core::backend::{Capabilities, EngineApi, EngineOptions, ExportInfo, ImportInfo, LinkingInputs};
+use extism_core::backend::{Capabilities, EngineApi, EngineOptions, ExportInfo, HostState, ImportInfo, LinkingInputs};
 
 use engine::TargetSpec;
 pub use engine::{POOL_UNITS, WasmtimeEngine, WasmtimeModule};
@@ -61,10 +60,10 @@ impl<T: Target> EngineApi for WasmtimeOn<T> {
     const CAPABILITIES: Capabilities = Capabilities::ALL;
     type Engine = WasmtimeEngine;
     type Module = WasmtimeModule;
-    type Store = WasmtimeStore;
+    type Store<S: HostState> = WasmtimeStore<S>;
     type Instance = wasmtime::Instance;
     type Export = WasmtimeExport;
-    type Functions = Arc<Prepared>;
+    type Functions<S: HostState> = Arc<Prepared<S>>;
 
     /// The process-wide engine for `options` (see [`engine`]).
     fn new_engine(options: &EngineOptions) -> Result<WasmtimeEngine, Error> {
@@ -95,16 +94,19 @@ impl<T: Target> EngineApi for WasmtimeOn<T> {
     /// A linker with the host functions (wasmtime host functions are store-independent) and the kernel's export
     /// indices, so that a store resolves imports without defining anything (see [`link`]); and whether stores of
     /// this plug-in can come from the instance pool.
-    fn prepare_functions(engine: &WasmtimeEngine, inputs: &LinkingInputs<'_, Self>) -> Result<Arc<Prepared>, Error> {
+    fn prepare_functions<S: HostState>(
+        engine: &WasmtimeEngine,
+        inputs: &LinkingInputs<'_, Self, S>,
+    ) -> Result<Arc<Prepared<S>>, Error> {
         Ok(Arc::new(Prepared::new(engine, inputs)?))
     }
 
-    fn new_store(
+    fn new_store<S: HostState>(
         _engine: &WasmtimeEngine,
         _kernel: &WasmtimeModule,
-        functions: &Arc<Prepared>,
-        state: PluginState,
-    ) -> Result<WasmtimeStore, Error> {
+        functions: &Arc<Prepared<S>>,
+        state: S,
+    ) -> Result<WasmtimeStore<S>, Error> {
         WasmtimeStore::new(functions, state)
     }
 }

@@ -9,9 +9,9 @@
 use std::sync::{Arc, OnceLock};
 
 use anyhow::{Error, anyhow};
-use extism_core::backend::LinkingInputs;
+use extism_core::EXTISM_ENV_MODULE;
+use extism_core::backend::{HostFunction, HostState, LinkingInputs};
 use extism_core::kernel::{KERNEL_MEMORY, KernelFn};
-use extism_core::{EXTISM_ENV_MODULE, Function};
 use wasmtime::{AsContextMut, Extern, ImportType, Instance, Linker, Module, ModuleExport};
 
 use crate::engine::{PoolLease, WasmtimeEngine, WasmtimeModule};
@@ -21,24 +21,24 @@ use crate::{Target, WasmtimeOn};
 
 /// Built once per compiled plug-in and shared by all its stores: the linking for the engine modules were compiled
 /// with and, made on first need, for the on-demand engine stores fall back to (see [`crate::engine`]).
-pub struct Prepared {
+pub struct Prepared<S: HostState> {
     engine: WasmtimeEngine,
     /// Linking in the primary engine, if every module of the plug-in is in it and fits the pool.
-    pooled: Option<Arc<Linking>>,
+    pooled: Option<Arc<Linking<S>>>,
     /// Pool units a store of this plug-in takes.
     pool_units: u32,
     /// Linking in the on-demand engine.
-    on_demand: OnceLock<Result<Arc<Linking>, String>>,
+    on_demand: OnceLock<Result<Arc<Linking<S>>, String>>,
     kernel: WasmtimeModule,
     kernel_exports: Vec<&'static str>,
-    functions: Vec<Function>,
+    functions: Vec<HostFunction<S>>,
 }
 
-impl Prepared {
+impl<S: HostState> Prepared<S> {
     pub(crate) fn new<T: Target>(
         engine: &WasmtimeEngine,
-        inputs: &LinkingInputs<'_, WasmtimeOn<T>>,
-    ) -> Result<Prepared, Error> {
+        inputs: &LinkingInputs<'_, WasmtimeOn<T>, S>,
+    ) -> Result<Prepared<S>, Error> {
         let LinkingInputs {
             kernel,
             modules,
@@ -78,7 +78,7 @@ impl Prepared {
 
     /// What a new store links against: pool capacity and the pooled linking when the pool has room, else the
     /// on-demand linking.
-    pub(crate) fn for_new_store(&self) -> Result<(Option<PoolLease>, Arc<Linking>), Error> {
+    pub(crate) fn for_new_store(&self) -> Result<(Option<PoolLease>, Arc<Linking<S>>), Error> {
         if let Some(pooled) = &self.pooled
             && let Some(lease) = self.engine.lease(self.pool_units)
         {
@@ -87,7 +87,7 @@ impl Prepared {
         let linking = self
             .on_demand
             .get_or_init(|| {
-                let make = || -> Result<Arc<Linking>, Error> {
+                let make = || -> Result<Arc<Linking<S>>, Error> {
                     let engine = self.engine.on_demand()?;
                     let kernel = self.kernel.for_store(&self.engine, false)?;
                     Ok(Arc::new(Linking::new(
@@ -114,9 +114,9 @@ impl Prepared {
 }
 
 /// What stores of one engine link against, prepared once.
-pub(crate) struct Linking {
+pub(crate) struct Linking<S: HostState> {
     /// The host functions some module imports (store-independent: each store gets its own `Func` on lookup).
-    pub(crate) functions: Linker<StoreData>,
+    pub(crate) functions: Linker<StoreData<S>>,
     /// Where the host finds the kernel exports it calls.
     pub(crate) kernel: KernelIndex,
     /// The kernel exports modules import under `extism:host/env` (those no host function shadows).
@@ -129,18 +129,18 @@ pub(crate) struct KernelIndex {
     pub functions: [ModuleExport; KernelFn::COUNT],
 }
 
-impl Linking {
+impl<S: HostState> Linking<S> {
     fn new(
         engine: &wasmtime::Engine,
         kernel: &Module,
         kernel_exports: &[&'static str],
-        functions: &[Function],
-    ) -> Result<Linking, Error> {
+        functions: &[HostFunction<S>],
+    ) -> Result<Linking<S>, Error> {
         let mut linker = Linker::new(engine);
         // Users may shadow built-in host functions (upstream allows overriding e.g. `http_request`).
         linker.allow_shadowing(true);
         for f in functions {
-            crate::host_call::define(&mut linker, f.effective_namespace(), f.name(), f)?;
+            crate::host_call::define(&mut linker, f)?;
         }
         let index = |name: &str| {
             kernel
@@ -164,20 +164,31 @@ impl Linking {
 
 /// Everything a store resolves imports against: the prepared host functions, its kernel instance, and the modules
 /// (and any extra functions) linked into this store. Cloned as a snapshot by command-module forwarders.
-#[derive(Clone)]
-pub(crate) struct Resolver {
-    pub linking: Arc<Linking>,
+pub(crate) struct Resolver<S: HostState> {
+    pub linking: Arc<Linking<S>>,
     /// The engine and which of its engines this store belongs to, to pick the module copy to instantiate.
     pub engine: WasmtimeEngine,
     pub pooled: bool,
     pub kernel: Instance,
     /// Modules registered by name and functions defined on this store alone; they shadow everything else.
-    pub linked: Option<Linker<StoreData>>,
+    pub linked: Option<Linker<StoreData<S>>>,
 }
 
-impl Resolver {
+impl<S: HostState> Clone for Resolver<S> {
+    fn clone(&self) -> Self {
+        Resolver {
+            linking: self.linking.clone(),
+            engine: self.engine.clone(),
+            pooled: self.pooled,
+            kernel: self.kernel,
+            linked: self.linked.clone(),
+        }
+    }
+}
+
+impl<S: HostState> Resolver<S> {
     /// The per-store linker, created on first use.
-    pub(crate) fn linked_mut(&mut self) -> &mut Linker<StoreData> {
+    pub(crate) fn linked_mut(&mut self) -> &mut Linker<StoreData<S>> {
         self.linked.get_or_insert_with(|| {
             let mut linker = Linker::new(self.linking.functions.engine());
             linker.allow_shadowing(true);
@@ -189,7 +200,7 @@ impl Resolver {
     /// store's linked modules, then the kernel, then the prepared host functions.
     pub(crate) fn instantiate(
         &self,
-        mut store: impl AsContextMut<Data = StoreData>,
+        mut store: impl AsContextMut<Data = StoreData<S>>,
         module: &WasmtimeModule,
     ) -> wasmtime::Result<Instance> {
         let module = module
@@ -209,7 +220,7 @@ impl Resolver {
         Instance::new(&mut store, module, &imports)
     }
 
-    fn resolve(&self, mut store: impl AsContextMut<Data = StoreData>, import: &ImportType<'_>) -> Option<Extern> {
+    fn resolve(&self, mut store: impl AsContextMut<Data = StoreData<S>>, import: &ImportType<'_>) -> Option<Extern> {
         if let Some(linked) = &self.linked
             && let Some(found) = linked.get_by_import(&mut store, import)
         {
@@ -230,7 +241,7 @@ impl Resolver {
     /// Define every export of `instance` under `name` for modules instantiated later in this store.
     pub(crate) fn register(
         &mut self,
-        store: impl AsContextMut<Data = StoreData>,
+        store: impl AsContextMut<Data = StoreData<S>>,
         name: &str,
         instance: Instance,
     ) -> Result<(), Error> {

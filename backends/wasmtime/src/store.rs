@@ -3,9 +3,11 @@
 use std::sync::Arc;
 
 use anyhow::{Error, anyhow};
-use extism_core::backend::{CallError, ExportShape, KernelAccess, PluginStore, missing_command_export};
+use extism_core::backend::{
+    CallError, ExportShape, HostFunction, HostState, KernelAccess, PluginStore, missing_command_export,
+};
 use extism_core::kernel::{KernelFn, KernelSignature};
-use extism_core::{Function, Interrupt, PluginState, Val};
+use extism_core::{Interrupt, Val};
 use wasmtime::{AsContextMut, Instance, Memory, Store, TypedFunc};
 
 use crate::engine::{PoolLease, WasmtimeModule};
@@ -43,7 +45,11 @@ pub(crate) struct KernelExports {
 
 impl KernelExports {
     /// Fetched by export index and type-checked against the kernel: no name lookups per store.
-    fn new(store: &mut Store<StoreData>, kernel: &Instance, index: &KernelIndex) -> Result<KernelExports, Error> {
+    fn new<S: HostState>(
+        store: &mut Store<StoreData<S>>,
+        kernel: &Instance,
+        index: &KernelIndex,
+    ) -> Result<KernelExports, Error> {
         let mismatch = || anyhow!("the Extism kernel instance does not match its module");
         let memory = kernel
             .get_module_export(&mut *store, &index.memory)
@@ -73,8 +79,8 @@ impl KernelExports {
 
 /// The data of a wasmtime store: the core's state plus the kernel handles host functions need (public only as a
 /// type parameter of the prepared linker).
-pub struct StoreData {
-    pub(crate) state: PluginState,
+pub struct StoreData<S> {
+    pub(crate) state: S,
     pub(crate) budget: MemoryBudget,
     /// Set once interrupts are enabled; checked at every epoch deadline.
     pub(crate) interrupt: Option<Arc<Interrupt>>,
@@ -83,7 +89,7 @@ pub struct StoreData {
     kernel: Option<Arc<KernelExports>>,
 }
 
-impl StoreData {
+impl<S> StoreData<S> {
     pub(crate) fn kernel(&self) -> &KernelExports {
         self.kernel
             .as_ref()
@@ -98,9 +104,9 @@ impl StoreData {
 }
 
 /// A wasmtime store for one plug-in, and what its modules' imports resolve against.
-pub struct WasmtimeStore {
-    pub(crate) store: Store<StoreData>,
-    resolver: Resolver,
+pub struct WasmtimeStore<S: HostState> {
+    pub(crate) store: Store<StoreData<S>>,
+    resolver: Resolver<S>,
     /// The same handles as in the store data, held here too so that the call path borrows them beside the store.
     kernel: Arc<KernelExports>,
     /// Pool capacity this store's instances use. Declared after `store` so that it is released only once the store
@@ -108,8 +114,8 @@ pub struct WasmtimeStore {
     lease: Option<PoolLease>,
 }
 
-impl WasmtimeStore {
-    pub(crate) fn new(prepared: &Prepared, state: PluginState) -> Result<WasmtimeStore, Error> {
+impl<S: HostState> WasmtimeStore<S> {
+    pub(crate) fn new(prepared: &Prepared<S>, state: S) -> Result<WasmtimeStore<S>, Error> {
         let (lease, linking) = prepared.for_new_store()?;
         let pooled = lease.is_some();
         let engine = prepared.engine();
@@ -155,7 +161,7 @@ impl WasmtimeStore {
 
 /// The kernel, reached through anything that gives mutable access to the store (the store itself, or a `Caller`
 /// inside a host function).
-pub(crate) fn kernel_call<C: AsContextMut<Data = StoreData>>(
+pub(crate) fn kernel_call<S: HostState, C: AsContextMut<Data = StoreData<S>>>(
     mut ctx: C,
     function: KernelFn,
     arg: u64,
@@ -164,14 +170,14 @@ pub(crate) fn kernel_call<C: AsContextMut<Data = StoreData>>(
     kernel.call(&mut ctx, function, arg)
 }
 
-pub(crate) fn memory_and_state<C: AsContextMut<Data = StoreData>>(ctx: &mut C) -> (&mut [u8], &mut PluginState) {
+pub(crate) fn memory_and_state<S: HostState, C: AsContextMut<Data = StoreData<S>>>(ctx: &mut C) -> (&mut [u8], &mut S) {
     let memory = ctx.as_context_mut().data().kernel().memory;
     let (bytes, data) = memory.data_and_store_mut(ctx);
     (bytes, &mut data.state)
 }
 
-impl KernelAccess for WasmtimeStore {
-    fn memory_and_state(&mut self) -> (&mut [u8], &mut PluginState) {
+impl<S: HostState> KernelAccess<S> for WasmtimeStore<S> {
+    fn memory_and_state(&mut self) -> (&mut [u8], &mut S) {
         memory_and_state(&mut self.store)
     }
 
@@ -190,17 +196,17 @@ pub enum WasmtimeExport {
     I32Result(TypedFunc<(), i32>),
 }
 
-impl<T: Target> PluginStore<WasmtimeOn<T>> for WasmtimeStore {
-    fn state(&self) -> &PluginState {
+impl<T: Target, S: HostState> PluginStore<WasmtimeOn<T>, S> for WasmtimeStore<S> {
+    fn state(&self) -> &S {
         &self.store.data().state
     }
 
-    fn state_mut(&mut self) -> &mut PluginState {
+    fn state_mut(&mut self) -> &mut S {
         &mut self.store.data_mut().state
     }
 
-    fn define_function(&mut self, namespace: &str, name: &str, function: &Function) -> Result<(), Error> {
-        crate::host_call::define(self.resolver.linked_mut(), namespace, name, function)
+    fn define_function(&mut self, function: &HostFunction<S>) -> Result<(), Error> {
+        crate::host_call::define(self.resolver.linked_mut(), function)
     }
 
     fn instantiate(&mut self, module: &WasmtimeModule) -> Result<Instance, CallError> {

@@ -13,7 +13,7 @@ fn compile(engine: &WasmtimeEngine, wat: &str) -> WasmtimeModule {
     Wasmtime::compile(engine, &wat::parse_str(wat).unwrap()).unwrap()
 }
 
-fn stores(engine: &WasmtimeEngine, modules: &[&WasmtimeModule], count: usize) -> Vec<WasmtimeStore> {
+fn stores(engine: &WasmtimeEngine, modules: &[&WasmtimeModule], count: usize) -> Vec<WasmtimeStore<PluginState>> {
     let kernel = Wasmtime::compile(engine, KERNEL_WASM).unwrap();
     let prepared =
         Wasmtime::prepare_functions(engine, &LinkingInputs::kernel_only(&kernel).with_modules(modules)).unwrap();
@@ -22,7 +22,7 @@ fn stores(engine: &WasmtimeEngine, modules: &[&WasmtimeModule], count: usize) ->
             let state = PluginState::new(Uuid::new_v4(), &Manifest::default());
             let mut store = Wasmtime::new_store(engine, &kernel, &prepared, state).unwrap();
             for module in modules {
-                PluginStore::<Wasmtime>::instantiate(&mut store, module).unwrap();
+                PluginStore::<Wasmtime, _>::instantiate(&mut store, module).unwrap();
             }
             store
         })

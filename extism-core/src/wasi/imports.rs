@@ -16,9 +16,9 @@ use wasi_common::snapshots::preview_1::wasi_snapshot_preview1 as p1;
 use wiggle::{GuestMemory, GuestPtr};
 
 use super::WASI_MODULE;
-use crate::backend::HostFunctionImpl;
 use crate::current_plugin::CurrentPlugin;
 use crate::function::Function;
+use crate::function::HostFunctionImpl;
 use crate::val::{FuncType, Val, ValType};
 
 /// A wasm parameter type of a WASI function.

@@ -37,18 +37,14 @@
 //! preopened from fd 3 on, a host path prefixed `ro:` read-only ([`read_only`]). `proc_exit(code)` ends the call
 //! with an [`wasi_common::I32Exit`] error that the call protocol turns into an exit code ([`exit_code`]).
 
-mod ctx;
+pub(crate) mod ctx;
 mod imports;
 mod read_only;
 mod sched;
 
 use anyhow::Error;
 
-pub(crate) use ctx::WasiState;
 pub(crate) use imports::functions;
-
-#[cfg(doc)]
-use crate::function::Function;
 
 /// The module name plug-ins import WASI preview 1 from.
 pub const WASI_MODULE: &str = "wasi_snapshot_preview1";
