@@ -226,9 +226,11 @@ impl WasmtimeEngine {
                 module,
                 on_demand: Arc::new(OnceLock::new()),
             }),
-            // SAFETY: as above.
             Err(pooled_error) if self.is_pooled() => {
-                match unsafe { wasmtime::Module::deserialize(self.on_demand()?, bytes) } {
+                let on_demand = self.on_demand()?;
+                // SAFETY: as above.
+                let loaded = unsafe { wasmtime::Module::deserialize(on_demand, bytes) };
+                match loaded {
                     Ok(module) => Ok(WasmtimeModule {
                         pooled: false,
                         module,
