@@ -8,11 +8,19 @@
 //! - `count_vowels_1MiB/<engine>`: a compute-bound call of a PDK plug-in on 1 MiB of text;
 //! - `host_call/<engine>`: one call of a trivial host function (`i64 -> i64`) from a guest loop; the time is per host
 //!   call (the guest's loop costs a few instructions on top);
-//! - `create/<engine>`: `PluginBuilder::build` from the bytes of a 91 KB PDK plug-in (`kitchen.wasm`): compile,
-//!   check the imports, create the store with the kernel (the main module is instantiated on the first call);
-//! - `create_and_call/<engine>`: the same and a first call of a trivial export, which instantiates the main module and
-//!   runs the guest's initialisers: a plug-in ready to use;
+//! - `create/<engine>`: `PluginBuilder::build` from the bytes of a 91 KB PDK plug-in (`kitchen.wasm`) with the
+//!   compilation cache disabled (cold): compile, check the imports, create the store with the kernel (the main module
+//!   is instantiated on the first call);
+//! - `create_warm_cache/<engine>`: the same with a warm compilation cache (in a temporary directory, filled before
+//!   measuring): read and check the cache entries and load the engine's code instead of compiling. Engines without a
+//!   cache (wasmi) compile as in `create`;
+//! - `create_and_call/<engine>`: `create` (cold) and a first call of a trivial export, which instantiates the main
+//!   module and runs the guest's initialisers: a plug-in ready to use;
+//! - `create_warm_cache_and_call/<engine>`: the same with the warm cache;
 //! - `instantiate/<engine>`: a ready instance (first call included) from an already compiled plug-in.
+//!
+//! Outside the `create_warm_cache` groups the compilation cache is disabled, so that benches never write to the
+//! user's cache directory.
 //!
 //! `cargo bench --bench calls --all-features` (or `-- noop` etc. for one group); then `cargo run -p bench-report`
 //! writes `benches/REPORT.md` and `benches/report.svg` from criterion's saved results.
@@ -30,6 +38,7 @@ fn test_wasm(name: &str) -> Vec<u8> {
 
 fn plugin(backend: Backend, name: &str) -> Plugin {
     PluginBuilder::new(test_wasm(name))
+        .with_cache_disabled()
         .with_backend(backend)
         .build()
         .unwrap_or_else(|e| panic!("{name} on {backend}: {e:#}"))
@@ -92,6 +101,7 @@ fn reflect_64k(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(input.len() as u64));
     for &backend in Backend::ALL {
         let mut plugin = PluginBuilder::new(test_wasm("reflect"))
+            .with_cache_disabled()
             .with_backend(backend)
             .with_function(
                 "reflect",
@@ -158,6 +168,7 @@ fn host_call(c: &mut Criterion) {
     let mut group = c.benchmark_group("host_call");
     for &backend in Backend::ALL {
         let mut plugin = PluginBuilder::new(HOST_CALLS)
+            .with_cache_disabled()
             .with_backend(backend)
             .with_function(
                 "inc",
@@ -185,24 +196,65 @@ fn host_call(c: &mut Criterion) {
 
 fn create(c: &mut Criterion) {
     let wasm = test_wasm("kitchen");
-    for (group_name, first_call) in [("create", false), ("create_and_call", true)] {
+    let cache = CacheDir::new();
+    for (group_name, first_call, warm) in [
+        ("create", false, false),
+        ("create_warm_cache", false, true),
+        ("create_and_call", true, false),
+        ("create_warm_cache_and_call", true, true),
+    ] {
         let mut group = c.benchmark_group(group_name);
         group.sample_size(20);
         for &backend in Backend::ALL {
-            group.bench_function(BenchmarkId::from_parameter(backend), |b| {
-                b.iter(|| {
-                    let mut plugin = PluginBuilder::new(&wasm[..])
-                        .with_backend(backend)
-                        .build()
-                        .expect("kitchen");
-                    if first_call {
-                        let _: &[u8] = plugin.call("input_length", "").expect("input_length");
-                    }
-                    black_box(plugin);
-                })
-            });
+            let build = || {
+                let builder = PluginBuilder::new(&wasm[..]).with_backend(backend);
+                let builder = if warm {
+                    builder.with_cache_config(&cache.config)
+                } else {
+                    builder.with_cache_disabled()
+                };
+                let mut plugin = builder.build().expect("kitchen");
+                if first_call {
+                    let _: &[u8] = plugin.call("input_length", "").expect("input_length");
+                }
+                plugin
+            };
+            // Fills the cache before measuring.
+            drop(build());
+            group.bench_function(BenchmarkId::from_parameter(backend), |b| b.iter(|| black_box(build())));
         }
         group.finish();
+    }
+}
+
+/// A compilation cache in a fresh temporary directory (never the user's own), removed when dropped.
+struct CacheDir {
+    dir: std::path::PathBuf,
+    config: std::path::PathBuf,
+}
+
+impl CacheDir {
+    fn new() -> CacheDir {
+        let dir = std::env::temp_dir().join(format!(
+            "extism-bench-cache-{}-{:08x}",
+            std::process::id(),
+            fastrand::u32(..)
+        ));
+        std::fs::create_dir_all(&dir).expect("bench cache directory");
+        let config = dir.join("cache.toml");
+        let entries = dir.join("entries");
+        std::fs::write(
+            &config,
+            format!("[cache]\ndirectory = {:?}\n", entries.to_str().expect("UTF-8 path")),
+        )
+        .expect("bench cache configuration");
+        CacheDir { dir, config }
+    }
+}
+
+impl Drop for CacheDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -214,6 +266,7 @@ fn instantiate(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(3));
     for &backend in Backend::ALL {
         let compiled = PluginBuilder::new(&manifest)
+            .with_cache_disabled()
             .with_backend(backend)
             .compile()
             .expect("compile kitchen");

@@ -89,6 +89,23 @@ impl<'a> PluginBuilder<'a> {
         self
     }
 
+    /// Cache compiled modules as the configuration file at `path` says (upstream's cache TOML: a `[cache]` table with
+    /// `directory`, optionally `files-total-size-soft-limit` and `file-count-soft-limit`). Takes precedence over the
+    /// `EXTISM_CACHE_CONFIG` environment variable. By default the cache is on, in the platform's cache directory
+    /// (`$XDG_CACHE_HOME/extism` or `~/.cache/extism` on Linux); see [`crate::cache`] for its layout, bounds and
+    /// checks. Engines without a compilation step worth caching (wasmi) ignore it; an unreadable or invalid file
+    /// fails [`PluginBuilder::build`] on every engine.
+    pub fn with_cache_config(mut self, path: impl Into<PathBuf>) -> Self {
+        self.options.cache = extism_core::cache::CacheSetting::ConfigFile(path.into());
+        self
+    }
+
+    /// Compile every module, without reading or writing the compilation cache (whatever `EXTISM_CACHE_CONFIG` says).
+    pub fn with_cache_disabled(mut self) -> Self {
+        self.options.cache = extism_core::cache::CacheSetting::Disabled;
+        self
+    }
+
     /// Add a host function in the default namespace `extism:host/user`.
     pub fn with_function<T: Send + 'static, F>(
         mut self,

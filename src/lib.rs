@@ -163,6 +163,7 @@ pub use extism_core::CurrentPlugin;
 /// call's error carries it in its chain (`error.chain().find_map(|e| e.downcast_ref::<CallError>())`); errors the
 /// plug-in reported itself do not.
 pub use extism_core::backend::{CallError, Capabilities};
+pub use extism_core::cache;
 pub use extism_core::convert;
 pub use extism_core::{
     COMMAND_INSTANCES_BEFORE_RENEWAL, DEFAULT_MAX_TABLE_ELEMENTS, DEFAULT_WASI_MAX_OPEN_FILES, MAX_COMMAND_INSTANCES,

@@ -1,7 +1,7 @@
 //! `extism bench`: the same plug-in function timed on each chosen engine, in one table.
 //!
 //! Per engine: `create` is one `PluginBuilder::build` (compile, link, store), the first on that engine in this process
-//! (cold: it includes creating the engine); `instantiate` and `first call` are medians over a few fresh instances of
+//! (cold: it includes creating the engine, and bypasses the compilation cache); `instantiate` and `first call` are medians over a few fresh instances of
 //! one compiled plug-in (the first call instantiates the main module and runs its initialisers); then the function is
 //! called repeatedly on one instance, for `--iterations N` calls or `--time SECS` seconds, and the table shows the
 //! median and 95th percentile of those calls and the input bytes processed per second at the median.
@@ -192,7 +192,7 @@ fn bench_engine(
     progress: &ProgressBar,
 ) -> Result<Row, Failure> {
     let start = Instant::now();
-    let plugin = args.plugin.build(manifest, engine)?;
+    let plugin = args.plugin.build_uncached(manifest, engine)?;
     let create = nanos(start.elapsed());
     load::check_function(&plugin, manifest, &args.function)?;
     drop(plugin);

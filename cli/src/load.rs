@@ -166,6 +166,15 @@ impl PluginArgs {
             .map_err(|e| self.explain(manifest, backend, e))
     }
 
+    /// Create the plug-in on `backend` without the compilation cache (compiling every module), explaining a failure
+    /// to link: what `extism bench` times as a cold start.
+    pub(crate) fn build_uncached(&self, manifest: &Manifest, backend: Backend) -> Result<Plugin, Failure> {
+        self.builder(manifest, backend)
+            .with_cache_disabled()
+            .build()
+            .map_err(|e| self.explain(manifest, backend, e))
+    }
+
     /// Compile the plug-in on `backend`, explaining a failure to link.
     pub(crate) fn compile(&self, manifest: &Manifest, backend: Backend) -> Result<CompiledPlugin, Failure> {
         self.builder(manifest, backend)

@@ -55,18 +55,33 @@ pub struct Capabilities {
     /// where an engine meters fuel per instance (wasmer's metering middleware keeps the count in a global of each
     /// instrumented instance).
     pub fuel_with_linked_modules: bool,
+    /// Compiled modules can be saved in the on-disk compilation cache ([`crate::cache`]): the engine implements
+    /// [`EngineApi::code_identity`], [`EngineApi::serialize`] and [`EngineApi::deserialize`]. False for engines
+    /// with no compilation worth saving (interpreters that translate lazily, such as wasmi); a cache configured for
+    /// them is simply not used.
+    pub code_cache: bool,
 }
 
 impl Capabilities {
     /// Everything the seam can ask for.
     pub const ALL: Capabilities = Capabilities {
         fuel_with_linked_modules: true,
+        code_cache: true,
     };
 
-    /// [`Capabilities::ALL`] without fuel limits on multi-module plug-ins.
+    /// These capabilities without fuel limits on multi-module plug-ins.
     pub const fn without_fuel_for_linked_modules(self) -> Capabilities {
         Capabilities {
             fuel_with_linked_modules: false,
+            ..self
+        }
+    }
+
+    /// These capabilities without the compilation cache.
+    pub const fn without_code_cache(self) -> Capabilities {
+        Capabilities {
+            code_cache: false,
+            ..self
         }
     }
 }
@@ -171,10 +186,38 @@ pub trait EngineApi: Sized + Send + Sync + 'static {
     /// Compile binary wasm (the core has already turned WAT into binary).
     fn compile(engine: &Self::Engine, wasm: &[u8]) -> Result<Self::Module, Error>;
 
-    /// Compile the Extism kernel ([`crate::kernel::KERNEL_WASM`]). Backends whose engines are shared between compiled
-    /// plug-ins may compile it once per engine and hand out that module.
-    fn compile_kernel(engine: &Self::Engine) -> Result<Self::Module, Error> {
-        Self::compile(engine, crate::kernel::KERNEL_WASM)
+    /// Compile the Extism kernel ([`crate::kernel::KERNEL_WASM`]) with `compile` (which the core gives: it compiles
+    /// through the compilation cache, see [`crate::cache`]). Backends whose engines are shared between compiled
+    /// plug-ins may call it once per engine and hand out that module.
+    fn compile_kernel(
+        _engine: &Self::Engine,
+        compile: impl FnOnce(&[u8]) -> Result<Self::Module, Error>,
+    ) -> Result<Self::Module, Error> {
+        compile(crate::kernel::KERNEL_WASM)
+    }
+
+    /// What identifies the code `engine` generates besides the module (its exact version, and a fingerprint of the
+    /// settings that change code: target, CPU features, fuel metering, interruption checks, …), for the compilation
+    /// cache's key and entry header. `None` (the default): modules of this engine are never cached. Engines that
+    /// return `Some` declare [`Capabilities::code_cache`].
+    fn code_identity(_engine: &Self::Engine) -> Option<crate::cache::CodeIdentity> {
+        None
+    }
+
+    /// The engine's own serialised form of `module`, for the compilation cache; `Ok(None)` if it has none.
+    fn serialize(_engine: &Self::Engine, _module: &Self::Module) -> Result<Option<Vec<u8>>, Error> {
+        Ok(None)
+    }
+
+    /// Load a module from what [`EngineApi::serialize`] returned.
+    ///
+    /// # Safety
+    ///
+    /// `bytes` become executable code: they must be exactly what `serialize` returned for a module compiled by an
+    /// engine of this backend with the same [`EngineApi::code_identity`]. The core calls this only for cache entries
+    /// whose header and payload hash it has verified (see [`crate::cache`]).
+    unsafe fn deserialize(_engine: &Self::Engine, _bytes: &[u8]) -> Result<Self::Module, Error> {
+        Err(unsupported(Self::NAME, "loading compiled modules"))
     }
 
     /// The imports of a module, in declaration order.

@@ -9,6 +9,7 @@
 //! Applications use the `extism` facade crate, which picks a backend and re-exports this crate's public types.
 
 pub mod backend;
+pub mod cache;
 pub mod convert;
 mod current_plugin;
 mod function;

@@ -44,6 +44,10 @@ pub struct PluginOptions {
     /// `None` means [`DEFAULT_WASI_MAX_OPEN_FILES`]. Past it, `path_open` (and `sock_accept`) fail with the WASI
     /// errno `mfile` (33, "too many open files").
     pub wasi_max_open_files: Option<u32>,
+    /// Where compiled modules are cached between processes (see [`crate::cache`]); by default what the
+    /// `EXTISM_CACHE_CONFIG` environment variable says, else the platform's cache directory. Used only on engines
+    /// with [`crate::backend::Capabilities::code_cache`].
+    pub cache: crate::cache::CacheSetting,
 }
 
 impl PluginOptions {
@@ -105,10 +109,20 @@ impl<B: EngineApi> Compiled<B> {
             fuel: options.fuel_limit.is_some(),
             max_table_elements: options.table_limit(),
         })?;
-        let kernel = B::compile_kernel(&engine).context("unable to compile the Extism kernel")?;
+        // A configuration error is reported on every engine; the directory is only opened for engines that cache.
+        let cache_config = options.cache.resolve()?;
+        let cache = match cache_config {
+            Some(config) if B::CAPABILITIES.code_cache => crate::cache::open(config),
+            _ => None,
+        };
+        let cache = cache.as_ref();
+        let kernel = B::compile_kernel(&engine, |wasm| {
+            crate::cache::compile_cached::<B>(cache, &engine, wasm, |wasm| B::compile(&engine, wasm))
+        })
+        .context("unable to compile the Extism kernel")?;
         let mut modules = Vec::with_capacity(named.len());
         for m in named {
-            let module = B::compile(&engine, &m.wasm)?;
+            let module = crate::cache::compile_cached::<B>(cache, &engine, &m.wasm, |wasm| B::compile(&engine, wasm))?;
             modules.push(ModuleInfo {
                 imports: B::imports(&module),
                 exports: B::exports(&module),

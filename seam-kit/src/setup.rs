@@ -35,7 +35,8 @@ impl<B: EngineApi> Setup<B> {
         let mut options = EngineOptions::default();
         options.fuel = fuel;
         let engine = B::new_engine(&options).unwrap_or_else(|e| panic!("{}: creating the engine: {e:#}", B::NAME));
-        let kernel = B::compile_kernel(&engine).unwrap_or_else(|e| panic!("{}: compiling the kernel: {e:#}", B::NAME));
+        let kernel = B::compile_kernel(&engine, |wasm| B::compile(&engine, wasm))
+            .unwrap_or_else(|e| panic!("{}: compiling the kernel: {e:#}", B::NAME));
         Setup { engine, kernel }
     }
 

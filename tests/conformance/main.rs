@@ -4,6 +4,7 @@
 mod common;
 
 mod api;
+mod cache;
 mod calls;
 mod command_instances;
 mod config_vars;

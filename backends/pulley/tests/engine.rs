@@ -15,7 +15,7 @@ fn compiles_to_pulley_and_instantiates_from_the_pool() {
         let engine = Pulley::new_engine(&options).unwrap();
         assert!(engine.primary().is_pulley(), "fuel {fuel}: the engine targets Pulley");
         assert!(engine.is_pooled(), "fuel {fuel}: the pool is available on this machine");
-        let kernel = Pulley::compile_kernel(&engine).unwrap();
+        let kernel = Pulley::compile_kernel(&engine, |wasm| Pulley::compile(&engine, wasm)).unwrap();
         let prepared = Pulley::prepare_functions(&engine, &LinkingInputs::kernel_only(&kernel)).unwrap();
         let state = PluginState::new(Uuid::new_v4(), &Manifest::default());
         let mut store = Pulley::new_store(&engine, &kernel, &prepared, state).unwrap();

@@ -1,6 +1,6 @@
 //! The engine: wasmer with the singlepass compiler, the instrumentation middleware and the budget tunables.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use anyhow::Error;
 use wasmer::sys::{CompilerConfig, NativeEngineExt, Singlepass};
@@ -37,6 +37,33 @@ impl WasmerEngine {
             compile_lock: Arc::new(Mutex::new(())),
             fuel,
         })
+    }
+
+    /// The compilation cache's identity of this engine's code: wasmer's version; and as the fingerprint, wasmer's
+    /// own id of its compiler settings, the target triple and CPU features it compiles for, whether fuel is metered,
+    /// and a hash of this crate's sources that shape generated code (the instrumentation middleware, the tunables that
+    /// choose memory styles, this file), so that a changed backend never loads code an older one compiled.
+    pub(crate) fn code_identity(&self) -> extism_core::cache::CodeIdentity {
+        static SOURCES: OnceLock<String> = OnceLock::new();
+        let sources = SOURCES.get_or_init(|| {
+            extism_core::cache::hash_fingerprint(&[
+                include_str!("instrument.rs"),
+                include_str!("tunables.rs"),
+                include_str!("engine.rs"),
+                include_str!("features.rs"),
+            ])
+        });
+        let target = self.engine.target();
+        extism_core::cache::CodeIdentity {
+            version: wasmer_compiler::VERSION.to_string(),
+            fingerprint: format!(
+                "{} {} {:?} fuel={} sources={sources}",
+                self.engine.deterministic_id(),
+                target.triple(),
+                target.cpu_features(),
+                self.fuel
+            ),
+        }
     }
 
     pub(crate) fn engine(&self) -> &wasmer::Engine {

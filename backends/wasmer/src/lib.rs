@@ -78,6 +78,26 @@ impl EngineApi for Wasmer {
         engine.compile(wasm)
     }
 
+    /// See `WasmerEngine::code_identity` for what the fingerprint covers.
+    fn code_identity(engine: &WasmerEngine) -> Option<extism_core::cache::CodeIdentity> {
+        Some(engine.code_identity())
+    }
+
+    /// wasmer's own serialised artifact (instrumentation included: it is compiled into the code).
+    fn serialize(_engine: &WasmerEngine, module: &wasmer::Module) -> Result<Option<Vec<u8>>, Error> {
+        let bytes = module
+            .serialize()
+            .map_err(|e| anyhow::anyhow!("unable to serialise a wasmer module: {e}"))?;
+        Ok(Some(bytes.to_vec()))
+    }
+
+    unsafe fn deserialize(engine: &WasmerEngine, bytes: &[u8]) -> Result<wasmer::Module, Error> {
+        // SAFETY: passed on from the caller, who guarantees that `bytes` are `serialize`'s output for an engine with
+        // this code identity (same wasmer, compiler settings, target, fuel setting and instrumentation).
+        unsafe { wasmer::Module::deserialize(engine.engine(), bytes) }
+            .map_err(|e| anyhow::anyhow!("unable to load a cached wasmer module: {e}"))
+    }
+
     fn imports(module: &wasmer::Module) -> Vec<ImportInfo> {
         types::imports(module)
     }

@@ -34,6 +34,10 @@ const KEEP_RESIDENT: usize = 64 * 1024;
 /// with a larger limit are not pooled). Only address space: a pooled table's pages are committed as it grows.
 const POOL_TABLE_ELEMENTS: usize = extism_core::DEFAULT_MAX_TABLE_ELEMENTS as usize;
 
+/// The exact wasmtime version this crate is built with (the workspace pins it; a test checks the pin), written into
+/// compilation-cache entries so that another version's code is never loaded.
+pub const WASMTIME_VERSION: &str = "48.0.8";
+
 /// Largest per-instance metadata (`VMContext`) in the pool; larger modules use the on-demand engine.
 const POOL_INSTANCE_BYTES: usize = 4 << 20;
 
@@ -55,6 +59,8 @@ struct Engines {
     on_demand: OnceLock<Result<wasmtime::Engine, String>>,
     /// The Extism kernel, compiled once for every plug-in of this engine.
     kernel: OnceLock<Result<WasmtimeModule, String>>,
+    /// The compilation cache's identity of this engine's code, computed on first use.
+    code_identity: OnceLock<extism_core::cache::CodeIdentity>,
     fuel: bool,
     target: TargetSpec,
 }
@@ -117,6 +123,7 @@ impl WasmtimeEngine {
                 }),
                 on_demand: OnceLock::new(),
                 kernel: OnceLock::new(),
+                code_identity: OnceLock::new(),
                 fuel,
                 target,
             },
@@ -128,6 +135,7 @@ impl WasmtimeEngine {
                     primary,
                     pool: None,
                     kernel: OnceLock::new(),
+                    code_identity: OnceLock::new(),
                     fuel,
                     target,
                 }
@@ -181,16 +189,58 @@ impl WasmtimeEngine {
         })
     }
 
-    /// The Extism kernel, compiled on first use.
-    pub(crate) fn kernel(&self) -> Result<WasmtimeModule, Error> {
+    /// The Extism kernel, compiled with `compile` on first use.
+    pub(crate) fn kernel(
+        &self,
+        compile: impl FnOnce(&[u8]) -> Result<WasmtimeModule, Error>,
+    ) -> Result<WasmtimeModule, Error> {
         self.inner
             .kernel
-            .get_or_init(|| {
-                self.compile(extism_core::kernel::KERNEL_WASM)
-                    .map_err(|e| format!("{e:#}"))
-            })
+            .get_or_init(|| compile(extism_core::kernel::KERNEL_WASM).map_err(|e| format!("{e:#}")))
             .clone()
             .map_err(|e| anyhow!("{e}"))
+    }
+
+    /// wasmtime's exact version and its compatibility hash of the primary engine's code-generation settings.
+    pub(crate) fn code_identity(&self) -> extism_core::cache::CodeIdentity {
+        self.inner
+            .code_identity
+            .get_or_init(|| extism_core::cache::CodeIdentity {
+                version: WASMTIME_VERSION.to_string(),
+                fingerprint: extism_core::cache::hash_fingerprint(&self.primary().precompile_compatibility_hash()),
+            })
+            .clone()
+    }
+
+    /// Load a module serialised by an engine with the same [`WasmtimeEngine::code_identity`]: into the pooled engine
+    /// when it fits the pool, else into the on-demand engine (as [`WasmtimeEngine::compile`] decides).
+    ///
+    /// # Safety
+    ///
+    /// `bytes` must be what [`wasmtime::Module::serialize`] returned for a module compiled with this configuration.
+    pub(crate) unsafe fn deserialize(&self, bytes: &[u8]) -> Result<WasmtimeModule, Error> {
+        // SAFETY: the caller's guarantee; the on-demand engine has the same code-generation settings (`config`).
+        match unsafe { wasmtime::Module::deserialize(self.primary(), bytes) } {
+            Ok(module) => Ok(WasmtimeModule {
+                pooled: self.is_pooled(),
+                module,
+                on_demand: Arc::new(OnceLock::new()),
+            }),
+            Err(pooled_error) if self.is_pooled() => {
+                let on_demand = self.on_demand()?;
+                // SAFETY: as above.
+                let loaded = unsafe { wasmtime::Module::deserialize(on_demand, bytes) };
+                match loaded {
+                    Ok(module) => Ok(WasmtimeModule {
+                        pooled: false,
+                        module,
+                        on_demand: Arc::new(OnceLock::new()),
+                    }),
+                    Err(_) => Err(to_anyhow(pooled_error)),
+                }
+            }
+            Err(e) => Err(to_anyhow(e)),
+        }
     }
 
     /// Compile `wasm` with the primary engine; a module the pool cannot hold is compiled with the on-demand engine.
@@ -285,5 +335,21 @@ impl WasmtimeModule {
     pub(crate) fn pool_units(&self) -> u32 {
         let needs = self.module.resources_required();
         needs.num_memories.max(needs.num_tables).max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// [`super::WASMTIME_VERSION`] names the version the workspace pins (cache entries of another version must never
+    /// look current).
+    #[test]
+    fn wasmtime_version_matches_the_workspace_pin() {
+        let manifest = include_str!("../../../Cargo.toml");
+        let pin = format!("wasmtime = {{ version = \"={}\"", super::WASMTIME_VERSION);
+        assert!(
+            manifest.contains(&pin),
+            "the workspace's wasmtime pin is not {}",
+            super::WASMTIME_VERSION
+        );
     }
 }

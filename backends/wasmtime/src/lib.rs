@@ -20,7 +20,7 @@ use anyhow::Error;
 use extism_core::backend::{Capabilities, EngineApi, EngineOptions, ExportInfo, HostState, ImportInfo, LinkingInputs};
 
 use engine::TargetSpec;
-pub use engine::{POOL_UNITS, WasmtimeEngine, WasmtimeModule};
+pub use engine::{POOL_UNITS, WASMTIME_VERSION, WasmtimeEngine, WasmtimeModule};
 pub use link::Prepared;
 pub use store::{StoreData, WasmtimeExport, WasmtimeStore};
 
@@ -78,9 +78,31 @@ impl<T: Target> EngineApi for WasmtimeOn<T> {
         engine.compile(wasm)
     }
 
-    /// Compiled once per (process-wide) engine.
-    fn compile_kernel(engine: &WasmtimeEngine) -> Result<WasmtimeModule, Error> {
-        engine.kernel()
+    /// Compiled (or loaded from the compilation cache) once per process-wide engine.
+    fn compile_kernel(
+        engine: &WasmtimeEngine,
+        compile: impl FnOnce(&[u8]) -> Result<WasmtimeModule, Error>,
+    ) -> Result<WasmtimeModule, Error> {
+        engine.kernel(compile)
+    }
+
+    /// wasmtime's version and its own compatibility hash of the engine's settings
+    /// ([`wasmtime::Engine::precompile_compatibility_hash`]: target, Cranelift and ISA flags (CPU features), tunables,
+    /// enabled proposals, fuel and epoch instrumentation), which is what wasmtime itself checks when loading code.
+    /// Pulley is cached like native code: its bytecode is wasmtime's compiled output for the `pulley64` target, and
+    /// the target is part of the hash (and of the engine name in the key).
+    fn code_identity(engine: &WasmtimeEngine) -> Option<extism_core::cache::CodeIdentity> {
+        Some(engine.code_identity())
+    }
+
+    fn serialize(_engine: &WasmtimeEngine, module: &WasmtimeModule) -> Result<Option<Vec<u8>>, Error> {
+        module.module.serialize().map(Some).map_err(errors::to_anyhow)
+    }
+
+    unsafe fn deserialize(engine: &WasmtimeEngine, bytes: &[u8]) -> Result<WasmtimeModule, Error> {
+        // SAFETY: passed on from the caller, who guarantees that `bytes` are `serialize`'s output for an engine with
+        // this code identity.
+        unsafe { engine.deserialize(bytes) }
     }
 
     fn imports(module: &WasmtimeModule) -> Vec<ImportInfo> {

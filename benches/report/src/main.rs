@@ -37,7 +37,9 @@ const BENCHMARK_ORDER: &[&str] = &[
     "host_call",
     "count_vowels_1MiB",
     "create",
+    "create_warm_cache",
     "create_and_call",
+    "create_warm_cache_and_call",
     "instantiate",
 ];
 
