@@ -1,7 +1,7 @@
 //! Debugging options: wasm core dumps on trap (`with_coredump`, `DebugOptions::coredump`), and the engine-specific
 //! options (profiler, debug info, a `wasmtime::Config`) each engine takes or refuses by name.
 
-use extism::{Backend, DebugOptions, PluginBuilder, ProfilingStrategy};
+use extism::{Backend, DebugOptions, Manifest, PluginBuilder, ProfilingStrategy, Wasm};
 
 use crate::common::{TempDir, root_cause};
 
@@ -161,6 +161,25 @@ backend_test! {
         let dump = parse_dump(&std::fs::read(&path).unwrap());
         assert_eq!(dump.custom.first().map(String::as_str), Some("core"), "{backend}");
         assert!(dump.holds(b"spinning-guest"), "{backend}");
+    }
+}
+
+backend_test! {
+    /// A timeout is a trap too (upstream's own core dump test: a loop stopped by the manifest's timeout).
+    fn coredump_on_timeout(backend) {
+        let dir = TempDir::new("coredump-timeout");
+        let path = dir.path().join("core.wasm");
+        let wat = r#"(module (memory (export "memory") 1) (data (i32.const 8) "looping-guest")
+            (func (export "loop_forever") (result i32) (loop $l (br $l)) (i32.const 0)))"#;
+        let manifest = Manifest::new([Wasm::data(wat.as_bytes().to_vec())])
+            .with_timeout(std::time::Duration::from_millis(100));
+        let mut p = PluginBuilder::new(manifest).with_backend(backend).with_coredump(&path).build().unwrap();
+        let err = p.call::<&str, &[u8]>("loop_forever", "abc123").unwrap_err();
+        assert_eq!(root_cause(&err), "timeout", "{backend}");
+        let dump = parse_dump(&std::fs::read(&path).unwrap());
+        assert_eq!(dump.custom.first().map(String::as_str), Some("core"), "{backend}");
+        assert!(dump.holds(b"looping-guest"), "{backend}");
+        assert!(dump.holds(b"abc123"), "{backend}: the input, in kernel memory");
     }
 }
 
