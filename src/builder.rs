@@ -10,7 +10,7 @@ use extism_core::{CurrentPlugin, Function, PluginOptions, UserData, Val, ValType
 use crate::dispatch::DynCompiled;
 use crate::plugin::Plugin;
 use crate::registry::EngineVisitor;
-use crate::{Backend, CompiledPlugin, Error};
+use crate::{Backend, CompiledPlugin, DebugOptions, Error, ProfilingStrategy};
 
 /// Builds a [`Plugin`] from a module or manifest, host functions and options.
 ///
@@ -103,6 +103,64 @@ impl<'a> PluginBuilder<'a> {
     /// Compile every module, without reading or writing the compilation cache (whatever `EXTISM_CACHE_CONFIG` says).
     pub fn with_cache_disabled(mut self) -> Self {
         self.options.cache = extism_core::cache::CacheSetting::Disabled;
+        self
+    }
+
+    /// Write a wasm core dump (the WebAssembly tool-conventions format: a wasm module with `core`, `coremodules`,
+    /// `coreinstances` and `corestack` custom sections, and the memories and globals as memory, data and global
+    /// sections) to `path` whenever a call traps: a wasm trap, or a timeout, cancel, fuel or memory limit that stopped
+    /// guest code (same as the `EXTISM_COREDUMP` env var). Every engine writes one; see [`DebugOptions::coredump`]
+    /// for what each holds.
+    pub fn with_coredump(mut self, path: impl Into<PathBuf>) -> Self {
+        self.options.coredump = Some(path.into());
+        self
+    }
+
+    /// Report generated code to `profiler` (upstream's `EXTISM_PROFILE`). Only wasmtime supports one (`PerfMap`, on
+    /// Unix); on another engine, or for a profiler this build lacks, building fails with an error naming the engine
+    /// and the profiler.
+    pub fn with_profiling_strategy(mut self, profiler: ProfilingStrategy) -> Self {
+        self.options.profiler = Some(crate::debug::profiler(profiler));
+        self
+    }
+
+    /// Emit native debug info (DWARF) for generated code, for debuggers (upstream's `EXTISM_DEBUG`). wasmtime only:
+    /// on another engine building fails with an error naming the engine and the option.
+    pub fn with_debug_info(mut self) -> Self {
+        self.options.debug_info = Some(true);
+        self
+    }
+
+    /// Set every debugging option at once (upstream's [`DebugOptions`]): profiler, core dump, memory dump, debug
+    /// info. What they set is explicit: a profiler or debug info the engine cannot provide fails the build.
+    pub fn with_debug_options(mut self, options: DebugOptions) -> Self {
+        self.options.profiler = Some(crate::debug::profiler(options.profiling_strategy));
+        self.options.debug_info = Some(options.debug_info);
+        self.options.coredump = options.coredump;
+        self.options.memdump = options.memdump;
+        self
+    }
+
+    /// Start the wasmtime engine's configuration from `config` (upstream's method of the same name), for settings
+    /// Extism leaves alone: compilation (optimisation level, Cranelift flags, target CPU features), memory
+    /// reservations and guards, stack size, proposals beyond the ones below, instance allocation.
+    ///
+    /// The settings the runtime depends on are overwritten: epoch interruption (timeouts and cancel), fuel metering
+    /// (from the fuel limit), tail calls, function references and GC (which real toolchains emit), core dumps on
+    /// trap, debug info and the profiler (from the debug options), and on Pulley the target. `async_support` must
+    /// stay off (calls are synchronous). A plug-in with its own configuration gets an engine of its own, not the
+    /// process-wide shared one, and no instance pool unless `config` sets one.
+    ///
+    /// The wasmtime and Pulley engines take it; on wasmer or wasmi building fails with an error naming the engine
+    /// and this option. `config` must come from the `wasmtime` version this crate is built on (re-exported as
+    /// [`crate::wasmtime`]).
+    #[cfg(feature = "wasmtime")]
+    pub fn with_wasmtime_config(mut self, config: extism_wasmtime::wasmtime::Config) -> Self {
+        self.options.native_config = Some(extism_core::debug::NativeConfig::new(
+            extism_wasmtime::WASMTIME_CONFIG,
+            "with_wasmtime_config",
+            config,
+        ));
         self
     }
 

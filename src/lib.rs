@@ -89,6 +89,7 @@
 mod backend;
 mod builder;
 mod compiled;
+mod debug;
 mod dispatch;
 pub mod logging;
 mod macros;
@@ -100,6 +101,7 @@ mod registry;
 pub use anyhow::Error;
 pub use builder::PluginBuilder;
 pub use compiled::CompiledPlugin;
+pub use debug::{DebugOptions, ProfilingStrategy};
 /// Cancels a plug-in's running call from another thread ([`Plugin::cancel_handle`]).
 ///
 /// ```
@@ -174,6 +176,10 @@ pub use extism_core::{
     MemoryOptions, PTR, ToBytes, UserData, Val, ValType, Wasm, WasmInput, WasmMetadata,
 };
 pub use extism_core::{Manifest, Uuid};
+/// The wasmtime the `wasmtime` backend is built on, for [`PluginBuilder::with_wasmtime_config`] and
+/// [`ProfilingStrategy`] (a `wasmtime::Config` of another version is a different type).
+#[cfg(feature = "wasmtime")]
+pub use extism_wasmtime::wasmtime;
 pub use logging::set_log_callback;
 pub use module_info::{ModuleInfo, module_info};
 pub use plugin::Plugin;

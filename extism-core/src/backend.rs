@@ -15,6 +15,8 @@ use std::sync::Arc;
 
 use anyhow::Error;
 
+use crate::coredump::InstanceSnapshot;
+use crate::debug::{NativeConfig, Profiler};
 use crate::kernel::KernelFn;
 use crate::val::{FuncType, Val};
 
@@ -29,6 +31,16 @@ pub struct EngineOptions {
     /// Enforced per store ([`PluginStore::set_table_element_limit`]); an engine whose instance allocator has its own
     /// table capacity uses it to decide what that allocator may hold.
     pub max_table_elements: u32,
+    /// A core dump will be written when a call traps: an engine that makes its own
+    /// ([`PluginStore::take_engine_core_dump`]) turns that on; others need nothing.
+    pub coredump: bool,
+    /// Emit native debug info (DWARF) for generated code, for debuggers; only asked of engines whose
+    /// [`Capabilities::debug_info`] is set.
+    pub debug_info: bool,
+    /// The profiler to report generated code to; only one of [`Capabilities::profilers`] (or none).
+    pub profiler: Profiler,
+    /// The engine's own configuration object to start from; only one whose kind is [`Capabilities::native_config`].
+    pub native_config: Option<NativeConfig>,
 }
 
 impl Default for EngineOptions {
@@ -36,6 +48,10 @@ impl Default for EngineOptions {
         EngineOptions {
             fuel: false,
             max_table_elements: crate::DEFAULT_MAX_TABLE_ELEMENTS,
+            coredump: false,
+            debug_info: false,
+            profiler: Profiler::None,
+            native_config: None,
         }
     }
 }
@@ -60,13 +76,25 @@ pub struct Capabilities {
     /// with no compilation worth saving (interpreters that translate lazily, such as wasmi); a cache configured for
     /// them is simply not used.
     pub code_cache: bool,
+    /// The profilers the engine can report its generated code to ([`EngineOptions::profiler`]); empty for engines
+    /// that generate no native code or cannot.
+    pub profilers: &'static [Profiler],
+    /// The engine can emit native debug info for generated code ([`EngineOptions::debug_info`]).
+    pub debug_info: bool,
+    /// The kind of [`NativeConfig`] the engine takes as the base of its configuration (`"wasmtime::Config"`), if
+    /// any.
+    pub native_config: Option<&'static str>,
 }
 
 impl Capabilities {
-    /// Everything the seam can ask for.
+    /// Everything the seam can ask for, but engine-specific settings: no profilers, no debug info, no native
+    /// configuration (add them with [`Capabilities::with_debugging`]).
     pub const ALL: Capabilities = Capabilities {
         fuel_with_linked_modules: true,
         code_cache: true,
+        profilers: &[],
+        debug_info: false,
+        native_config: None,
     };
 
     /// These capabilities without fuel limits on multi-module plug-ins.
@@ -81,6 +109,21 @@ impl Capabilities {
     pub const fn without_code_cache(self) -> Capabilities {
         Capabilities {
             code_cache: false,
+            ..self
+        }
+    }
+
+    /// These capabilities with the engine's profilers, debug info, and native configuration kind.
+    pub const fn with_debugging(
+        self,
+        profilers: &'static [Profiler],
+        debug_info: bool,
+        native_config: Option<&'static str>,
+    ) -> Capabilities {
+        Capabilities {
+            profilers,
+            debug_info,
+            native_config,
             ..self
         }
     }
@@ -350,6 +393,18 @@ pub trait PluginStore<B: EngineApi, S: HostState>: KernelAccess<S> + Send + 'sta
     /// Make calls in this store stop with [`CallError::Interrupted`] soon after `interrupt` is requested from any
     /// thread. The backend installs a waker on `interrupt` if its engine needs one to notice the flag.
     fn enable_interrupts(&mut self, interrupt: Arc<crate::Interrupt>) -> Result<(), Error>;
+
+    /// The exported memories and globals of `instance`, copied, for a core dump after a trap (see
+    /// [`crate::coredump`]).
+    fn snapshot(&mut self, instance: &B::Instance) -> InstanceSnapshot;
+
+    /// The engine's own core dump (a wasm module, tool-conventions format, with `name` in its `core` section) of the
+    /// last [`PluginStore::call`] if it trapped, for engines that make them when created with
+    /// [`EngineOptions::coredump`]. `None` (the default) lets the core write one with [`crate::coredump`].
+    fn take_engine_core_dump(&mut self, name: &str) -> Option<Vec<u8>> {
+        let _ = name;
+        None
+    }
 }
 
 /// What the core needs of the kernel, from outside a call and from inside a host function alike: its memory, and

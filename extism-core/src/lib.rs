@@ -11,7 +11,9 @@
 pub mod backend;
 pub mod cache;
 pub mod convert;
+pub mod coredump;
 mod current_plugin;
+pub mod debug;
 mod function;
 mod http;
 mod input;

@@ -10,9 +10,11 @@ use uuid::Uuid;
 
 use crate::EXTISM_ENV_MODULE;
 use crate::backend::{
-    CallError, EngineApi, EngineOptions, ExportShape, ExternKind, HostFunction, KernelAccess, LinkingInputs,
-    PluginStore,
+    CallError, Capabilities, EngineApi, EngineOptions, ExportShape, ExternKind, HostFunction, KernelAccess,
+    LinkingInputs, PluginStore, unsupported,
 };
+use crate::coredump::CoreDump;
+use crate::debug::{NativeConfig, Profiler};
 use crate::function::Function;
 use crate::interrupt::Interrupt;
 use crate::kernel::{CallRecord, KernelFn};
@@ -34,6 +36,19 @@ pub struct PluginOptions {
     pub fuel_limit: Option<u64>,
     /// Write the kernel's memory to this file when a call fails (also set by the `EXTISM_MEMDUMP` env var).
     pub memdump: Option<PathBuf>,
+    /// Write a wasm core dump (tool-conventions format) to this file when a call traps (also set by the
+    /// `EXTISM_COREDUMP` env var). See [`crate::coredump`] for what each engine's dumps hold.
+    pub coredump: Option<PathBuf>,
+    /// The profiler to report generated code to. `None`: the one `EXTISM_PROFILE` names (`perf`, `jitdump`,
+    /// `vtune`), if the engine supports it (else it is logged and ignored); `Some` of a profiler the engine does not
+    /// support fails compilation.
+    pub profiler: Option<Profiler>,
+    /// Emit native debug info for generated code. `None`: if `EXTISM_DEBUG` is set and the engine can (else it is
+    /// logged and ignored); `Some(true)` on an engine that cannot fails compilation.
+    pub debug_info: Option<bool>,
+    /// The engine's own configuration object to start from (upstream's `with_wasmtime_config`); an engine of
+    /// another kind fails compilation.
+    pub native_config: Option<NativeConfig>,
     /// Let the plug-in read its HTTP responses' headers (`http_headers`); off by default.
     pub http_response_headers: bool,
     /// Most elements any one table of the plug-in may hold; `None` means [`DEFAULT_MAX_TABLE_ELEMENTS`]. Growing a
@@ -65,6 +80,58 @@ pub const DEFAULT_MAX_TABLE_ELEMENTS: u32 = 1 << 20;
 /// The default of [`PluginOptions::wasi_max_open_files`]: 128 descriptors per plug-in, a small share of a process's
 /// usual limit of 1024, so that a plug-in that opens files without closing them cannot leave the host unable to.
 pub const DEFAULT_WASI_MAX_OPEN_FILES: u32 = 128;
+
+/// The debugging settings of `options` an engine named `engine` with `capabilities` is created with: profiler, debug
+/// info and native configuration, explicit or from the environment. What the engine cannot do fails when asked for
+/// explicitly (an error naming the engine and the option), and is logged and ignored when it comes from the
+/// environment (`EXTISM_PROFILE`, `EXTISM_DEBUG`), which applies to every plug-in of the process whatever its engine.
+fn debug_settings(options: &PluginOptions, engine: &str, capabilities: &Capabilities) -> Result<EngineOptions, Error> {
+    let supports = |p: Profiler| p == Profiler::None || capabilities.profilers.contains(&p);
+    let profiler = match options.profiler {
+        Some(p) if !supports(p) => {
+            return Err(unsupported(
+                engine,
+                &format!("the {p:?} profiler (`profiling_strategy`)"),
+            ));
+        }
+        Some(p) => p,
+        None => match Profiler::from_env() {
+            Some(p) if supports(p) => p,
+            Some(p) => {
+                tracing::warn!(target: "extism::debug", "EXTISM_PROFILE asks for the {p:?} profiler, which the {engine} backend does not support: ignored");
+                Profiler::None
+            }
+            None => Profiler::None,
+        },
+    };
+    let debug_info = match options.debug_info {
+        Some(true) if !capabilities.debug_info => {
+            return Err(unsupported(engine, "native debug info (`debug_info`)"));
+        }
+        Some(on) => on,
+        None if std::env::var_os("EXTISM_DEBUG").is_some() => {
+            if !capabilities.debug_info {
+                tracing::warn!(target: "extism::debug", "EXTISM_DEBUG asks for native debug info, which the {engine} backend does not emit: ignored");
+            }
+            capabilities.debug_info
+        }
+        None => false,
+    };
+    if let Some(config) = &options.native_config
+        && capabilities.native_config != Some(config.kind())
+    {
+        return Err(unsupported(
+            engine,
+            &format!("`{}` (a {} configures another engine)", config.option(), config.kind()),
+        ));
+    }
+    Ok(EngineOptions {
+        profiler,
+        debug_info,
+        native_config: options.native_config.clone(),
+        ..EngineOptions::default()
+    })
+}
 
 /// Everything needed to create plug-ins: the engine, the compiled kernel and modules, host functions and settings.
 pub struct Compiled<B: EngineApi> {
@@ -105,9 +172,12 @@ impl<B: EngineApi> Compiled<B> {
             }
         }
         let named = crate::modules::load_modules(manifest)?;
+        let coredump = (options.coredump.clone()).or_else(|| std::env::var_os("EXTISM_COREDUMP").map(PathBuf::from));
         let engine = B::new_engine(&EngineOptions {
             fuel: options.fuel_limit.is_some(),
             max_table_elements: options.table_limit(),
+            coredump: coredump.is_some(),
+            ..debug_settings(options, B::NAME, &B::CAPABILITIES)?
         })?;
         // A configuration error is reported on every engine; the directory is only opened for engines that cache.
         let cache_config = options.cache.resolve()?;
@@ -195,6 +265,7 @@ impl<B: EngineApi> Compiled<B> {
                 ..manifest.clone()
             },
             options: PluginOptions {
+                coredump,
                 memdump: options
                     .memdump
                     .clone()
@@ -330,6 +401,9 @@ pub struct Plugin<B: EngineApi> {
     fuel_consumed: Option<u64>,
     /// Whether, and how, the next call rebuilds the store first.
     rebuild_before_next_call: Rebuild,
+    /// Whether the last call's export trapped (a wasm trap, or a limit that stops guest code: timeout, cancel, fuel,
+    /// memory budget), which writes a core dump when one is asked for.
+    trapped: bool,
 }
 
 /// Why the store is rebuilt before the next call, which decides what survives.
@@ -378,6 +452,7 @@ impl<B: EngineApi> Plugin<B> {
             interrupts_enabled,
             fuel_consumed: None,
             rebuild_before_next_call: Rebuild::No,
+            trapped: false,
         })
     }
 
@@ -469,6 +544,7 @@ impl<B: EngineApi> Plugin<B> {
         self.output = (0, 0);
         self.fuel_consumed = None;
         self.store.state_mut().host_context = host_context;
+        self.trapped = false;
         let result = self.call_inner(name, input);
         self.store.state_mut().host_context = None;
         if result.is_err()
@@ -477,7 +553,35 @@ impl<B: EngineApi> Plugin<B> {
         {
             tracing::error!(target: "extism::memdump", "unable to write kernel memory to {}: {e}", path.display());
         }
+        if self.trapped
+            && let Some(path) = self.compiled.options.coredump.clone()
+        {
+            let dump = self.core_dump();
+            if let Err(e) = std::fs::write(&path, dump) {
+                tracing::error!(target: "extism::coredump", "unable to write a core dump to {}: {e}", path.display());
+            }
+        }
         result
+    }
+
+    /// A wasm core dump of the trap the last call ended in: the engine's own if it makes one, else one the core
+    /// writes from what the engine shows of the kernel's and the main module's instances (see [`crate::coredump`]).
+    fn core_dump(&mut self) -> Vec<u8> {
+        let name = self.compiled.main().name.clone();
+        if let Some(dump) = self.store.take_engine_core_dump(&name) {
+            return dump;
+        }
+        let kernel = self.store.kernel_instance();
+        let mut instances = vec![(EXTISM_ENV_MODULE.to_string(), self.store.snapshot(&kernel))];
+        if let Some(main) = self.main.clone() {
+            instances.push((name.clone(), self.store.snapshot(&main)));
+        }
+        CoreDump {
+            name,
+            instances,
+            frames: Vec::new(),
+        }
+        .encode()
     }
 
     fn call_inner(&mut self, name: &str, input: &[u8]) -> Result<i32, (Error, i32)> {
@@ -497,7 +601,13 @@ impl<B: EngineApi> Plugin<B> {
             self.rebuild_before_next_call = Rebuild::KeepingVars;
         }
         let result = match result {
-            Ok(result) => result,
+            Ok(result) => {
+                self.trapped = matches!(
+                    result,
+                    Err(CallError::Trap(_) | CallError::Interrupted | CallError::OutOfFuel | CallError::MemoryLimit)
+                );
+                result
+            }
             Err(e) => {
                 let code = match e.downcast_ref::<CallError>() {
                     Some(CallError::Interrupted) => TRAP_RETURN_CODE,

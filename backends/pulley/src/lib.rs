@@ -5,6 +5,7 @@
 //! shared. Applications select it through the `extism` crate's `pulley` feature.
 
 use anyhow::Error;
+use extism_core::debug::Profiler;
 use extism_wasmtime::{Target, WasmtimeOn};
 
 /// Pulley for this host's pointer width and byte order.
@@ -13,6 +14,11 @@ pub enum PulleyTarget {}
 
 impl Target for PulleyTarget {
     const NAME: &'static str = "pulley";
+    /// None: Pulley runs bytecode, not machine code a `perf` map could name, and wasmtime's Pulley profiler needs
+    /// its `profile-pulley` cargo feature, which is off.
+    const PROFILERS: &'static [Profiler] = &[];
+    /// No: debug info describes machine code.
+    const DEBUG_INFO: bool = false;
 
     fn configure(config: &mut wasmtime::Config) -> Result<(), Error> {
         let triple = match (cfg!(target_pointer_width = "64"), cfg!(target_endian = "little")) {

@@ -7,8 +7,9 @@ use anyhow::{Error, anyhow};
 use extism_core::backend::{
     CallError, ExportShape, HostFunction, HostState, KernelAccess, PluginStore, missing_command_export,
 };
+use extism_core::coredump::{GlobalSnapshot, InstanceSnapshot};
 use extism_core::kernel::{KERNEL_MEMORY, KernelFn, KernelSignature};
-use extism_core::{EXTISM_ENV_MODULE, Interrupt, Val};
+use extism_core::{EXTISM_ENV_MODULE, Interrupt, Val, ValType};
 use wasmer::{
     AsStoreMut, Extern, FunctionEnv, FunctionEnvMut, Global, Imports, Instance, InstantiationError, Memory, Module,
     RuntimeError, Store, TypedFunction, Value,
@@ -505,6 +506,40 @@ impl<S: HostState> PluginStore<Wasmer, S> for WasmerStore<S> {
 
     fn kernel_instance(&self) -> WasmerInstance {
         WasmerInstance(0)
+    }
+
+    /// The instance's exported memories and globals, but the globals the backend's instrumentation adds.
+    fn snapshot(&mut self, instance: &WasmerInstance) -> InstanceSnapshot {
+        let exports: Vec<(String, Extern)> = self
+            .instance(instance)
+            .exports
+            .iter()
+            .filter(|(name, _)| !is_hidden_export(name))
+            .map(|(name, export)| (name.clone(), export.clone()))
+            .collect();
+        let mut snapshot = InstanceSnapshot::default();
+        for (_, export) in exports {
+            match export {
+                // SAFETY: the slice borrows the store only for the copy.
+                Extern::Memory(memory) => snapshot
+                    .memories
+                    .push(unsafe { memory_bytes(&memory, &self.store) }.to_vec()),
+                Extern::Global(global) => {
+                    let mutable = global.ty(&self.store).mutability.is_mutable();
+                    let (ty, value) = match global.get(&mut self.store) {
+                        value @ (Value::I32(_) | Value::I64(_) | Value::F32(_) | Value::F64(_) | Value::V128(_)) => {
+                            let value = from_wasmer(&value);
+                            (value.ty(), Some(value))
+                        }
+                        Value::FuncRef(_) => (ValType::FuncRef, None),
+                        _ => (ValType::ExternRef, None),
+                    };
+                    snapshot.globals.push(GlobalSnapshot { ty, mutable, value });
+                }
+                _ => {}
+            }
+        }
+        snapshot
     }
 
     fn call_function(&mut self, instance: &WasmerInstance, name: &str, args: &[Val]) -> Result<Vec<Val>, CallError> {

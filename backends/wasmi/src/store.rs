@@ -8,8 +8,9 @@ use extism_core::backend::{
     CallError, ExportShape, HostFunction, HostState, KernelAccess, PluginStore, command_link_error,
     missing_command_export,
 };
+use extism_core::coredump::{GlobalSnapshot, InstanceSnapshot};
 use extism_core::kernel::{KERNEL_MEMORY, KernelFn, KernelSignature};
-use extism_core::{EXTISM_ENV_MODULE, Interrupt, Val};
+use extism_core::{EXTISM_ENV_MODULE, Interrupt, Val, ValType};
 use wasmi::{
     AsContextMut, Func, Instance, Linker, Memory, Module, ResumableCall, Store, TypedFunc, TypedResumableCall,
 };
@@ -473,6 +474,31 @@ impl<S: HostState> PluginStore<Wasmi, S> for WasmiStore<S> {
 
     fn kernel_instance(&self) -> Instance {
         self.kernel_instance
+    }
+
+    /// The instance's exported memories and globals (wasmi lists exports in no specified order).
+    fn snapshot(&mut self, instance: &Instance) -> InstanceSnapshot {
+        let mut snapshot = InstanceSnapshot::default();
+        for export in instance.exports(&*self.store) {
+            match export.into_extern() {
+                wasmi::Extern::Memory(memory) => snapshot.memories.push(memory.data(&*self.store).to_vec()),
+                wasmi::Extern::Global(global) => {
+                    let mutable = global.ty(&*self.store).mutability() == wasmi::Mutability::Var;
+                    let value = global.get(&*self.store);
+                    let (ty, value) = match value {
+                        wasmi::Val::FuncRef(_) => (ValType::FuncRef, None),
+                        wasmi::Val::ExternRef(_) => (ValType::ExternRef, None),
+                        other => {
+                            let value = from_wasmi(&other);
+                            (value.ty(), Some(value))
+                        }
+                    };
+                    snapshot.globals.push(GlobalSnapshot { ty, mutable, value });
+                }
+                _ => {}
+            }
+        }
+        snapshot
     }
 
     fn call_function(&mut self, instance: &Instance, name: &str, args: &[Val]) -> Result<Vec<Val>, CallError> {

@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use anyhow::{Error, anyhow};
 use extism_core::backend::EngineOptions;
+use extism_core::debug::Profiler;
 
 use crate::errors::to_anyhow;
 
@@ -61,8 +62,8 @@ struct Engines {
     kernel: OnceLock<Result<WasmtimeModule, String>>,
     /// The compilation cache's identity of this engine's code, computed on first use.
     code_identity: OnceLock<extism_core::cache::CodeIdentity>,
-    fuel: bool,
-    target: TargetSpec,
+    /// What every engine here is configured with.
+    settings: Settings,
 }
 
 struct PoolCapacity {
@@ -78,18 +79,33 @@ pub(crate) struct TargetSpec {
 }
 
 impl WasmtimeEngine {
-    /// The shared engine for `options` and `target`, created on first use.
+    /// The shared engine for `options` and `target`, created on first use; or, for a plug-in that brings its own
+    /// `wasmtime::Config` ([`EngineOptions::native_config`]), an engine of its own.
     pub(crate) fn shared(options: &EngineOptions, target: TargetSpec) -> Result<WasmtimeEngine, Error> {
-        /// One engine per target and fuel setting (a failure to create one is remembered too). A list under a lock:
-        /// it is read once per compiled plug-in, and holds at most two entries per target.
-        type Shared = Vec<((&'static str, bool), Result<WasmtimeEngine, String>)>;
+        let settings = Settings::new(options, target)?;
+        if settings.base.is_some() {
+            // A configuration of the user's cannot be compared with another: its engine is not shared.
+            let engine = WasmtimeEngine::new(settings, false).map_err(|e| {
+                anyhow!(
+                    "unable to create the {} engine from the given wasmtime::Config: {e:#}",
+                    target.name
+                )
+            })?;
+            return Ok(WasmtimeEngine {
+                pool_holds_table_limit: options.max_table_elements as usize <= POOL_TABLE_ELEMENTS,
+                ..engine
+            });
+        }
+        /// One engine per target and settings (a failure to create one is remembered too). A list under a lock: it
+        /// is read once per compiled plug-in, and holds a few entries per target.
+        type Shared = Vec<(SettingsKey, Result<WasmtimeEngine, String>)>;
         static ENGINES: Mutex<Shared> = Mutex::new(Vec::new());
         let mut engines = ENGINES.lock().unwrap_or_else(|p| p.into_inner());
-        let key = (target.name, options.fuel);
+        let key = settings.key();
         let shared = match engines.iter().find(|(k, _)| *k == key) {
             Some((_, shared)) => shared.clone(),
             None => {
-                let shared = WasmtimeEngine::new(options.fuel, target).map_err(|e| format!("{e:#}"));
+                let shared = WasmtimeEngine::new(settings, true).map_err(|e| format!("{e:#}"));
                 engines.push((key, shared.clone()));
                 shared
             }
@@ -102,8 +118,23 @@ impl WasmtimeEngine {
         })
     }
 
-    fn new(fuel: bool, target: TargetSpec) -> Result<WasmtimeEngine, Error> {
-        let mut pooled = config(fuel, target)?;
+    /// Engines for `settings`: pooled if `pool` and the pool can be created, else on demand only.
+    fn new(settings: Settings, pool: bool) -> Result<WasmtimeEngine, Error> {
+        if !pool {
+            let primary = wasmtime::Engine::new(&settings.config()?).map_err(to_anyhow)?;
+            return Ok(WasmtimeEngine {
+                inner: Arc::new(Engines {
+                    on_demand: OnceLock::from(Ok(primary.clone())),
+                    primary,
+                    pool: None,
+                    kernel: OnceLock::new(),
+                    code_identity: OnceLock::new(),
+                    settings,
+                }),
+                pool_holds_table_limit: true,
+            });
+        }
+        let mut pooled = settings.config()?;
         let mut pool = wasmtime::PoolingAllocationConfig::new();
         pool.total_core_instances(POOL_UNITS)
             .total_memories(POOL_UNITS)
@@ -124,20 +155,18 @@ impl WasmtimeEngine {
                 on_demand: OnceLock::new(),
                 kernel: OnceLock::new(),
                 code_identity: OnceLock::new(),
-                fuel,
-                target,
+                settings,
             },
             // No pool (e.g. the address space is limited): every instance is allocated on demand.
             Err(_) => {
-                let primary = wasmtime::Engine::new(&config(fuel, target)?).map_err(to_anyhow)?;
+                let primary = wasmtime::Engine::new(&settings.config()?).map_err(to_anyhow)?;
                 Engines {
                     on_demand: OnceLock::from(Ok(primary.clone())),
                     primary,
                     pool: None,
                     kernel: OnceLock::new(),
                     code_identity: OnceLock::new(),
-                    fuel,
-                    target,
+                    settings,
                 }
             }
         };
@@ -164,15 +193,17 @@ impl WasmtimeEngine {
 
     /// The on-demand engine.
     pub(crate) fn on_demand(&self) -> Result<&wasmtime::Engine, Error> {
-        let (fuel, target) = (self.inner.fuel, self.inner.target);
+        let settings = &self.inner.settings;
         self.inner
             .on_demand
             .get_or_init(|| {
-                let engine = config(fuel, target).and_then(|c| wasmtime::Engine::new(&c).map_err(to_anyhow));
+                let engine = settings
+                    .config()
+                    .and_then(|c| wasmtime::Engine::new(&c).map_err(to_anyhow));
                 engine.map_err(|e| format!("{e:#}"))
             })
             .as_ref()
-            .map_err(|e| anyhow!("unable to create the {} engine: {e}", target.name))
+            .map_err(|e| anyhow!("unable to create the {} engine: {e}", settings.target.name))
     }
 
     /// Reserve `units` of pool capacity for one store, if the pool has them.
@@ -279,19 +310,85 @@ impl Drop for PoolLease {
     }
 }
 
-/// The engine settings every engine shares, whatever its instance allocation: modules move between them as
-/// serialized code, which wasmtime accepts only between compatible configurations.
-fn config(fuel: bool, target: TargetSpec) -> Result<wasmtime::Config, Error> {
-    let mut config = wasmtime::Config::new();
-    (target.configure)(&mut config)?;
-    // Epoch checks make every call interruptible (timeouts, cancel); fuel metering only when a limit is set.
-    config.epoch_interruption(true);
-    config.consume_fuel(fuel);
-    // Real toolchains emit reference types, tail calls and function references; GC support is compiled in.
-    config.wasm_tail_call(true);
-    config.wasm_function_references(true);
-    config.wasm_gc(true);
-    Ok(config)
+/// What an engine is configured with: the target, fuel metering and the debugging settings, over the user's own
+/// `wasmtime::Config` if the plug-in brought one.
+struct Settings {
+    target: TargetSpec,
+    fuel: bool,
+    coredump: bool,
+    debug_info: bool,
+    profiler: wasmtime::ProfilingStrategy,
+    /// The user's configuration (upstream's `with_wasmtime_config`), the base the others are set on.
+    base: Option<wasmtime::Config>,
+}
+
+/// What makes two shared engines interchangeable (engines with a user's configuration are never shared).
+#[derive(Clone, Copy, PartialEq)]
+struct SettingsKey {
+    target: &'static str,
+    fuel: bool,
+    coredump: bool,
+    debug_info: bool,
+    profiler: wasmtime::ProfilingStrategy,
+}
+
+impl Settings {
+    fn new(options: &EngineOptions, target: TargetSpec) -> Result<Settings, Error> {
+        let base = match &options.native_config {
+            Some(native) => Some(native.get::<wasmtime::Config>().cloned().ok_or_else(|| {
+                anyhow!(
+                    "the {} backend was given a `{}` that holds no wasmtime::Config",
+                    target.name,
+                    native.option()
+                )
+            })?),
+            None => None,
+        };
+        Ok(Settings {
+            target,
+            fuel: options.fuel,
+            coredump: options.coredump,
+            debug_info: options.debug_info,
+            profiler: match options.profiler {
+                Profiler::None => wasmtime::ProfilingStrategy::None,
+                Profiler::PerfMap => wasmtime::ProfilingStrategy::PerfMap,
+                Profiler::JitDump => wasmtime::ProfilingStrategy::JitDump,
+                Profiler::VTune => wasmtime::ProfilingStrategy::VTune,
+                Profiler::Pulley => wasmtime::ProfilingStrategy::Pulley,
+            },
+            base,
+        })
+    }
+
+    fn key(&self) -> SettingsKey {
+        SettingsKey {
+            target: self.target.name,
+            fuel: self.fuel,
+            coredump: self.coredump,
+            debug_info: self.debug_info,
+            profiler: self.profiler,
+        }
+    }
+
+    /// The engine configuration, the same whatever the instance allocation: modules move between the pooled and the
+    /// on-demand engine as serialized code, which wasmtime accepts only between compatible configurations.
+    ///
+    /// On a user's configuration, the settings Extism depends on are overwritten: the target (Pulley), epoch
+    /// interruption (timeouts, cancel), fuel metering, the proposals real toolchains emit (tail calls, function
+    /// references, GC), core dumps on trap, debug info and the profiler (from the plug-in's debug options).
+    fn config(&self) -> Result<wasmtime::Config, Error> {
+        let mut config = self.base.clone().unwrap_or_default();
+        (self.target.configure)(&mut config)?;
+        config.epoch_interruption(true);
+        config.consume_fuel(self.fuel);
+        config.wasm_tail_call(true);
+        config.wasm_function_references(true);
+        config.wasm_gc(true);
+        config.coredump_on_trap(self.coredump);
+        config.debug_info(self.debug_info);
+        config.profiler(self.profiler);
+        Ok(config)
+    }
 }
 
 /// A compiled module: in the pooled engine when it fits the pool, else in the on-demand engine.

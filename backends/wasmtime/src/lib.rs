@@ -20,6 +20,14 @@ use anyhow::Error;
 use extism_core::backend::{Capabilities, EngineApi, EngineOptions, ExportInfo, HostState, ImportInfo, LinkingInputs};
 
 use engine::TargetSpec;
+use extism_core::debug::Profiler;
+/// The wasmtime this backend is built on, for the types of its configuration options (`wasmtime::Config`,
+/// `wasmtime::ProfilingStrategy`).
+pub use wasmtime;
+
+/// The [`extism_core::debug::NativeConfig`] kind this backend takes: a `wasmtime::Config`, the base of the engine's
+/// configuration (see [`WasmtimeEngine`] for the settings the backend overwrites).
+pub const WASMTIME_CONFIG: &str = "wasmtime::Config";
 pub use engine::{POOL_UNITS, WASMTIME_VERSION, WasmtimeEngine, WasmtimeModule};
 pub use link::Prepared;
 pub use store::{StoreData, WasmtimeExport, WasmtimeStore};
@@ -32,6 +40,13 @@ pub trait Target: Send + Sync + 'static {
     /// The engine's name ([`EngineApi::NAME`]).
     const NAME: &'static str;
 
+    /// The profilers wasmtime can feed for this target, as built here (wasmtime's `profiling` cargo feature, which
+    /// jitdump and VTune need, is off).
+    const PROFILERS: &'static [Profiler];
+
+    /// Whether wasmtime can emit native debug info (DWARF) for this target's code.
+    const DEBUG_INFO: bool;
+
     /// Add the target's settings to the engine configuration (before the backend's own, which every target shares).
     /// Fails if the target cannot run on this host.
     fn configure(config: &mut wasmtime::Config) -> Result<(), Error>;
@@ -43,6 +58,9 @@ pub enum Native {}
 
 impl Target for Native {
     const NAME: &'static str = "wasmtime";
+    /// `perf` map files, on Unix.
+    const PROFILERS: &'static [Profiler] = if cfg!(unix) { &[Profiler::PerfMap] } else { &[] };
+    const DEBUG_INFO: bool = true;
 
     fn configure(_config: &mut wasmtime::Config) -> Result<(), Error> {
         Ok(())
@@ -57,7 +75,10 @@ pub type Wasmtime = WasmtimeOn<Native>;
 
 impl<T: Target> EngineApi for WasmtimeOn<T> {
     const NAME: &'static str = T::NAME;
-    const CAPABILITIES: Capabilities = Capabilities::ALL;
+    /// Everything, with the target's profilers and debug info, and a `wasmtime::Config` as the base of the engine's
+    /// configuration (upstream's `with_wasmtime_config`).
+    const CAPABILITIES: Capabilities =
+        Capabilities::ALL.with_debugging(T::PROFILERS, T::DEBUG_INFO, Some(WASMTIME_CONFIG));
     type Engine = WasmtimeEngine;
     type Module = WasmtimeModule;
     type Store<S: HostState> = WasmtimeStore<S>;

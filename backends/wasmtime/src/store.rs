@@ -6,12 +6,13 @@ use anyhow::{Error, anyhow};
 use extism_core::backend::{
     CallError, ExportShape, HostFunction, HostState, KernelAccess, PluginStore, missing_command_export,
 };
+use extism_core::coredump::{GlobalSnapshot, InstanceSnapshot};
 use extism_core::kernel::{KernelFn, KernelSignature};
-use extism_core::{Interrupt, Val};
+use extism_core::{Interrupt, Val, ValType};
 use wasmtime::{AsContextMut, Instance, Memory, Store, TypedFunc};
 
 use crate::engine::{PoolLease, WasmtimeModule};
-use crate::errors::{classify, to_anyhow};
+use crate::errors::{classify, classify_trap, to_anyhow};
 use crate::limits::{MemoryBudget, on_epoch_deadline};
 use crate::link::{KernelIndex, Prepared, Resolver};
 use crate::types::{from_wasmtime, to_wasmtime};
@@ -103,6 +104,9 @@ pub struct WasmtimeStore<S: HostState> {
     resolver: Resolver<S>,
     /// The same handles as in the store data, held here too so that the call path borrows them beside the store.
     kernel: Arc<KernelExports>,
+    /// The error of the last export call if it trapped with a core dump attached (engines created with
+    /// `coredump_on_trap`), kept for [`PluginStore::take_engine_core_dump`].
+    trap_with_core_dump: Option<wasmtime::Error>,
     /// Pool capacity this store's instances use. Declared after `store` so that it is released only once the store
     /// (and with it every instance) has been dropped.
     lease: Option<PoolLease>,
@@ -134,6 +138,7 @@ impl<S: HostState> WasmtimeStore<S> {
         store.data_mut().kernel = Some(exports.clone());
         Ok(WasmtimeStore {
             store,
+            trap_with_core_dump: None,
             resolver: Resolver {
                 linking,
                 engine: engine.clone(),
@@ -261,7 +266,52 @@ impl<T: Target, S: HostState> PluginStore<WasmtimeOn<T>, S> for WasmtimeStore<S>
             WasmtimeExport::NoResult(f) => f.call(&mut self.store, ()).map(|()| 0),
             WasmtimeExport::I32Result(f) => f.call(&mut self.store, ()),
         }
-        .map_err(classify)
+        .map_err(|error| {
+            self.trap_with_core_dump = None;
+            if error.downcast_ref::<wasmtime::WasmCoreDump>().is_some()
+                && let Some(trap) = classify_trap(&error)
+            {
+                self.trap_with_core_dump = Some(error);
+                return trap;
+            }
+            classify(error)
+        })
+    }
+
+    /// wasmtime's own core dump (memories and globals of every instance in the store, the trap's frames), when the
+    /// engine was created with `coredump_on_trap`.
+    fn take_engine_core_dump(&mut self, name: &str) -> Option<Vec<u8>> {
+        let error = self.trap_with_core_dump.take()?;
+        let dump = error.downcast_ref::<wasmtime::WasmCoreDump>()?;
+        Some(dump.serialize(&mut self.store, name))
+    }
+
+    fn snapshot(&mut self, instance: &Instance) -> InstanceSnapshot {
+        let exports: Vec<wasmtime::Extern> = instance
+            .exports(&mut self.store)
+            .map(wasmtime::Export::into_extern)
+            .collect();
+        let mut snapshot = InstanceSnapshot::default();
+        for export in exports {
+            match export {
+                wasmtime::Extern::Memory(memory) => snapshot.memories.push(memory.data(&self.store).to_vec()),
+                wasmtime::Extern::Global(global) => {
+                    let mutable = global.ty(&self.store).mutability() == wasmtime::Mutability::Var;
+                    let (ty, value) = match global.get(&mut self.store) {
+                        wasmtime::Val::I32(v) => (ValType::I32, Some(Val::I32(v))),
+                        wasmtime::Val::I64(v) => (ValType::I64, Some(Val::I64(v))),
+                        wasmtime::Val::F32(bits) => (ValType::F32, Some(Val::F32(bits))),
+                        wasmtime::Val::F64(bits) => (ValType::F64, Some(Val::F64(bits))),
+                        wasmtime::Val::V128(v) => (ValType::V128, Some(Val::V128(v.as_u128()))),
+                        wasmtime::Val::FuncRef(_) => (ValType::FuncRef, None),
+                        _ => (ValType::ExternRef, None),
+                    };
+                    snapshot.globals.push(GlobalSnapshot { ty, mutable, value });
+                }
+                _ => {}
+            }
+        }
+        snapshot
     }
 
     fn kernel_instance(&self) -> Instance {
