@@ -65,7 +65,9 @@ impl<B: EngineApi> Kernel for Probe<B> {
 }
 
 /// A fresh kernel instance; the engine and the compiled kernel are made once per process.
-fn probe<B: EngineApi>(compiled: &'static OnceLock<(B::Engine, B::Module, B::Functions<PluginState>)>) -> Box<dyn Kernel> {
+fn probe<B: EngineApi>(
+    compiled: &'static OnceLock<(B::Engine, B::Module, B::Functions<PluginState>)>,
+) -> Box<dyn Kernel> {
     let (engine, kernel, functions) = compiled.get_or_init(|| {
         let engine = B::new_engine(&EngineOptions::default()).expect("engine");
         let kernel = B::compile(&engine, KERNEL_WASM).expect("the kernel compiles");
@@ -85,7 +87,7 @@ fn kernel(backend: Backend) -> Box<dyn Kernel> {
             static COMPILED: OnceLock<(
                 <extism_wasmtime::Wasmtime as EngineApi>::Engine,
                 <extism_wasmtime::Wasmtime as EngineApi>::Module,
-                <extism_wasmtime::Wasmtime as EngineApi>::Functions,
+                <extism_wasmtime::Wasmtime as EngineApi>::Functions<PluginState>,
             )> = OnceLock::new();
             probe::<extism_wasmtime::Wasmtime>(&COMPILED)
         }
@@ -94,7 +96,7 @@ fn kernel(backend: Backend) -> Box<dyn Kernel> {
             static COMPILED: OnceLock<(
                 <extism_wasmer::Wasmer as EngineApi>::Engine,
                 <extism_wasmer::Wasmer as EngineApi>::Module,
-                <extism_wasmer::Wasmer as EngineApi>::Functions,
+                <extism_wasmer::Wasmer as EngineApi>::Functions<PluginState>,
             )> = OnceLock::new();
             probe::<extism_wasmer::Wasmer>(&COMPILED)
         }
@@ -103,7 +105,7 @@ fn kernel(backend: Backend) -> Box<dyn Kernel> {
             static COMPILED: OnceLock<(
                 <extism_wasmi::Wasmi as EngineApi>::Engine,
                 <extism_wasmi::Wasmi as EngineApi>::Module,
-                <extism_wasmi::Wasmi as EngineApi>::Functions,
+                <extism_wasmi::Wasmi as EngineApi>::Functions<PluginState>,
             )> = OnceLock::new();
             probe::<extism_wasmi::Wasmi>(&COMPILED)
         }
