@@ -53,18 +53,33 @@ pub struct Capabilities {
     /// where an engine meters fuel per instance (wasmer's metering middleware keeps the count in a global of each
     /// instrumented instance).
     pub fuel_with_linked_modules: bool,
+    /// Modules with more than one memory run (the multi-memory proposal), so the core may import the kernel's
+    /// memory into a guest beside its own and rewrite the guest's calls to the kernel's memory accessors into loads
+    /// and stores (see [`crate::NO_MEMORY_REWRITE_ENV`]). False: guests keep calling the kernel.
+    pub multi_memory: bool,
 }
 
 impl Capabilities {
     /// Everything the seam can ask for.
     pub const ALL: Capabilities = Capabilities {
         fuel_with_linked_modules: true,
+        multi_memory: true,
     };
 
-    /// [`Capabilities::ALL`] without fuel limits on multi-module plug-ins.
+    /// These capabilities without fuel limits on multi-module plug-ins.
     pub const fn without_fuel_for_linked_modules(self) -> Capabilities {
         Capabilities {
             fuel_with_linked_modules: false,
+            ..self
+        }
+    }
+
+    /// These capabilities without multi-memory modules: the core leaves guests' calls to the kernel's memory
+    /// accessors as they are.
+    pub const fn without_multi_memory(self) -> Capabilities {
+        Capabilities {
+            multi_memory: false,
+            ..self
         }
     }
 }

@@ -14,7 +14,7 @@ use crate::backend::{
 };
 use crate::function::Function;
 use crate::interrupt::Interrupt;
-use crate::kernel::{CallRecord, KernelFn};
+use crate::kernel::{CallRecord, KERNEL_MEMORY, KernelFn};
 use crate::link::{ModuleInfo, check_imports};
 use crate::manifest::Manifest;
 use crate::state::PluginState;
@@ -43,6 +43,12 @@ pub struct PluginOptions {
     /// `None` means [`DEFAULT_WASI_MAX_OPEN_FILES`]. Past it, `path_open` (and `sock_accept`) fail with the WASI
     /// errno `mfile` (33, "too many open files").
     pub wasi_max_open_files: Option<u32>,
+    /// Leave guests' calls to the kernel's memory accessors as they are. By default, on engines with
+    /// [`crate::backend::Capabilities::multi_memory`], each guest module's direct calls to `load_u8/u64`,
+    /// `store_u8/u64` and `input_load_u8/u64` are rewritten into loads and stores on the kernel's memory, imported
+    /// into the guest beside its own (same results, without a call into the kernel instance per eight bytes). The
+    /// [`crate::NO_MEMORY_REWRITE_ENV`] environment variable also turns it off.
+    pub no_memory_rewrite: bool,
 }
 
 impl PluginOptions {
@@ -75,6 +81,8 @@ pub struct Compiled<B: EngineApi> {
     functions: B::Functions,
     manifest: Manifest,
     options: PluginOptions,
+    /// How many of the modules had their kernel memory accessor calls rewritten.
+    rewritten_modules: usize,
 }
 
 impl<B: EngineApi> Compiled<B> {
@@ -105,11 +113,21 @@ impl<B: EngineApi> Compiled<B> {
             max_table_elements: options.table_limit(),
         })?;
         let kernel = B::compile_kernel(&engine).context("unable to compile the Extism kernel")?;
+        let layout = rewrite_layout(B::CAPABILITIES, options);
         let mut modules = Vec::with_capacity(named.len());
+        let mut rewritten_modules = 0;
         for m in named {
-            let module = B::compile(&engine, &m.wasm)?;
+            let (module, rewritten) = compile_module::<B>(&engine, &m.wasm, layout)?;
+            let mut imports = B::imports(&module);
+            if rewritten {
+                // The kernel memory import the rewrite added (the original module cannot have one: see `survey`).
+                imports.retain(|i| {
+                    !(i.module == EXTISM_ENV_MODULE && i.name == KERNEL_MEMORY && i.kind == ExternKind::Memory)
+                });
+                rewritten_modules += 1;
+            }
             modules.push(ModuleInfo {
-                imports: B::imports(&module),
+                imports,
                 exports: B::exports(&module),
                 name: m.name,
                 module,
@@ -132,7 +150,7 @@ impl<B: EngineApi> Compiled<B> {
             .filter(imported)
             .cloned()
             .collect();
-        let kernel_exports: Vec<&'static str> = crate::kernel::GUEST_EXPORTS
+        let mut kernel_exports: Vec<&'static str> = crate::kernel::GUEST_EXPORTS
             .iter()
             .map(|(name, _, _)| *name)
             .filter(|name| {
@@ -147,6 +165,9 @@ impl<B: EngineApi> Compiled<B> {
                     })
             })
             .collect();
+        if rewritten_modules > 0 {
+            kernel_exports.push(KERNEL_MEMORY);
+        }
         // Every store instantiates the main module (last) and each linked reactor module once; linked command modules
         // afresh for every call into them.
         let (main, linked) = modules.split_last().expect("a manifest has a main module");
@@ -170,6 +191,7 @@ impl<B: EngineApi> Compiled<B> {
             },
         )?;
         Ok(Compiled {
+            rewritten_modules,
             functions,
             engine,
             kernel,
@@ -216,10 +238,47 @@ impl<B: EngineApi> Compiled<B> {
         export_shape(self.main(), name).is_ok()
     }
 
+    /// How many of the plug-in's modules had their calls to the kernel's memory accessors rewritten into loads and
+    /// stores (see [`PluginOptions::no_memory_rewrite`]): 0 when the rewrite is off, the engine lacks multi-memory,
+    /// or no module calls the accessors.
+    pub fn rewritten_modules(&self) -> usize {
+        self.rewritten_modules
+    }
+
     /// The engine, for backends that share it.
     pub fn engine(&self) -> &B::Engine {
         &self.engine
     }
+}
+
+/// The kernel layout the memory accessor rewrite uses, or `None` when it is off: the engine lacks
+/// [`crate::backend::Capabilities::multi_memory`], the options or [`crate::NO_MEMORY_REWRITE_ENV`] turn it off, or the
+/// kernel's layout is not recognised.
+fn rewrite_layout(
+    capabilities: crate::backend::Capabilities,
+    options: &PluginOptions,
+) -> Option<crate::rewrite::KernelLayout> {
+    if !capabilities.multi_memory || options.no_memory_rewrite || crate::rewrite::disabled_by_env() {
+        return None;
+    }
+    crate::rewrite::KernelLayout::of_kernel()
+}
+
+/// Compile one module, with its calls to the kernel's memory accessors rewritten when `layout` is given (see
+/// [`crate::rewrite`]). True if the rewritten module is the one compiled. A rewritten module the engine refuses is
+/// compiled again as it was, so that its errors are the engine's own.
+fn compile_module<B: EngineApi>(
+    engine: &B::Engine,
+    wasm: &[u8],
+    layout: Option<crate::rewrite::KernelLayout>,
+) -> Result<(B::Module, bool), Error> {
+    if let Some(rewritten) = layout.and_then(|layout| crate::rewrite::rewrite_module(wasm, layout)) {
+        match B::compile(engine, &rewritten.wasm) {
+            Ok(module) => return Ok((module, true)),
+            Err(error) => tracing::debug!("the rewritten module did not compile, using the original: {error:#}"),
+        }
+    }
+    Ok((B::compile(engine, wasm)?, false))
 }
 
 /// Check that `name` is a callable export of `module`.
@@ -722,5 +781,47 @@ impl CancelHandle {
         }
         self.interrupt.request();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod rewrite_choice_tests {
+    use super::*;
+    use crate::backend::Capabilities;
+
+    /// The rewrite runs only on engines with multi-memory and when the options leave it on; engines without keep
+    /// the kernel calls (a module compiled for them is never rewritten).
+    #[test]
+    fn the_rewrite_needs_multi_memory_and_is_on_by_default() {
+        let on = PluginOptions::default();
+        let off = PluginOptions {
+            no_memory_rewrite: true,
+            ..PluginOptions::default()
+        };
+        if crate::rewrite::disabled_by_env() {
+            // The environment turns it off everywhere.
+            assert!(rewrite_layout(Capabilities::ALL, &on).is_none());
+            return;
+        }
+        assert!(rewrite_layout(Capabilities::ALL, &on).is_some());
+        assert!(rewrite_layout(Capabilities::ALL, &off).is_none());
+        assert!(rewrite_layout(Capabilities::ALL.without_multi_memory(), &on).is_none());
+        assert!(
+            rewrite_layout(
+                Capabilities::ALL
+                    .without_fuel_for_linked_modules()
+                    .without_multi_memory(),
+                &on
+            )
+            .is_none()
+        );
+        assert!(
+            Capabilities::ALL
+                .without_multi_memory()
+                .without_fuel_for_linked_modules()
+                == Capabilities::ALL
+                    .without_fuel_for_linked_modules()
+                    .without_multi_memory()
+        );
     }
 }

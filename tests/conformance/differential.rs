@@ -45,7 +45,7 @@ macro_rules! differential_test {
 
 /// What one call gave, in engine-neutral terms.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Outcome {
+pub(crate) enum Outcome {
     /// The call ran: its return code and output (`None` where the output is not deterministic).
     Returned { rc: i32, output: Option<Vec<u8>> },
     /// The call failed: the code upstream gives for the error and its kind.
@@ -142,7 +142,7 @@ fn creation_failed(error: &Error) -> Vec<(String, Outcome)> {
 /// The row of an outcome list that stands for creating the plug-in.
 const CREATE: &str = "<create>";
 
-fn outcome(result: Result<i32, (Error, i32)>, output: &[u8], deterministic: bool) -> Outcome {
+pub(crate) fn outcome(result: Result<i32, (Error, i32)>, output: &[u8], deterministic: bool) -> Outcome {
     match result {
         Ok(rc) => Outcome::Returned {
             rc,
@@ -226,6 +226,16 @@ const NONDETERMINISTIC: &[&str] = &["clock_now", "random_bytes"];
 
 /// All outcomes of one committed plug-in on one engine: creation, then each export with each input.
 fn run_committed(name: &str, wasm: &[u8], backend: Backend) -> Vec<(String, Outcome)> {
+    run_committed_with(name, wasm, backend, true)
+}
+
+/// [`run_committed`] with the kernel memory accessor rewrite on or off (`memory_rewrite`).
+pub(crate) fn run_committed_with(
+    name: &str,
+    wasm: &[u8],
+    backend: Backend,
+    memory_rewrite: bool,
+) -> Vec<(String, Outcome)> {
     let data = data_dir(name, backend);
     let manifest = Manifest::new([Wasm::data(wasm.to_vec())])
         .with_config_key("vowels", "aeiouy")
@@ -244,6 +254,7 @@ fn run_committed(name: &str, wasm: &[u8], backend: Backend) -> Vec<(String, Outc
         .with_wasi(true)
         .with_fuel_limit(5_000_000)
         .with_functions(functions)
+        .with_memory_rewrite(memory_rewrite)
         .build();
     let mut plugin = match built {
         Ok(plugin) => plugin,
@@ -262,7 +273,7 @@ fn run_committed(name: &str, wasm: &[u8], backend: Backend) -> Vec<(String, Outc
 }
 
 /// The committed test plug-ins (`tests/wasm/*.wasm`), by name.
-fn committed_plugins() -> BTreeMap<String, Vec<u8>> {
+pub(crate) fn committed_plugins() -> BTreeMap<String, Vec<u8>> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/wasm");
     std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
