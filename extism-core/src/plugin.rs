@@ -272,7 +272,13 @@ fn compile_module<B: EngineApi>(
     wasm: &[u8],
     layout: Option<crate::rewrite::KernelLayout>,
 ) -> Result<(B::Module, bool), Error> {
+    let start = std::time::Instant::now();
     if let Some(rewritten) = layout.and_then(|layout| crate::rewrite::rewrite_module(wasm, layout)) {
+        tracing::debug!(
+            bytes = wasm.len(),
+            micros = start.elapsed().as_micros() as u64,
+            "rewrote the module's kernel memory accessor calls"
+        );
         match B::compile(engine, &rewritten.wasm) {
             Ok(module) => return Ok((module, true)),
             Err(error) => tracing::debug!("the rewritten module did not compile, using the original: {error:#}"),
