@@ -226,15 +226,16 @@ const NONDETERMINISTIC: &[&str] = &["clock_now", "random_bytes"];
 
 /// All outcomes of one committed plug-in on one engine: creation, then each export with each input.
 fn run_committed(name: &str, wasm: &[u8], backend: Backend) -> Vec<(String, Outcome)> {
-    run_committed_with(name, wasm, backend, true)
+    run_committed_with(name, wasm, backend, None)
 }
 
-/// [`run_committed`] with the kernel memory accessor rewrite on or off (`memory_rewrite`).
+/// [`run_committed`] with the kernel memory accessor rewrite on or off (`Some(memory_rewrite)`: then without the
+/// fuel limit, which turns the rewrite off), or as [`run_committed`] (`None`: with the fuel limit).
 pub(crate) fn run_committed_with(
     name: &str,
     wasm: &[u8],
     backend: Backend,
-    memory_rewrite: bool,
+    memory_rewrite: Option<bool>,
 ) -> Vec<(String, Outcome)> {
     let data = data_dir(name, backend);
     let manifest = Manifest::new([Wasm::data(wasm.to_vec())])
@@ -249,13 +250,15 @@ pub(crate) fn run_committed_with(
         Function::new("greet", [PTR], [PTR], UserData::new("Hi, ".to_string()), greet).with_namespace("my:ns"),
         Function::new("reflect", [PTR], [PTR], UserData::new(()), reflect),
     ];
-    let built = PluginBuilder::new(manifest)
+    let mut builder = PluginBuilder::new(manifest)
         .with_backend(backend)
         .with_wasi(true)
-        .with_fuel_limit(5_000_000)
-        .with_functions(functions)
-        .with_memory_rewrite(memory_rewrite)
-        .build();
+        .with_functions(functions);
+    builder = match memory_rewrite {
+        Some(rewrite) => builder.with_memory_rewrite(rewrite),
+        None => builder.with_fuel_limit(5_000_000),
+    };
+    let built = builder.build();
     let mut plugin = match built {
         Ok(plugin) => plugin,
         Err(e) => return creation_failed(&e),
