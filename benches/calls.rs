@@ -1,8 +1,11 @@
 //! Benchmarks, every compiled engine side by side on the same plug-ins:
 //! - `noop/<engine>`: a call to an export that reads no input and writes no output: kernel reset, call, output
 //!   record — the fixed cost of a call;
-//! - `echo_1KiB/<engine>`, `echo_64KiB/<engine>`, `echo_16MiB/<engine>`: that many bytes in, the same bytes out
-//!   (copy into kernel memory, guest reads and writes it back): small and large data;
+//! - `echo_1KiB/<engine>`, `echo_64KiB/<engine>`, `echo_1MiB/<engine>`, `echo_16MiB/<engine>`: that many bytes in,
+//!   the same bytes out (copy into kernel memory, guest reads and writes it back): small and large data. The PDK
+//!   moves the bytes with the kernel's memory accessors, which the core rewrites into loads and stores on engines
+//!   with multi-memory; `EXTISM_NO_MEMORY_REWRITE=1 cargo bench --bench calls --all-features -- echo` measures the
+//!   kernel-call path for comparison;
 //! - `reflect_64KiB/<engine>`: 64 KiB in, through a host function and back out (`reflect.wasm` passes its input to
 //!   the host's `reflect`, which copies it out of and back into plug-in memory): host-bound work;
 //! - `count_vowels_1MiB/<engine>`: a compute-bound call of a PDK plug-in on 1 MiB of text;
@@ -87,6 +90,10 @@ fn echo_1k(c: &mut Criterion) {
 
 fn echo_64k(c: &mut Criterion) {
     echo_size(c, "echo_64KiB", 64 * 1024);
+}
+
+fn echo_1m(c: &mut Criterion) {
+    echo_size(c, "echo_1MiB", 1 << 20);
 }
 
 fn echo_16m(c: &mut Criterion) {
@@ -291,6 +298,7 @@ mod group {
         noop,
         echo_1k,
         echo_64k,
+        echo_1m,
         echo_16m,
         reflect_64k,
         count_vowels_1m,

@@ -27,6 +27,7 @@ pub(crate) trait DynPlugin: Send {
     fn function_exists(&self, name: &str) -> bool;
     fn reset(&mut self) -> Result<(), Error>;
     fn has_wasi(&self) -> bool;
+    fn rewritten_modules(&self) -> usize;
 }
 
 impl<E: EngineApi> DynPlugin for CorePlugin<E> {
@@ -70,16 +71,26 @@ impl<E: EngineApi> DynPlugin for CorePlugin<E> {
     fn has_wasi(&self) -> bool {
         CorePlugin::has_wasi(self)
     }
+
+    fn rewritten_modules(&self) -> usize {
+        self.compiled().rewritten_modules()
+    }
 }
 
 /// A compiled plug-in on any engine.
 pub(crate) trait DynCompiled: Send + Sync {
     /// A new instance with the id `id`.
     fn instantiate(self: Arc<Self>, id: Uuid) -> Result<Box<dyn DynPlugin>, Error>;
+    /// How many modules had their kernel memory accessor calls rewritten.
+    fn rewritten_modules(&self) -> usize;
 }
 
 impl<E: EngineApi> DynCompiled for CoreCompiled<E> {
     fn instantiate(self: Arc<Self>, id: Uuid) -> Result<Box<dyn DynPlugin>, Error> {
         Ok(Box::new(CorePlugin::new(self, id)?))
+    }
+
+    fn rewritten_modules(&self) -> usize {
+        CoreCompiled::rewritten_modules(self)
     }
 }

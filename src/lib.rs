@@ -169,7 +169,7 @@ pub use extism_core::cache;
 pub use extism_core::convert;
 pub use extism_core::{
     COMMAND_INSTANCES_BEFORE_RENEWAL, DEFAULT_MAX_TABLE_ELEMENTS, DEFAULT_WASI_MAX_OPEN_FILES, MAX_COMMAND_INSTANCES,
-    MAX_MODULE_BYTES, read_module_file,
+    MAX_MODULE_BYTES, NO_MEMORY_REWRITE_ENV, read_module_file,
 };
 pub use extism_core::{
     EXTISM_ENV_MODULE, EXTISM_USER_MODULE, FromBytes, FromBytesOwned, Function, HttpRequest, MemoryHandle,

@@ -153,7 +153,13 @@ impl Plugin {
         self.inner.has_wasi()
     }
 
-    /// The engine running this plug-in.
+    /// How many of the plug-in's wasm modules had their calls to the kernel's memory accessors rewritten (see
+    /// [`crate::CompiledPlugin::rewritten_modules`]).
+    pub fn rewritten_modules(&self) -> usize {
+        self.inner.rewritten_modules()
+    }
+
+    /// The engine it runs on.
     pub fn backend(&self) -> crate::Backend {
         self.backend
     }

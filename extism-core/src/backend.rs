@@ -84,6 +84,10 @@ pub struct Capabilities {
     /// The kind of [`NativeConfig`] the engine takes as the base of its configuration (`"wasmtime::Config"`), if
     /// any.
     pub native_config: Option<&'static str>,
+    /// Modules with more than one memory run (the multi-memory proposal), so the core may import the kernel's
+    /// memory into a guest beside its own and rewrite the guest's calls to the kernel's memory accessors into loads
+    /// and stores (see [`crate::NO_MEMORY_REWRITE_ENV`]). False: guests keep calling the kernel.
+    pub multi_memory: bool,
 }
 
 impl Capabilities {
@@ -95,6 +99,7 @@ impl Capabilities {
         profilers: &[],
         debug_info: false,
         native_config: None,
+        multi_memory: true,
     };
 
     /// These capabilities without fuel limits on multi-module plug-ins.
@@ -124,6 +129,15 @@ impl Capabilities {
             profilers,
             debug_info,
             native_config,
+            ..self
+        }
+    }
+
+    /// These capabilities without multi-memory modules: the core leaves guests' calls to the kernel's memory
+    /// accessors as they are.
+    pub const fn without_multi_memory(self) -> Capabilities {
+        Capabilities {
+            multi_memory: false,
             ..self
         }
     }

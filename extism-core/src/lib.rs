@@ -25,6 +25,7 @@ mod manifest;
 mod modules;
 mod pdk;
 mod plugin;
+mod rewrite;
 mod state;
 mod timer;
 mod val;
@@ -47,6 +48,7 @@ pub use plugin::{
     CancelHandle, Compiled, DEFAULT_MAX_TABLE_ELEMENTS, DEFAULT_WASI_MAX_OPEN_FILES, Plugin, PluginOptions,
     TRAP_RETURN_CODE,
 };
+pub use rewrite::NO_MEMORY_REWRITE_ENV;
 pub use state::{COMMAND_INSTANCES_BEFORE_RENEWAL, MAX_COMMAND_INSTANCES, PluginState};
 pub use uuid::Uuid;
 pub use val::{FuncType, PTR, Val, ValType};

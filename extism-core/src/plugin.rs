@@ -17,7 +17,7 @@ use crate::coredump::CoreDump;
 use crate::debug::{NativeConfig, Profiler};
 use crate::function::Function;
 use crate::interrupt::Interrupt;
-use crate::kernel::{CallRecord, KernelFn};
+use crate::kernel::{CallRecord, KERNEL_MEMORY, KernelFn};
 use crate::link::{ModuleInfo, check_imports};
 use crate::manifest::Manifest;
 use crate::state::PluginState;
@@ -63,6 +63,13 @@ pub struct PluginOptions {
     /// `EXTISM_CACHE_CONFIG` environment variable says, else the platform's cache directory. Used only on engines
     /// with [`crate::backend::Capabilities::code_cache`].
     pub cache: crate::cache::CacheSetting,
+    /// Leave guests' calls to the kernel's memory accessors as they are. By default, on engines with
+    /// [`crate::backend::Capabilities::multi_memory`], each guest module's direct calls to `load_u8/u64`,
+    /// `store_u8/u64` and `input_load_u8/u64` are rewritten into loads and stores on the kernel's memory, imported
+    /// into the guest beside its own (same results, without a call into the kernel instance per eight bytes). The
+    /// [`crate::NO_MEMORY_REWRITE_ENV`] environment variable also turns it off, and so does a fuel limit (so that
+    /// fuel accounting stays exactly that of the kernel calls).
+    pub no_memory_rewrite: bool,
 }
 
 impl PluginOptions {
@@ -147,6 +154,8 @@ pub struct Compiled<B: EngineApi> {
     functions: B::Functions<PluginState>,
     manifest: Manifest,
     options: PluginOptions,
+    /// How many of the modules had their kernel memory accessor calls rewritten.
+    rewritten_modules: usize,
 }
 
 impl<B: EngineApi> Compiled<B> {
@@ -190,11 +199,23 @@ impl<B: EngineApi> Compiled<B> {
             crate::cache::compile_cached::<B>(cache, &engine, wasm, |wasm| B::compile(&engine, wasm))
         })
         .context("unable to compile the Extism kernel")?;
+        let layout = rewrite_layout(B::CAPABILITIES, options);
         let mut modules = Vec::with_capacity(named.len());
+        let mut rewritten_modules = 0;
         for m in named {
-            let module = crate::cache::compile_cached::<B>(cache, &engine, &m.wasm, |wasm| B::compile(&engine, wasm))?;
+            let compile =
+                |wasm: &[u8]| crate::cache::compile_cached::<B>(cache, &engine, wasm, |wasm| B::compile(&engine, wasm));
+            let (module, rewritten) = compile_module::<B>(compile, &m.wasm, layout)?;
+            let mut imports = B::imports(&module);
+            if rewritten {
+                // The kernel memory import the rewrite added (the original module cannot have one: see `survey`).
+                imports.retain(|i| {
+                    !(i.module == EXTISM_ENV_MODULE && i.name == KERNEL_MEMORY && i.kind == ExternKind::Memory)
+                });
+                rewritten_modules += 1;
+            }
             modules.push(ModuleInfo {
-                imports: B::imports(&module),
+                imports,
                 exports: B::exports(&module),
                 name: m.name,
                 module,
@@ -217,7 +238,7 @@ impl<B: EngineApi> Compiled<B> {
             .filter(imported)
             .map(Function::to_host)
             .collect();
-        let kernel_exports: Vec<&'static str> = crate::kernel::GUEST_EXPORTS
+        let mut kernel_exports: Vec<&'static str> = crate::kernel::GUEST_EXPORTS
             .iter()
             .map(|(name, _, _)| *name)
             .filter(|name| {
@@ -232,6 +253,9 @@ impl<B: EngineApi> Compiled<B> {
                     })
             })
             .collect();
+        if rewritten_modules > 0 {
+            kernel_exports.push(KERNEL_MEMORY);
+        }
         // Every store instantiates the main module (last) and each linked reactor module once; linked command modules
         // afresh for every call into them.
         let (main, linked) = modules.split_last().expect("a manifest has a main module");
@@ -255,6 +279,7 @@ impl<B: EngineApi> Compiled<B> {
             },
         )?;
         Ok(Compiled {
+            rewritten_modules,
             functions,
             engine,
             kernel,
@@ -302,10 +327,60 @@ impl<B: EngineApi> Compiled<B> {
         export_shape(self.main(), name).is_ok()
     }
 
+    /// How many of the plug-in's modules had their calls to the kernel's memory accessors rewritten into loads and
+    /// stores (see [`PluginOptions::no_memory_rewrite`]): 0 when the rewrite is off, the engine lacks multi-memory,
+    /// or no module calls the accessors.
+    pub fn rewritten_modules(&self) -> usize {
+        self.rewritten_modules
+    }
+
     /// The engine, for backends that share it.
     pub fn engine(&self) -> &B::Engine {
         &self.engine
     }
+}
+
+/// The kernel layout the memory accessor rewrite uses, or `None` when it is off: the engine lacks
+/// [`crate::backend::Capabilities::multi_memory`], the options or [`crate::NO_MEMORY_REWRITE_ENV`] turn it off, a
+/// fuel limit is set, or the kernel's layout is not recognised.
+fn rewrite_layout(
+    capabilities: crate::backend::Capabilities,
+    options: &PluginOptions,
+) -> Option<crate::rewrite::KernelLayout> {
+    // With a fuel limit, guests keep calling the kernel: on wasmtime the rewritten kitchen plug-in's initialisers
+    // need between 10,000 and 20,000 fuel where the original's need less than 10,000 (not yet understood), and fuel
+    // accounting must not change under a plug-in.
+    if !capabilities.multi_memory
+        || options.no_memory_rewrite
+        || options.fuel_limit.is_some()
+        || crate::rewrite::disabled_by_env()
+    {
+        return None;
+    }
+    crate::rewrite::KernelLayout::of_kernel()
+}
+
+/// Compile one module, with its calls to the kernel's memory accessors rewritten when `layout` is given (see
+/// [`crate::rewrite`]). True if the rewritten module is the one compiled. A rewritten module the engine refuses is
+/// compiled again as it was, so that its errors are the engine's own.
+fn compile_module<B: EngineApi>(
+    compile: impl Fn(&[u8]) -> Result<B::Module, Error>,
+    wasm: &[u8],
+    layout: Option<crate::rewrite::KernelLayout>,
+) -> Result<(B::Module, bool), Error> {
+    let start = std::time::Instant::now();
+    if let Some(rewritten) = layout.and_then(|layout| crate::rewrite::rewrite_module(wasm, layout)) {
+        tracing::debug!(
+            bytes = wasm.len(),
+            micros = start.elapsed().as_micros() as u64,
+            "rewrote the module's kernel memory accessor calls"
+        );
+        match compile(&rewritten.wasm) {
+            Ok(module) => return Ok((module, true)),
+            Err(error) => tracing::debug!("the rewritten module did not compile, using the original: {error:#}"),
+        }
+    }
+    Ok((compile(wasm)?, false))
 }
 
 /// Check that `name` is a callable export of `module`.
@@ -847,5 +922,52 @@ impl CancelHandle {
         }
         self.interrupt.request();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod rewrite_choice_tests {
+    use super::*;
+    use crate::backend::Capabilities;
+
+    /// The rewrite runs only on engines with multi-memory and when the options leave it on; engines without keep
+    /// the kernel calls (a module compiled for them is never rewritten).
+    #[test]
+    fn the_rewrite_needs_multi_memory_and_is_on_by_default() {
+        let on = PluginOptions::default();
+        let off = PluginOptions {
+            no_memory_rewrite: true,
+            ..PluginOptions::default()
+        };
+        if crate::rewrite::disabled_by_env() {
+            // The environment turns it off everywhere.
+            assert!(rewrite_layout(Capabilities::ALL, &on).is_none());
+            return;
+        }
+        assert!(rewrite_layout(Capabilities::ALL, &on).is_some());
+        assert!(rewrite_layout(Capabilities::ALL, &off).is_none());
+        let fuel = PluginOptions {
+            fuel_limit: Some(1_000_000),
+            ..PluginOptions::default()
+        };
+        assert!(rewrite_layout(Capabilities::ALL, &fuel).is_none());
+        assert!(rewrite_layout(Capabilities::ALL.without_multi_memory(), &on).is_none());
+        assert!(
+            rewrite_layout(
+                Capabilities::ALL
+                    .without_fuel_for_linked_modules()
+                    .without_multi_memory(),
+                &on
+            )
+            .is_none()
+        );
+        assert!(
+            Capabilities::ALL
+                .without_multi_memory()
+                .without_fuel_for_linked_modules()
+                == Capabilities::ALL
+                    .without_fuel_for_linked_modules()
+                    .without_multi_memory()
+        );
     }
 }

@@ -45,7 +45,7 @@ macro_rules! differential_test {
 
 /// What one call gave, in engine-neutral terms.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Outcome {
+pub(crate) enum Outcome {
     /// The call ran: its return code and output (`None` where the output is not deterministic).
     Returned { rc: i32, output: Option<Vec<u8>> },
     /// The call failed: the code upstream gives for the error and its kind.
@@ -142,7 +142,7 @@ fn creation_failed(error: &Error) -> Vec<(String, Outcome)> {
 /// The row of an outcome list that stands for creating the plug-in.
 const CREATE: &str = "<create>";
 
-fn outcome(result: Result<i32, (Error, i32)>, output: &[u8], deterministic: bool) -> Outcome {
+pub(crate) fn outcome(result: Result<i32, (Error, i32)>, output: &[u8], deterministic: bool) -> Outcome {
     match result {
         Ok(rc) => Outcome::Returned {
             rc,
@@ -226,6 +226,17 @@ const NONDETERMINISTIC: &[&str] = &["clock_now", "random_bytes"];
 
 /// All outcomes of one committed plug-in on one engine: creation, then each export with each input.
 fn run_committed(name: &str, wasm: &[u8], backend: Backend) -> Vec<(String, Outcome)> {
+    run_committed_with(name, wasm, backend, None)
+}
+
+/// [`run_committed`] with the kernel memory accessor rewrite on or off (`Some(memory_rewrite)`: then without the
+/// fuel limit, which turns the rewrite off), or as [`run_committed`] (`None`: with the fuel limit).
+pub(crate) fn run_committed_with(
+    name: &str,
+    wasm: &[u8],
+    backend: Backend,
+    memory_rewrite: Option<bool>,
+) -> Vec<(String, Outcome)> {
     let data = data_dir(name, backend);
     let manifest = Manifest::new([Wasm::data(wasm.to_vec())])
         .with_config_key("vowels", "aeiouy")
@@ -239,12 +250,15 @@ fn run_committed(name: &str, wasm: &[u8], backend: Backend) -> Vec<(String, Outc
         Function::new("greet", [PTR], [PTR], UserData::new("Hi, ".to_string()), greet).with_namespace("my:ns"),
         Function::new("reflect", [PTR], [PTR], UserData::new(()), reflect),
     ];
-    let built = PluginBuilder::new(manifest)
+    let mut builder = PluginBuilder::new(manifest)
         .with_backend(backend)
         .with_wasi(true)
-        .with_fuel_limit(5_000_000)
-        .with_functions(functions)
-        .build();
+        .with_functions(functions);
+    builder = match memory_rewrite {
+        Some(rewrite) => builder.with_memory_rewrite(rewrite),
+        None => builder.with_fuel_limit(5_000_000),
+    };
+    let built = builder.build();
     let mut plugin = match built {
         Ok(plugin) => plugin,
         Err(e) => return creation_failed(&e),
@@ -262,7 +276,7 @@ fn run_committed(name: &str, wasm: &[u8], backend: Backend) -> Vec<(String, Outc
 }
 
 /// The committed test plug-ins (`tests/wasm/*.wasm`), by name.
-fn committed_plugins() -> BTreeMap<String, Vec<u8>> {
+pub(crate) fn committed_plugins() -> BTreeMap<String, Vec<u8>> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/wasm");
     std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))

@@ -26,6 +26,7 @@ mod limits;
 mod logging;
 mod manifest;
 mod manifest_files;
+mod memory_rewrite;
 mod panic_payloads;
 mod table_limits;
 mod threads;

@@ -32,6 +32,7 @@ const BENCHMARK_ORDER: &[&str] = &[
     "noop",
     "echo_1KiB",
     "echo_64KiB",
+    "echo_1MiB",
     "echo_16MiB",
     "reflect_64KiB",
     "host_call",

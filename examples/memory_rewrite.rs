@@ -1,0 +1,123 @@
+//! What the kernel memory accessor rewrite costs and gains, with the rewrite on and off on every compiled engine:
+//! `memory_rewrite [runs] [create|echo]` prints two tables (or the one named), each figure the fastest of `runs` (default 5; the least disturbed by a
+//! busy machine):
+//!
+//! - creation: each committed test plug-in (`tests/wasm/*.wasm`) compiled, and the difference the rewrite makes;
+//! - echo: `echo.wasm` (Rust PDK: `input()` → `output()`) at 1 KiB, 64 KiB, 1 MiB and 16 MiB.
+//!
+//! (`cargo bench --bench calls` measures echo with criterion; this is the quick side-by-side.)
+//!
+//! On wasmtime and wasmer, "compile" is `CompiledPlugin::new` (the module is compiled to machine code there); on
+//! wasmi, whose compilation is lazy, it is `CompiledPlugin::new` plus `Plugin::new_from_compiled`, the creation of a
+//! plug-in.
+//!
+//! ```text
+//! cargo run --release --example memory_rewrite --all-features
+//! ```
+
+use std::time::{Duration, Instant};
+
+use extism::{Backend, CompiledPlugin, Plugin, PluginBuilder};
+
+fn main() -> Result<(), extism::Error> {
+    let runs: usize = std::env::args().nth(1).map(|n| n.parse()).transpose()?.unwrap_or(5);
+    let only = std::env::args().nth(2);
+    if only.as_deref() == Some("echo") {
+        return echo(runs);
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/wasm");
+    let mut plugins: Vec<_> = std::fs::read_dir(&dir)?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
+    plugins.retain(|p| p.extension().is_some_and(|e| e == "wasm"));
+    plugins.sort();
+    println!("| plug-in | size | engine | rewritten | without rewrite | with rewrite | cost |");
+    println!("|---|---|---|---|---|---|---|");
+    for path in &plugins {
+        let wasm = std::fs::read(path)?;
+        let name = path.file_stem().unwrap_or_default().to_string_lossy();
+        for &backend in Backend::ALL {
+            let create = |rewrite: bool| -> Result<(Duration, usize), extism::Error> {
+                let builder = PluginBuilder::new(&wasm[..])
+                    .with_backend(backend)
+                    .with_wasi(true)
+                    .with_memory_rewrite(rewrite);
+                let start = Instant::now();
+                let compiled = CompiledPlugin::new(builder)?;
+                if backend == Backend::Wasmi {
+                    // Lazy compilation: count the creation of a plug-in too.
+                    drop(Plugin::new_from_compiled(&compiled)?);
+                }
+                Ok((start.elapsed(), compiled.rewritten_modules()))
+            };
+            let fastest = |rewrite: bool| -> Result<(Duration, usize), extism::Error> {
+                let mut best = (Duration::MAX, 0);
+                for _ in 0..runs {
+                    let (time, rewritten) = create(rewrite)?;
+                    best = (best.0.min(time), rewritten);
+                }
+                Ok(best)
+            };
+            let (off, _) = fastest(false)?;
+            let (on, rewritten) = fastest(true)?;
+            let cost = on.as_secs_f64() - off.as_secs_f64();
+            println!(
+                "| {name} | {} KB | {backend} | {rewritten} | {:.2} ms | {:.2} ms | {:+.2} ms ({:+.1}%) |",
+                wasm.len() / 1000,
+                off.as_secs_f64() * 1e3,
+                on.as_secs_f64() * 1e3,
+                cost * 1e3,
+                cost / off.as_secs_f64() * 100.0
+            );
+        }
+    }
+    if only.as_deref() == Some("create") {
+        return Ok(());
+    }
+    echo(runs)
+}
+
+/// The echo table.
+fn echo(runs: usize) -> Result<(), extism::Error> {
+    let wasm = std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/wasm/echo.wasm"))?;
+    println!();
+    println!("| echo | engine | without rewrite | with rewrite | speed-up |");
+    println!("|---|---|---|---|---|");
+    for (label, size) in [
+        ("1 KiB", 1 << 10),
+        ("64 KiB", 64 << 10),
+        ("1 MiB", 1 << 20),
+        ("16 MiB", 16 << 20),
+    ] {
+        let input = vec![0x5a_u8; size];
+        for &backend in Backend::ALL {
+            let fastest = |rewrite: bool| -> Result<Duration, extism::Error> {
+                let mut plugin = PluginBuilder::new(&wasm[..])
+                    .with_backend(backend)
+                    .with_memory_rewrite(rewrite)
+                    .build()?;
+                // Small inputs: time a batch, so that the clock's resolution does not matter.
+                let batch = (1 << 20) / size.min(1 << 20);
+                let mut best = Duration::MAX;
+                for _ in 0..runs.max(2) {
+                    let start = Instant::now();
+                    for _ in 0..batch {
+                        let out: &[u8] = plugin.call("echo", &input[..])?;
+                        assert_eq!(out.len(), size);
+                    }
+                    best = best.min(start.elapsed() / batch as u32);
+                }
+                Ok(best)
+            };
+            let off = fastest(false)?;
+            let on = fastest(true)?;
+            println!(
+                "| {label} | {backend} | {:?} | {:?} | {:.1}× |",
+                off,
+                on,
+                off.as_secs_f64() / on.as_secs_f64()
+            );
+        }
+    }
+    Ok(())
+}

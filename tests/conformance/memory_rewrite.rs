@@ -1,0 +1,363 @@
+//! The kernel memory accessor rewrite (`PluginBuilder::with_memory_rewrite`, `EXTISM_NO_MEMORY_REWRITE`): guests'
+//! direct calls to `load_*`, `store_*` and `input_load_*` become loads and stores on the kernel's memory, on engines
+//! that run multi-memory modules. Every test runs the same plug-ins with the rewrite on and off, on every engine, and
+//! requires identical outcomes: return codes, outputs and errors.
+
+use extism::{Backend, CompiledPlugin, Manifest, Plugin, PluginBuilder, Wasm};
+
+use crate::differential::{Outcome, committed_plugins, outcome, run_committed_with};
+
+/// True if `backend` rewrites (it runs multi-memory modules).
+fn rewrites(backend: Backend) -> bool {
+    backend.capabilities().multi_memory
+}
+
+/// Compile `builder` with the rewrite on and off; check how many modules each rewrote (`expected` with it on where
+/// the engine can, 0 otherwise) and return both.
+fn both(builder: PluginBuilder, expected: usize) -> (CompiledPlugin, CompiledPlugin) {
+    let backend = builder.clone().compile().expect("the plug-in compiles").backend();
+    let on = builder
+        .clone()
+        .with_memory_rewrite(true)
+        .compile()
+        .expect("compiles with the rewrite");
+    let off = builder
+        .with_memory_rewrite(false)
+        .compile()
+        .expect("compiles without the rewrite");
+    let expected = if rewrites(backend) { expected } else { 0 };
+    assert_eq!(on.rewritten_modules(), expected, "modules rewritten on {backend}");
+    assert_eq!(
+        off.rewritten_modules(),
+        0,
+        "modules rewritten with the rewrite off on {backend}"
+    );
+    (on, off)
+}
+
+/// Outcomes of calling each of `calls` (export, input) in order on a fresh plug-in from `compiled`.
+fn run(compiled: &CompiledPlugin, calls: &[(&str, &[u8])]) -> Vec<(String, Outcome)> {
+    let mut plugin = Plugin::new_from_compiled(compiled).expect("the plug-in instantiates");
+    calls
+        .iter()
+        .map(|(export, input)| {
+            let result = plugin.raw_call(export, input, None);
+            (export.to_string(), outcome(result, plugin.last_output(), true))
+        })
+        .collect()
+}
+
+fn assert_same_outcomes(what: &str, on: &[(String, Outcome)], off: &[(String, Outcome)]) {
+    let differences: Vec<String> = on
+        .iter()
+        .zip(off)
+        .filter(|(a, b)| a != b)
+        .map(|((call, a), (_, b))| format!("{call}: with the rewrite {a:?}, without {b:?}"))
+        .collect();
+    assert_eq!(
+        on.len(),
+        off.len(),
+        "{what}: as many outcomes with the rewrite as without"
+    );
+    assert!(differences.is_empty(), "{what}:\n{}", differences.join("\n"));
+}
+
+backend_test! {
+    /// Every committed plug-in (each export, each input of the differential suite, under WASI, config, vars, host
+    /// functions and limits; no fuel limit, which turns the rewrite off) gives the same outcomes with the rewrite as
+    /// without it.
+    fn committed_plugins_agree_with_and_without_the_rewrite(backend) {
+        let plugins = committed_plugins();
+        assert!(plugins.len() >= 7, "the committed plug-ins are missing: {:?}", plugins.keys());
+        for (name, wasm) in &plugins {
+            let on = run_committed_with(name, wasm, backend, Some(true));
+            let off = run_committed_with(name, wasm, backend, Some(false));
+            assert!(
+                on.iter().any(|(_, o)| matches!(o, Outcome::Returned { rc: 0, .. })),
+                "{name}: no call succeeded: {on:?}"
+            );
+            assert_same_outcomes(name, &on, &off);
+        }
+        // The PDK plug-ins call the accessors, so the rewrite did happen where the engine can.
+        let echo = plugins.get("echo").expect("echo.wasm");
+        both(PluginBuilder::new(echo.clone()).with_backend(backend), 1);
+        // A fuel limit keeps the kernel calls.
+        let fueled = PluginBuilder::new(echo.clone()).with_backend(backend).with_fuel_limit(1_000_000);
+        assert_eq!(fueled.compile().unwrap().rewritten_modules(), 0);
+    }
+}
+
+/// A guest that calls every accessor with every kind of offset: each byte of `[0, 4096)` (below the heap, the heap
+/// start, the input, blocks), 16 bytes either side of each 64 KiB boundary up to 8 pages (the end of memory, as it
+/// grows), and offsets past 32 bits. `load_u64` is also called through a table. Results are mixed into a 64-bit
+/// hash, which is the output.
+const HOSTILE: &str = r#"(module
+  (import "extism:host/env" "load_u8" (func $load_u8 (param i64) (result i32)))
+  (import "extism:host/env" "load_u64" (func $load_u64 (param i64) (result i64)))
+  (import "extism:host/env" "store_u8" (func $store_u8 (param i64 i32)))
+  (import "extism:host/env" "store_u64" (func $store_u64 (param i64 i64)))
+  (import "extism:host/env" "input_load_u8" (func $input_load_u8 (param i64) (result i32)))
+  (import "extism:host/env" "input_load_u64" (func $input_load_u64 (param i64) (result i64)))
+  (import "extism:host/env" "alloc" (func $alloc (param i64) (result i64)))
+  (import "extism:host/env" "output_set" (func $output_set (param i64 i64)))
+  (import "extism:host/env" "memory_bytes" (func $memory_bytes (result i64)))
+  (type $load (func (param i64) (result i64)))
+  (table 1 funcref)
+  (elem (i32.const 0) $load_u64)
+  (memory (export "memory") 1)
+  (global $hash (mut i64) (i64.const 0))
+
+  (func $mix (param i64)
+    (global.set $hash (i64.xor (i64.mul (global.get $hash) (i64.const 1099511628211)) (local.get 0))))
+
+  ;; Every read at $a, through each accessor.
+  (func $probe (param $a i64)
+    (call $mix (call $load_u64 (local.get $a)))
+    (call $mix (i64.extend_i32_u (call $load_u8 (local.get $a))))
+    (call $mix (call_indirect (type $load) (local.get $a) (i32.const 0)))
+    (call $mix (call $input_load_u64 (local.get $a)))
+    (call $mix (i64.extend_i32_u (call $input_load_u8 (local.get $a)))))
+
+  ;; Writes at $a and around it.
+  (func $poke (param $a i64)
+    (call $store_u64 (local.get $a) (i64.mul (local.get $a) (i64.const -7046029254386353131)))
+    (call $store_u8 (i64.add (local.get $a) (i64.const 3)) (i32.xor (i32.wrap_i64 (local.get $a)) (i32.const 90))))
+
+  ;; $probe (mode 0) or $poke (mode 1) at every address of the list above.
+  (func $each (param $mode i32)
+    (local $a i64) (local $page i64) (local $d i64)
+    (local.set $a (i64.const 0))
+    (block $done (loop $next
+      (br_if $done (i64.ge_u (local.get $a) (i64.const 4096)))
+      (call $at (local.get $mode) (local.get $a))
+      (local.set $a (i64.add (local.get $a) (i64.const 1)))
+      (br $next)))
+    (local.set $page (i64.const 1))
+    (block $done (loop $next
+      (br_if $done (i64.gt_u (local.get $page) (i64.const 8)))
+      (local.set $d (i64.const -16))
+      (block $inner (loop $more
+        (br_if $inner (i64.gt_s (local.get $d) (i64.const 16)))
+        (call $at (local.get $mode) (i64.add (i64.shl (local.get $page) (i64.const 16)) (local.get $d)))
+        (local.set $d (i64.add (local.get $d) (i64.const 1)))
+        (br $more)))
+      (local.set $page (i64.add (local.get $page) (i64.const 1)))
+      (br $next)))
+    (call $at (local.get $mode) (i64.const 4294967288))
+    (call $at (local.get $mode) (i64.const 4294967295))
+    (call $at (local.get $mode) (i64.const 4294967296))
+    (call $at (local.get $mode) (i64.const 9223372036854775807))
+    (call $at (local.get $mode) (i64.const -9223372036854775808))
+    (call $at (local.get $mode) (i64.const -9))
+    (call $at (local.get $mode) (i64.const -8))
+    (call $at (local.get $mode) (i64.const -1)))
+
+  (func $at (param $mode i32) (param $a i64)
+    (if (local.get $mode) (then (call $poke (local.get $a))) (else (call $probe (local.get $a)))))
+
+  ;; Fill a fresh block of $n bytes with a pattern (so that reads see more than zeros).
+  (func $fill (param $n i64)
+    (local $p i64) (local $i i64)
+    (local.set $p (call $alloc (local.get $n)))
+    (block $done (loop $next
+      (br_if $done (i64.ge_u (local.get $i) (local.get $n)))
+      (call $store_u64 (i64.add (local.get $p) (local.get $i)) (i64.xor (local.get $i) (i64.const 6148914691236517205)))
+      (local.set $i (i64.add (local.get $i) (i64.const 8)))
+      (br $next))))
+
+  ;; The hash and the kernel's heap size as output.
+  (func $finish (result i32)
+    (local $out i64)
+    (call $mix (call $memory_bytes))
+    (local.set $out (call $alloc (i64.const 8)))
+    (call $store_u64 (local.get $out) (global.get $hash))
+    (call $output_set (local.get $out) (i64.const 8))
+    (i32.wrap_i64 (i64.and (global.get $hash) (i64.const 127))))
+
+  (func (export "loads") (result i32)
+    (global.set $hash (i64.const 0))
+    (call $fill (i64.const 4096))
+    (call $each (i32.const 0))
+    (call $finish))
+
+  (func (export "stores") (result i32)
+    (global.set $hash (i64.const 0))
+    (call $each (i32.const 1))
+    (call $each (i32.const 0))
+    (call $finish))
+
+  ;; Grow the kernel memory past 4 pages first, so that the boundary probes fall inside it.
+  (func (export "grown") (result i32)
+    (global.set $hash (i64.const 0))
+    (call $fill (i64.const 300000))
+    (call $each (i32.const 1))
+    (call $each (i32.const 0))
+    (call $finish))
+)"#;
+
+/// Inputs of several lengths around the 8-byte reads (`input_load_u64` needs 8 bytes left).
+const HOSTILE_CALLS: &[(&str, &[u8])] = &[
+    ("loads", b""),
+    ("loads", b"1234567"),
+    ("loads", b"12345678"),
+    ("loads", b"123456789 and some more bytes to read"),
+    ("stores", b"abc"),
+    ("loads", b"after the stores"),
+    ("grown", b"0123456789abcdef"),
+    ("loads", b"after growing"),
+];
+
+backend_test! {
+    /// The hostile guest gets the same results with the rewrite as without it: out-of-range reads give 0,
+    /// out-of-range writes do nothing, nothing traps.
+    fn hostile_offsets_give_the_kernels_results(backend) {
+        let (on, off) = both(PluginBuilder::new(HOSTILE).with_backend(backend), 1);
+        let with = run(&on, HOSTILE_CALLS);
+        let without = run(&off, HOSTILE_CALLS);
+        for (call, outcome) in &without {
+            assert!(
+                matches!(outcome, Outcome::Returned { output: Some(bytes), .. } if bytes.len() == 8),
+                "{call} without the rewrite: {outcome:?}"
+            );
+        }
+        assert_same_outcomes("hostile guest", &with, &without);
+    }
+}
+
+/// A guest with two memories of its own (its own data in both), calling the accessors.
+const TWO_MEMORIES: &str = r#"(module
+  (import "extism:host/env" "input_length" (func $input_length (result i64)))
+  (import "extism:host/env" "input_load_u8" (func $input_load_u8 (param i64) (result i32)))
+  (import "extism:host/env" "alloc" (func $alloc (param i64) (result i64)))
+  (import "extism:host/env" "store_u8" (func $store_u8 (param i64 i32)))
+  (import "extism:host/env" "load_u8" (func $load_u8 (param i64) (result i32)))
+  (import "extism:host/env" "output_set" (func $output_set (param i64 i64)))
+  (memory $a (export "memory") 1)
+  (memory $b 1)
+  (data (memory $a) (i32.const 0) "A")
+  (data (memory $b) (i32.const 0) "B")
+  ;; Output: the input with memory a's byte 0 added to even bytes and memory b's to odd ones.
+  (func (export "mix") (result i32)
+    (local $n i64) (local $i i64) (local $out i64) (local $byte i32)
+    (local.set $n (call $input_length))
+    (local.set $out (call $alloc (local.get $n)))
+    (block $done (loop $next
+      (br_if $done (i64.ge_u (local.get $i) (local.get $n)))
+      (local.set $byte (call $input_load_u8 (local.get $i)))
+      (if (i64.eqz (i64.and (local.get $i) (i64.const 1)))
+        (then (local.set $byte (i32.add (local.get $byte) (i32.load8_u $a (i32.const 0)))))
+        (else (local.set $byte (i32.add (local.get $byte) (i32.load8_u $b (i32.const 0))))))
+      (call $store_u8 (i64.add (local.get $out) (local.get $i)) (local.get $byte))
+      (local.set $i (i64.add (local.get $i) (i64.const 1)))
+      (br $next)))
+    (i32.store8 $b (i32.const 0) (i32.add (i32.load8_u $b (i32.const 0)) (i32.const 1)))
+    (call $output_set (local.get $out) (local.get $n))
+    (call $load_u8 (local.get $out))))"#;
+
+backend_test! {
+    /// A guest with several memories keeps using its own: they move up by one index when the kernel's is imported.
+    fn guests_with_several_memories(backend) {
+        let builder = PluginBuilder::new(TWO_MEMORIES).with_backend(backend);
+        let Ok(_) = builder.clone().compile() else {
+            // An engine without multi-memory cannot run the guest at all: nothing to compare.
+            assert!(!rewrites(backend), "{backend} runs multi-memory modules but refused this one");
+            return;
+        };
+        let (on, off) = both(builder, 1);
+        let calls: &[(&str, &[u8])] = &[("mix", b"\x00\x00\x01\x01"), ("mix", b"hello")];
+        let with = run(&on, calls);
+        assert_same_outcomes("two memories", &with, &run(&off, calls));
+        assert_eq!(
+            with[0].1,
+            Outcome::Returned { rc: 65, output: Some(b"ABBC".to_vec()) },
+            "memory a gives 'A', memory b 'B'"
+        );
+    }
+}
+
+/// A library module that owns a memory and exports it, with a function that reads the input into it.
+const LIBRARY: &str = r#"(module
+  (import "extism:host/env" "input_length" (func $input_length (result i64)))
+  (import "extism:host/env" "input_load_u64" (func $input_load_u64 (param i64) (result i64)))
+  (import "extism:host/env" "input_load_u8" (func $input_load_u8 (param i64) (result i32)))
+  (memory (export "memory") 1)
+  ;; Copy the input into this memory at 0; returns its length.
+  (func (export "read_input") (result i64)
+    (local $n i64) (local $i i64)
+    (local.set $n (call $input_length))
+    (block $done (loop $next
+      (br_if $done (i64.gt_u (i64.add (local.get $i) (i64.const 8)) (local.get $n)))
+      (i64.store (i32.wrap_i64 (local.get $i)) (call $input_load_u64 (local.get $i)))
+      (local.set $i (i64.add (local.get $i) (i64.const 8)))
+      (br $next)))
+    (block $done (loop $next
+      (br_if $done (i64.ge_u (local.get $i) (local.get $n)))
+      (i32.store8 (i32.wrap_i64 (local.get $i)) (call $input_load_u8 (local.get $i)))
+      (local.set $i (i64.add (local.get $i) (i64.const 1)))
+      (br $next)))
+    (local.get $n)))"#;
+
+/// The main module imports the library's memory and function, and writes the input back reversed.
+const MAIN_IMPORTING_MEMORY: &str = r#"(module
+  (import "lib" "memory" (memory 1))
+  (import "lib" "read_input" (func $read_input (result i64)))
+  (import "extism:host/env" "alloc" (func $alloc (param i64) (result i64)))
+  (import "extism:host/env" "store_u8" (func $store_u8 (param i64 i32)))
+  (import "extism:host/env" "store_u64" (func $store_u64 (param i64 i64)))
+  (import "extism:host/env" "output_set" (func $output_set (param i64 i64)))
+  (func (export "reverse") (result i32)
+    (local $n i64) (local $i i64) (local $out i64)
+    (local.set $n (call $read_input))
+    (local.set $out (call $alloc (i64.add (local.get $n) (i64.const 8))))
+    (block $done (loop $next
+      (br_if $done (i64.ge_u (local.get $i) (local.get $n)))
+      (call $store_u8 (i64.add (local.get $out) (local.get $i))
+        (i32.load8_u (i32.wrap_i64 (i64.sub (i64.sub (local.get $n) (local.get $i)) (i64.const 1)))))
+      (local.set $i (i64.add (local.get $i) (i64.const 1)))
+      (br $next)))
+    ;; An 8-byte trailer (past the output's length, inside its block).
+    (call $store_u64 (i64.add (local.get $out) (local.get $n)) (i64.const -1))
+    (call $output_set (local.get $out) (local.get $n))
+    (i32.const 0)))"#;
+
+backend_test! {
+    /// A manifest of two modules, the main one importing its memory from the other: both are rewritten, and the
+    /// results are those of the kernel path.
+    fn linked_modules_and_imported_memories(backend) {
+        let manifest = Manifest::new([
+            Wasm::data(LIBRARY.as_bytes().to_vec()).with_name("lib"),
+            Wasm::data(MAIN_IMPORTING_MEMORY.as_bytes().to_vec()),
+        ]);
+        let (on, off) = both(PluginBuilder::new(manifest).with_backend(backend), 2);
+        let calls: &[(&str, &[u8])] = &[("reverse", b"abcdefghijk"), ("reverse", b""), ("reverse", b"xy")];
+        let with = run(&on, calls);
+        assert_same_outcomes("linked modules", &with, &run(&off, calls));
+        assert_eq!(with[0].1, Outcome::Returned { rc: 0, output: Some(b"kjihgfedcba".to_vec()) });
+    }
+}
+
+backend_test! {
+    /// Without multi-memory on the engine, or with the rewrite off, nothing is rewritten and the plug-in runs on
+    /// the kernel's exports: a guest that re-exports an imported accessor still reaches the kernel either way.
+    fn exports_of_imported_accessors_keep_working(backend) {
+        let wat = r#"(module
+          (import "extism:host/env" "load_u64" (func $load (param i64) (result i64)))
+          (export "reexported" (func $load))
+          (import "extism:host/env" "input_load_u64" (func $input (param i64) (result i64)))
+          (import "extism:host/env" "alloc" (func $alloc (param i64) (result i64)))
+          (import "extism:host/env" "store_u64" (func $store (param i64 i64)))
+          (import "extism:host/env" "output_set" (func $output_set (param i64 i64)))
+          (func (export "first8") (result i32)
+            (local $out i64)
+            (local.set $out (call $alloc (i64.const 8)))
+            (call $store (local.get $out) (call $input (i64.const 0)))
+            (call $output_set (local.get $out) (i64.const 8))
+            (i32.wrap_i64 (call $load (local.get $out)))))"#;
+        let (on, off) = both(PluginBuilder::new(wat).with_backend(backend), 1);
+        let calls: &[(&str, &[u8])] = &[("first8", b"ABCDEFGHIJ"), ("first8", b"short")];
+        let with = run(&on, calls);
+        assert_same_outcomes("re-exported accessor", &with, &run(&off, calls));
+        assert_eq!(with[0].1, Outcome::Returned { rc: 0x44434241, output: Some(b"ABCDEFGH".to_vec()) });
+        assert_eq!(with[1].1, Outcome::Returned { rc: 0, output: Some(vec![0; 8]) });
+    }
+}
