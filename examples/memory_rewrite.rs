@@ -44,7 +44,7 @@ fn main() -> Result<(), extism::Error> {
                     .with_memory_rewrite(rewrite);
                 let start = Instant::now();
                 let compiled = CompiledPlugin::new(builder)?;
-                if backend == Backend::Wasmi {
+                if backend.name() == "wasmi" {
                     // Lazy compilation: count the creation of a plug-in too.
                     drop(Plugin::new_from_compiled(&compiled)?);
                 }
