@@ -82,7 +82,10 @@ backend_test! {
         let echo = plugins.get("echo").expect("echo.wasm");
         both(PluginBuilder::new(echo.clone()).with_backend(backend), 1);
         // A fuel limit keeps the kernel calls.
-        let fueled = PluginBuilder::new(echo.clone()).with_backend(backend).with_fuel_limit(1_000_000);
+        let fueled = PluginBuilder::new(echo.clone())
+            .with_backend(backend)
+            .with_memory_rewrite(true)
+            .with_fuel_limit(1_000_000);
         assert_eq!(fueled.compile().unwrap().rewritten_modules(), 0);
     }
 }

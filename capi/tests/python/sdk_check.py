@@ -9,6 +9,7 @@ Exits non-zero (with a traceback) on the first failed expectation.
 import json
 import os
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -133,6 +134,34 @@ def check_cancel():
         assert plugin.call("input_length", "ab") == b"2"
 
 
+def check_debug_env():
+    """Upstream's debugging variables, read when a plug-in is created: a trapping call (here a timeout) writes a wasm
+    core dump to EXTISM_COREDUMP and the kernel's memory to EXTISM_MEMDUMP; a successful call writes neither."""
+    with tempfile.TemporaryDirectory() as scratch:
+        coredump = os.path.join(scratch, "extism.core")
+        memdump = os.path.join(scratch, "extism.mem")
+        os.environ["EXTISM_COREDUMP"] = coredump
+        os.environ["EXTISM_MEMDUMP"] = memdump
+        try:
+            manifest = {"wasm": [{"path": os.path.join(WASM_DIR, "kitchen.wasm")}], "timeout_ms": 200}
+            with extism.Plugin(manifest, functions=[]) as plugin:
+                assert plugin.call("input_length", "abc") == b"3"
+                assert not os.path.exists(coredump) and not os.path.exists(memdump), "written after a good call"
+                try:
+                    plugin.call("loop_forever", "")
+                    raise AssertionError("loop_forever returned")
+                except extism.Error as e:
+                    assert str(e) == "timeout", str(e)
+        finally:
+            del os.environ["EXTISM_COREDUMP"]
+            del os.environ["EXTISM_MEMDUMP"]
+        with open(coredump, "rb") as f:
+            dump = f.read()
+        assert dump[:4] == b"\0asm", dump[:8]
+        assert b"corestack" in dump, "no corestack section"
+        assert os.path.getsize(memdump) > 0
+
+
 def main():
     backend = os.environ.get("EXTISM_BACKEND", "(default)")
     for check in [
@@ -142,6 +171,7 @@ def main():
         check_errors,
         check_host_functions,
         check_cancel,
+        check_debug_env,
     ]:
         check()
         print(f"{backend}: {check.__name__} ok", flush=True)
