@@ -33,8 +33,8 @@ use wasmparser::{ExternalKind, Operator, Parser, Payload, TypeRef};
 use crate::EXTISM_ENV_MODULE;
 use crate::kernel::{KERNEL_MEMORY, KERNEL_WASM};
 
-/// The environment variable that turns the rewrite off for every plug-in the process creates (for C hosts, which
-/// have no `PluginBuilder`): set to anything but an empty string or `0`.
+/// The environment variable that turns the rewrite off for every plug-in the process creates, whatever their
+/// builders ask: set to anything but an empty string or `0`.
 pub const NO_MEMORY_REWRITE_ENV: &str = "EXTISM_NO_MEMORY_REWRITE";
 
 /// True if [`NO_MEMORY_REWRITE_ENV`] asks to turn the rewrite off.
@@ -216,7 +216,7 @@ struct Survey {
 /// Read what the rewrite needs to know; `None` if the module needs no rewrite (or cannot take one): it imports no
 /// accessor with the kernel's signature, defines no function, already imports something named like the kernel
 /// memory, or does not parse.
-fn survey(wasm: &[u8]) -> Option<Survey> {
+fn survey(wasm: &[u8], shadowed: &[&str]) -> Option<Survey> {
     let mut func_types: Vec<Option<(Vec<wasmparser::ValType>, Vec<wasmparser::ValType>)>> = Vec::new();
     let mut survey = Survey {
         imported: [None; 6],
@@ -246,6 +246,7 @@ fn survey(wasm: &[u8]) -> Option<Survey> {
                     match import.ty {
                         TypeRef::Func(ty) | TypeRef::FuncExact(ty) => {
                             if import.module == EXTISM_ENV_MODULE
+                                && !shadowed.contains(&import.name)
                                 && let Some(accessor) = Accessor::by_name(import.name)
                                 && let Some(Some((params, results))) = func_types.get(ty as usize)
                                 && same_types(params, accessor.params())
@@ -293,9 +294,11 @@ pub(crate) struct Rewritten {
 
 /// Rewrite the direct calls of `wasm` to the kernel's memory accessors (see the module documentation). `None` when
 /// there is nothing to rewrite or the module cannot be re-encoded (it is then compiled as it is, and any error it has
-/// is reported by the engine as usual).
-pub(crate) fn rewrite_module(wasm: &[u8], layout: KernelLayout) -> Option<Rewritten> {
-    let survey = survey(wasm)?;
+/// is reported by the engine as usual). Accessors named in `shadowed` are left alone: a host function defined
+/// under [`crate::EXTISM_ENV_MODULE`] with that name replaces the kernel's (users may shadow kernel exports), so
+/// calls to it must stay calls.
+pub(crate) fn rewrite_module(wasm: &[u8], layout: KernelLayout, shadowed: &[&str]) -> Option<Rewritten> {
+    let survey = survey(wasm, shadowed)?;
     let mut rewriter = Rewriter {
         layout,
         survey: &survey,
@@ -465,17 +468,28 @@ fn zero(ty: ValType) -> Instruction<'static> {
     }
 }
 
-type ReencodeError = wasm_encoder::reencode::Error<std::convert::Infallible>;
+/// A memory index that cannot move up by one (only a name section can hold one; validation checks every other).
+#[derive(Debug)]
+struct MemoryIndexOverflow;
+
+impl std::fmt::Display for MemoryIndexOverflow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a memory index has no room for the kernel memory")
+    }
+}
+
+type ReencodeError = wasm_encoder::reencode::Error<MemoryIndexOverflow>;
 
 impl Reencode for Rewriter<'_> {
-    type Error = std::convert::Infallible;
+    type Error = MemoryIndexOverflow;
 
     fn memory_index(&mut self, memory: u32) -> Result<u32, ReencodeError> {
-        Ok(if memory >= self.kernel_memory() {
-            memory + 1
-        } else {
-            memory
-        })
+        if memory < self.kernel_memory() {
+            return Ok(memory);
+        }
+        memory
+            .checked_add(1)
+            .ok_or(wasm_encoder::reencode::Error::UserError(MemoryIndexOverflow))
     }
 
     fn instruction<'a>(&mut self, arg: Operator<'a>) -> Result<Instruction<'a>, ReencodeError> {
@@ -574,7 +588,7 @@ mod tests {
         let wasm =
             wat::parse_str(r#"(module (import "extism:host/env" "alloc" (func (param i64) (result i64))) (func))"#)
                 .unwrap();
-        assert!(rewrite_module(&wasm, KernelLayout::of_kernel().unwrap()).is_none());
+        assert!(rewrite_module(&wasm, KernelLayout::of_kernel().unwrap(), &[]).is_none());
     }
 
     #[test]
@@ -588,7 +602,7 @@ mod tests {
                 (func (export "f") (result i64) i64.const 3 call $load i32.const 0 i64.load drop))"#,
         )
         .unwrap();
-        let out = rewrite_module(&wasm, KernelLayout::of_kernel().unwrap()).unwrap();
+        let out = rewrite_module(&wasm, KernelLayout::of_kernel().unwrap(), &[]).unwrap();
         wasmparser::Validator::new().validate_all(&out.wasm).unwrap();
         let mut memory_imports = 0;
         let mut exported_memory = None;
@@ -636,5 +650,34 @@ mod tests {
             loads,
             [wasmparser::MemArgTarget::Memory(1), wasmparser::MemArgTarget::Memory(0)]
         );
+    }
+
+    const LOAD_U64_GUEST: &str = r#"(module
+        (import "extism:host/env" "load_u64" (func $load (param i64) (result i64)))
+        (memory 1)
+        (func (export "f") (result i64) i64.const 3 call $load))"#;
+
+    /// A host function that replaces a kernel accessor keeps the calls to it (the kernel's code would bypass it).
+    #[test]
+    fn a_shadowed_accessor_is_left_alone() {
+        let wasm = wat::parse_str(LOAD_U64_GUEST).unwrap();
+        let layout = KernelLayout::of_kernel().unwrap();
+        assert!(rewrite_module(&wasm, layout, &[]).is_some());
+        assert!(rewrite_module(&wasm, layout, &["load_u64"]).is_none());
+    }
+
+    /// Only a name section can hold a memory index validation does not check; one with no room to move up makes
+    /// the rewrite give up (not panic, not wrap).
+    #[test]
+    fn a_memory_index_without_room_gives_up_the_rewrite() {
+        use wasm_encoder::Section;
+        let mut wasm = wat::parse_str(LOAD_U64_GUEST).unwrap();
+        let mut memories = wasm_encoder::NameMap::new();
+        memories.append(u32::MAX, "far");
+        let mut names = wasm_encoder::NameSection::new();
+        names.memories(&memories);
+        names.append_to(&mut wasm);
+        wasmparser::Validator::new().validate_all(&wasm).unwrap();
+        assert!(rewrite_module(&wasm, KernelLayout::of_kernel().unwrap(), &[]).is_none());
     }
 }

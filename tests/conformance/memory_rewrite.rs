@@ -3,7 +3,7 @@
 //! that run multi-memory modules. Every test runs the same plug-ins with the rewrite on and off, on every engine, and
 //! requires identical outcomes: return codes, outputs and errors.
 
-use extism::{Backend, CompiledPlugin, Manifest, Plugin, PluginBuilder, Wasm};
+use extism::{Backend, CompiledPlugin, CurrentPlugin, Manifest, Plugin, PluginBuilder, UserData, Val, ValType, Wasm};
 
 use crate::differential::{Outcome, committed_plugins, outcome, run_committed_with};
 
@@ -340,8 +340,8 @@ backend_test! {
 }
 
 backend_test! {
-    /// Without multi-memory on the engine, or with the rewrite off, nothing is rewritten and the plug-in runs on
-    /// the kernel's exports: a guest that re-exports an imported accessor still reaches the kernel either way.
+    /// A guest that re-exports an imported accessor (so the import stays reachable from outside the module) is
+    /// rewritten all the same: the import is kept for the export, and the direct calls give the kernel's results.
     fn exports_of_imported_accessors_keep_working(backend) {
         let wat = r#"(module
           (import "extism:host/env" "load_u64" (func $load (param i64) (result i64)))
@@ -362,5 +362,35 @@ backend_test! {
         assert_same_outcomes("re-exported accessor", &with, &run(&off, calls));
         assert_eq!(with[0].1, Outcome::Returned { rc: 0x44434241, output: Some(b"ABCDEFGH".to_vec()) });
         assert_eq!(with[1].1, Outcome::Returned { rc: 0, output: Some(vec![0; 8]) });
+    }
+}
+
+backend_test! {
+    /// A host function that replaces a kernel accessor under `extism:host/env` (users may shadow kernel exports) is
+    /// what the guest's calls reach, with the rewrite on as with it off: the rewrite leaves that accessor alone.
+    fn a_host_function_shadowing_an_accessor_keeps_its_calls(backend) {
+        let wat = r#"(module
+          (import "extism:host/env" "load_u64" (func $load (param i64) (result i64)))
+          (import "extism:host/env" "load_u8" (func $load_u8 (param i64) (result i32)))
+          (func (export "run") (result i32)
+            (i32.add (i32.wrap_i64 (call $load (i64.const 0))) (call $load_u8 (i64.const 0)))))"#;
+        let builder = PluginBuilder::new(wat).with_backend(backend).with_function_in_namespace(
+            "extism:host/env",
+            "load_u64",
+            [ValType::I64],
+            [ValType::I64],
+            UserData::new(()),
+            |_: &mut CurrentPlugin, _: &[Val], results: &mut [Val], _| {
+                results[0] = Val::I64(42);
+                Ok(())
+            },
+        );
+        // `load_u8` is still the kernel's, and rewritten where the engine can.
+        let (on, off) = both(builder, 1);
+        let calls: &[(&str, &[u8])] = &[("run", b"")];
+        let with = run(&on, calls);
+        assert_same_outcomes("shadowed accessor", &with, &run(&off, calls));
+        // Offset 0 lies below the kernel's heap: the kernel's `load_u8` gives 0, the host's `load_u64` 42.
+        assert_eq!(with[0].1, Outcome::Returned { rc: 42, output: Some(Vec::new()) });
     }
 }
