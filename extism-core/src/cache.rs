@@ -22,8 +22,12 @@
 //! # Safety of what is loaded
 //!
 //! Deserialising compiled code is `unsafe` in every engine: the bytes become executable code. So:
-//! - the directory is created private to the user (mode 0700 on Unix), and a directory owned by another user is
-//!   refused (never read, never written);
+//! - the directory is created private to the user (mode 0700 on Unix); an existing one owned by another user, or
+//!   writable by others, is refused (never read, never written; its mode is left alone, since it may be one the user
+//!   named for other things too);
+//! - an entry is read only if it is a regular file (not a symbolic link, FIFO or device) no larger than the cache's
+//!   size bound, so a planted file cannot redirect, block or exhaust the host; the configuration file is read with
+//!   the same checks (at most 64 KiB); eviction removes only entries and the temporary files this cache names;
 //! - an entry is written to a temporary file in the same directory and renamed into place, so a reader sees a whole
 //!   entry or none, and two processes that create the same plug-in at once both succeed (the last rename wins; both
 //!   wrote the same thing);
@@ -44,8 +48,8 @@
 //! [`EngineApi::deserialize`]: crate::backend::EngineApi::deserialize
 //! [`EngineApi::code_identity`]: crate::backend::EngineApi::code_identity
 
-use std::fs::{self, File};
-use std::io::{Read, Write};
+use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
@@ -54,6 +58,7 @@ use anyhow::{Context, Error, anyhow, bail};
 use sha2::{Digest, Sha256};
 
 use crate::backend::EngineApi;
+use crate::modules::ReadFailure;
 
 /// The environment variable that configures the cache when the builder does not: a configuration file, or empty to
 /// turn the cache off.
@@ -68,6 +73,9 @@ pub const DEFAULT_MAX_FILES: u64 = 65_536;
 
 /// Suffix of entry files: `<key>.extism-code`, the key being 64 hex digits.
 const ENTRY_SUFFIX: &str = ".extism-code";
+
+/// Largest cache configuration file read (a FIFO or `/dev/zero` named as one must not hang or exhaust the host).
+const MAX_CONFIG_BYTES: u64 = 64 * 1024;
 
 /// Prefix of the temporary files entries are written to before their rename.
 const TEMP_PREFIX: &str = ".tmp-";
@@ -152,8 +160,11 @@ impl CacheConfig {
     /// Read upstream's cache configuration file. `None` if it says `enabled = false`. A relative `directory` is
     /// taken relative to the file's own directory; without one, the platform's ([`default_directory`]).
     pub fn from_file(path: &Path) -> Result<Option<CacheConfig>, Error> {
-        let text = fs::read_to_string(path)
-            .with_context(|| format!("unable to read the cache configuration {}", path.display()))?;
+        let unreadable =
+            |reason: String| anyhow!("unable to read the cache configuration {}: {reason}", path.display());
+        let (bytes, _) =
+            crate::modules::read_regular_file(path, MAX_CONFIG_BYTES, true).map_err(|e| unreadable(e.to_string()))?;
+        let text = String::from_utf8(bytes).map_err(|_| unreadable("not UTF-8".to_string()))?;
         let base = path.parent().unwrap_or(Path::new("."));
         CacheConfig::parse(&text, base).with_context(|| format!("invalid cache configuration {}", path.display()))
     }
@@ -275,7 +286,7 @@ pub fn hash_fingerprint(value: &impl std::hash::Hash) -> String {
     }
     let mut hasher = Sha256Hasher(Sha256::new());
     value.hash(&mut hasher);
-    hex(&hasher.0.finalize())
+    format!("{:x}", hasher.0.finalize())
 }
 
 /// An open cache directory.
@@ -294,8 +305,8 @@ pub enum Rejected {
 }
 
 impl CodeCache {
-    /// Open (creating it if needed) the cache directory `config` names, private to the user. Fails if it cannot be
-    /// created or made private, or if it belongs to another user.
+    /// Open (creating it private, mode 0700, if needed) the cache directory `config` names. Fails if it cannot be
+    /// created, or if it belongs to another user or others may write to it.
     pub fn open(config: CacheConfig) -> Result<CodeCache, Error> {
         let dir = &config.directory;
         if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -315,7 +326,7 @@ impl CodeCache {
         }
         #[cfg(unix)]
         {
-            use std::os::unix::fs::{MetadataExt, PermissionsExt};
+            use std::os::unix::fs::MetadataExt;
             // SAFETY: `geteuid` has no preconditions and cannot fail.
             let me = unsafe { libc::geteuid() };
             if metadata.uid() != me {
@@ -326,9 +337,16 @@ impl CodeCache {
                     metadata.uid()
                 );
             }
-            if metadata.mode() & 0o077 != 0 {
-                fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
-                    .with_context(|| format!("unable to make {} private (mode 0700)", dir.display()))?;
+            // A directory the cache creates is private (0700). One that already exists may be the user's own
+            // (`directory = "."`), so its mode is not changed; but if others can write to it they could plant
+            // entries, which become executable code: refuse it.
+            if metadata.mode() & 0o022 != 0 {
+                bail!(
+                    "the cache directory {} is writable by other users (mode {:o}): its entries would become \
+                     executable code, so it is not used",
+                    dir.display(),
+                    metadata.mode() & 0o777
+                );
             }
         }
         Ok(CodeCache { config })
@@ -353,20 +371,18 @@ impl CodeCache {
         key.update(module_hash);
         self.config
             .directory
-            .join(format!("{}{ENTRY_SUFFIX}", hex(&key.finalize())))
+            .join(format!("{:x}{ENTRY_SUFFIX}", key.finalize()))
     }
 
     /// The payload of a valid entry (see [`Header`] for what "valid" checks); the entry counts as used now.
     pub fn load(&self, engine: &str, identity: &CodeIdentity, module_hash: &[u8; 32]) -> Result<Vec<u8>, Rejected> {
         let path = self.entry_path(engine, identity, module_hash);
-        let mut file = match File::open(&path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Rejected::Missing),
+        // Not through a symbolic link, not from a FIFO or device, and no larger than the whole cache may be.
+        let (mut bytes, file) = match crate::modules::read_regular_file(&path, self.config.max_bytes, false) {
+            Ok(read) => read,
+            Err(ReadFailure::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => return Err(Rejected::Missing),
             Err(e) => return Err(Rejected::Invalid(format!("unreadable: {e}"))),
         };
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes)
-            .map_err(|e| Rejected::Invalid(format!("unreadable: {e}")))?;
         let expected = Header::new(engine, identity, module_hash, &[]);
         let payload = expected.verify(&bytes).map_err(Rejected::Invalid)?;
         // Its last use, for eviction; a failure only makes it look older.
@@ -423,7 +439,7 @@ impl CodeCache {
             let name = name.to_string_lossy();
             let Ok(metadata) = item.metadata() else { continue };
             let modified = metadata.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-            if name.starts_with(TEMP_PREFIX) {
+            if is_temp_name(&name) {
                 if now.duration_since(modified).is_ok_and(|age| age > STALE_TEMP_AGE) {
                     let _ = fs::remove_file(item.path());
                 }
@@ -465,8 +481,14 @@ fn temp_name() -> String {
     )
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// True for the names [`temp_name`] makes (and nothing else a user may keep in a directory they named).
+fn is_temp_name(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix(TEMP_PREFIX) else {
+        return false;
+    };
+    let parts: Vec<&str> = rest.split('-').collect();
+    matches!(parts[..], [pid, n, nanos]
+        if pid.parse::<u32>().is_ok() && n.parse::<u64>().is_ok() && u128::from_str_radix(nanos, 16).is_ok())
 }
 
 /// The header every entry starts with, all integers little-endian:

@@ -85,31 +85,74 @@ pub const MAX_MODULE_BYTES: u64 = 1 << 30;
 /// at most [`MAX_MODULE_BYTES`]. Public for tools that read a module or manifest a user names with the same bounds
 /// (the `extism` command).
 pub fn read_module_file(path: &Path) -> Result<Vec<u8>, Error> {
-    let fail = |reason: String| Error::msg(format!("Unable to load Wasm file \"{}\": {reason}", path.display()));
+    read_regular_file(path, MAX_MODULE_BYTES, true)
+        .map(|(bytes, _)| bytes)
+        .map_err(|e| {
+            let reason = match e {
+                ReadFailure::TooLarge(limit) => format!("larger than the {limit}-byte limit for a module"),
+                other => other.to_string(),
+            };
+            Error::msg(format!("Unable to load Wasm file \"{}\": {reason}", path.display()))
+        })
+}
+
+/// Why [`read_regular_file`] read nothing.
+#[derive(Debug)]
+pub(crate) enum ReadFailure {
+    /// Opening or reading failed (not found, permissions, a symbolic link where none is followed, …).
+    Io(std::io::Error),
+    /// The path names a device, FIFO, socket or directory.
+    NotRegular,
+    /// Larger than the limit.
+    TooLarge(u64),
+}
+
+impl std::fmt::Display for ReadFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadFailure::Io(e) => write!(f, "{}", e.kind()),
+            ReadFailure::NotRegular => f.write_str("not a regular file"),
+            ReadFailure::TooLarge(limit) => write!(f, "larger than the {limit}-byte limit"),
+        }
+    }
+}
+
+/// Read the regular file `path` whole if it holds at most `limit` bytes, with the file it was read from (for its
+/// metadata). Never blocks on a FIFO (it is opened non-blocking, and the type check refuses it) and never reads
+/// without end (`/dev/zero`); with `follow_symlinks` false, a symbolic link in the last component is refused.
+pub(crate) fn read_regular_file(
+    path: &Path,
+    limit: u64,
+    follow_symlinks: bool,
+) -> Result<(Vec<u8>, std::fs::File), ReadFailure> {
     let mut options = std::fs::OpenOptions::new();
     options.read(true);
-    // Opening a FIFO for reading waits for a writer; non-blocking, it returns at once and the type check refuses it.
     #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
-    let file = options.open(path).map_err(|e| fail(e.kind().to_string()))?;
-    // The type and size of what was opened, not of what the path names now.
-    let metadata = file.metadata().map_err(|e| fail(e.kind().to_string()))?;
-    if !metadata.is_file() {
-        return Err(fail("not a regular file".to_string()));
+    {
+        let no_follow = if follow_symlinks { 0 } else { libc::O_NOFOLLOW };
+        std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK | no_follow);
     }
-    let too_large = || fail(format!("larger than the {MAX_MODULE_BYTES}-byte limit for a module"));
-    if metadata.len() > MAX_MODULE_BYTES {
-        return Err(too_large());
+    #[cfg(not(unix))]
+    let _ = follow_symlinks;
+    let file = options.open(path).map_err(ReadFailure::Io)?;
+    // The type and size of what was opened, not of what the path names now.
+    let metadata = file.metadata().map_err(ReadFailure::Io)?;
+    if !metadata.is_file() {
+        return Err(ReadFailure::NotRegular);
+    }
+    if metadata.len() > limit {
+        return Err(ReadFailure::TooLarge(limit));
     }
     let mut bytes = Vec::with_capacity(metadata.len() as usize);
     // One byte over the limit is read to notice a file that grew after `metadata`.
-    file.take(MAX_MODULE_BYTES + 1)
+    (&file)
+        .take(limit + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| fail(e.kind().to_string()))?;
-    if bytes.len() as u64 > MAX_MODULE_BYTES {
-        return Err(too_large());
+        .map_err(ReadFailure::Io)?;
+    if bytes.len() as u64 > limit {
+        return Err(ReadFailure::TooLarge(limit));
     }
-    Ok(bytes)
+    Ok((bytes, file))
 }
 
 #[cfg(feature = "register-http")]

@@ -13,6 +13,7 @@ use extism::{Backend, PluginBuilder};
 use sha2::{Digest, Sha256};
 
 use crate::common::TempDir;
+use crate::deadline::with_deadline;
 
 /// A plug-in whose `run` outputs the single byte `n`: a distinct module (and cache entry) per `n`. `functions` extra
 /// functions make it slower to compile (for the race).
@@ -205,10 +206,13 @@ backend_test! {
             for entry in entries(&cache) {
                 assert_eq!(mode(&entry) & 0o077, 0, "{backend}: {} is readable by others", entry.display());
             }
-            // An existing directory open to others is made private before it is used.
+            // An existing directory others may write to (they could plant code) is not used, nor changed: the
+            // plug-in is compiled afresh and nothing is written there.
             std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)).unwrap();
-            build_and_run(backend, &module(3, 0), 3, &config_path);
-            assert_eq!(mode(&cache), 0o700, "{backend}: an existing cache directory");
+            let other = module(32, 0);
+            build_and_run(backend, &other, 32, &config_path);
+            assert_eq!(mode(&cache), 0o777, "{backend}: the mode of a directory the cache did not create");
+            assert!(entry_of(&cache, &other).is_none(), "{backend}: an entry in a directory others can write");
         }
     }
 }
@@ -419,5 +423,98 @@ backend_test! {
         run_child(command);
         assert!(!home.path().join("entries").exists(), "{backend}: with_cache_disabled still cached");
         assert!(!home.path().join("xdg").exists(), "{backend}");
+    }
+}
+
+/// Make a FIFO at `path`.
+#[cfg(unix)]
+fn mkfifo(path: &Path) {
+    let status = Command::new("mkfifo").arg(path).status().expect("mkfifo runs");
+    assert!(status.success(), "mkfifo {}", path.display());
+}
+
+backend_test! {
+    /// Files in the cache that are not what the cache writes: an entry that is a FIFO (reading it would block) or a
+    /// symbolic link (to code elsewhere), a configuration file that is a FIFO or a device without end. Each is
+    /// refused without blocking or reading without end: entries are compiled afresh and replaced by a regular file,
+    /// nothing is touched through the link, and a configuration that cannot be read fails the build with its path.
+    fn special_files_are_refused_without_blocking(backend) {
+        #[cfg(unix)]
+        with_deadline(Duration::from_secs(300), move || {
+            let dir = TempDir::new("cache");
+            let config = config(dir.path(), "");
+            let wasm = module(31, 0);
+            build_and_run(backend, &wasm, 31, &config);
+            let cache = dir.path().join("entries");
+            if backend.capabilities().code_cache {
+                let entry = entry_of(&cache, &wasm).expect("an entry");
+                let good = std::fs::read(&entry).unwrap();
+                std::fs::remove_file(&entry).unwrap();
+                mkfifo(&entry);
+                build_and_run(backend, &wasm, 31, &config);
+                assert!(std::fs::symlink_metadata(&entry).unwrap().is_file(), "{backend}: the FIFO entry stays");
+                // A link to a valid entry outside the cache: not followed (so not loaded, and its time not touched).
+                let outside = dir.path().join("outside");
+                std::fs::write(&outside, &good).unwrap();
+                set_age(&outside, Duration::from_secs(7200));
+                let before = std::fs::metadata(&outside).unwrap().modified().unwrap();
+                std::fs::remove_file(&entry).unwrap();
+                std::os::unix::fs::symlink(&outside, &entry).unwrap();
+                build_and_run(backend, &wasm, 31, &config);
+                assert!(std::fs::symlink_metadata(&entry).unwrap().is_file(), "{backend}: the link stays");
+                assert_eq!(std::fs::metadata(&outside).unwrap().modified().unwrap(), before, "{backend}: touched");
+            }
+            for (name, special) in [("a FIFO", dir.path().join("fifo.toml")), ("a device", PathBuf::from("/dev/zero"))] {
+                if name == "a FIFO" {
+                    mkfifo(&special);
+                }
+                let error = PluginBuilder::new(&wasm[..])
+                    .with_backend(backend)
+                    .with_cache_config(&special)
+                    .build()
+                    .err()
+                    .unwrap_or_else(|| panic!("{backend}: a configuration that is {name} was accepted"));
+                let message = format!("{error:#}");
+                assert!(
+                    message.contains(&special.display().to_string()) && message.contains("not a regular file"),
+                    "{backend}: {name}: {message}"
+                );
+            }
+        });
+    }
+}
+
+backend_test! {
+    /// Code compiled without fuel metering is never loaded for a plug-in with a fuel limit (nor the reverse): the
+    /// two are separate entries, and the fuel limit stops a loop with the cache warm.
+    fn code_with_and_without_fuel_metering_are_kept_apart(backend) {
+        with_deadline(Duration::from_secs(120), move || {
+            let dir = TempDir::new("cache");
+            let config = config(dir.path(), "");
+            let looping = wat::parse_str(r#"(module (func (export "run") (result i32) (loop (br 0)) (i32.const 0)))"#)
+                .unwrap();
+            let build = |fuel: Option<u64>| {
+                let builder = PluginBuilder::new(&looping[..]).with_backend(backend).with_cache_config(&config);
+                match fuel {
+                    Some(fuel) => builder.with_fuel_limit(fuel),
+                    None => builder,
+                }
+                .build()
+                .unwrap_or_else(|e| panic!("{backend}: {e:#}"))
+            };
+            drop(build(None));
+            for _ in 0..2 {
+                let error = build(Some(100_000)).call::<&str, &[u8]>("run", "").unwrap_err();
+                assert!(format!("{error:#}").contains("fuel"), "{backend}: {error:#}");
+            }
+            let hash: [u8; 32] = Sha256::digest(&looping).into();
+            let cache = dir.path().join("entries");
+            let of_module = entries(&cache)
+                .into_iter()
+                .filter(|path| Header::parse(&std::fs::read(path).unwrap()).is_ok_and(|(h, _)| h.module_hash == hash))
+                .count();
+            let expected = if backend.capabilities().code_cache { 2 } else { 0 };
+            assert_eq!(of_module, expected, "{backend}: entries of the module, metered and not");
+        });
     }
 }
