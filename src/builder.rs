@@ -149,10 +149,15 @@ impl<'a> PluginBuilder<'a> {
     }
 
     /// Set every debugging option at once (upstream's [`DebugOptions`]): profiler, core dump, memory dump, debug
-    /// info. What they set is explicit: a profiler or debug info the engine cannot provide fails the build.
+    /// info. A profiler or debug info the engine cannot provide fails the build, unless it is just what the
+    /// environment says (`EXTISM_PROFILE`, `EXTISM_DEBUG`, which `DebugOptions::default()` reads): options left at
+    /// their defaults behave as without this call, where the environment's requests are logged and ignored on
+    /// engines that cannot honour them.
     pub fn with_debug_options(mut self, options: DebugOptions) -> Self {
-        self.options.profiler = Some(crate::debug::profiler(options.profiling_strategy));
-        self.options.debug_info = Some(options.debug_info);
+        let from_env = DebugOptions::default();
+        let profiler = crate::debug::profiler(options.profiling_strategy);
+        self.options.profiler = (profiler != crate::debug::profiler(from_env.profiling_strategy)).then_some(profiler);
+        self.options.debug_info = (options.debug_info != from_env.debug_info).then_some(options.debug_info);
         self.options.coredump = options.coredump;
         self.options.memdump = options.memdump;
         self

@@ -4,7 +4,7 @@
 //! A test binary of its own, with a single test, because it changes the process environment: no other test can run
 //! concurrently and see (or race with) the changes.
 
-use extism::{Backend, PluginBuilder};
+use extism::{Backend, DebugOptions, PluginBuilder};
 
 const TRAPPING: &str = r#"(module
     (memory (export "memory") 1)
@@ -47,6 +47,13 @@ fn debugging_environment_variables() {
             .with_backend(backend)
             .build()
             .unwrap_or_else(|e| panic!("{backend}: {e:#}"));
+        // `DebugOptions::default()` reads the same variables; handed to the builder unchanged, they are the
+        // environment's requests still (ignored where unsupported), not explicit ones that fail the build.
+        PluginBuilder::new(TRAPPING)
+            .with_backend(backend)
+            .with_debug_options(DebugOptions::default())
+            .build()
+            .unwrap_or_else(|e| panic!("{backend}: default debug options under the environment: {e:#}"));
         // Read when the plug-in is built: changing it afterwards changes nothing.
         set("EXTISM_COREDUMP", None);
         set("EXTISM_PROFILE", None);

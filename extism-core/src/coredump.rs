@@ -11,8 +11,8 @@
 //! - memories and globals are those an instance **exports** (a plug-in's `memory` and the kernel's memory; globals
 //!   such as the shadow stack pointer are rarely exported, so they are usually missing);
 //! - reference-typed globals are written as null references;
-//! - frames are those the engine reports for the trap (function index and code offset), with no locals and no operand
-//!   stack; an engine that reports none gives an empty `corestack`;
+//! - the `corestack` has no frames: wasmi exposes none, and wasmer's trap frames cannot be attributed to an instance
+//!   (kernel or main module);
 //! - instances of linked modules other than the main one are not included.
 
 use wasm_encoder::{
@@ -49,17 +49,6 @@ pub struct GlobalSnapshot {
     pub value: Option<Val>,
 }
 
-/// One wasm frame of a trapping call, as an engine reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TrapFrame {
-    /// Index of the instance in [`CoreDump::instances`] the frame runs in.
-    pub instance: u32,
-    /// The function's index in its module.
-    pub function: u32,
-    /// Offset of the trapping instruction from the start of the function's body.
-    pub code_offset: u32,
-}
-
 /// The state of a plug-in at a trap, ready to write as a core dump.
 #[derive(Debug, Clone, Default)]
 pub struct CoreDump {
@@ -67,8 +56,6 @@ pub struct CoreDump {
     pub name: String,
     /// The instances, each with the name of its module (`extism:host/env` for the kernel).
     pub instances: Vec<(String, InstanceSnapshot)>,
-    /// The trapping thread's frames, innermost first.
-    pub frames: Vec<TrapFrame>,
 }
 
 impl CoreDump {
@@ -117,10 +104,7 @@ impl CoreDump {
                 first_global..global_section.len(),
             );
         }
-        let mut stack = CoreDumpStackSection::new("main");
-        for frame in &self.frames {
-            stack.frame(frame.instance, frame.function, frame.code_offset, [], []);
-        }
+        let stack = CoreDumpStackSection::new("main");
 
         let mut module = Module::new();
         module.section(&CoreDumpSection::new(self.name.as_str()));
@@ -237,11 +221,6 @@ mod tests {
                     },
                 ),
             ],
-            frames: vec![TrapFrame {
-                instance: 1,
-                function: 3,
-                code_offset: 9,
-            }],
         }
         .encode();
         let mut custom = Vec::new();

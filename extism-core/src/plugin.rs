@@ -391,6 +391,17 @@ fn compile_module<B: EngineApi>(
     Ok((compile(wasm)?, false))
 }
 
+/// Write a debugging file (memory or core dump) the host named. Opened without blocking, so that a FIFO nobody reads
+/// fails the write instead of hanging the call.
+fn write_debug_file(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    options.open(path)?.write_all(bytes)
+}
+
 /// Check that `name` is a callable export of `module`.
 fn export_shape<M>(module: &ModuleInfo<M>, name: &str) -> Result<ExportShape, Error> {
     let Some(export) = module.exports.iter().find(|e| e.name == name) else {
@@ -484,9 +495,6 @@ pub struct Plugin<B: EngineApi> {
     fuel_consumed: Option<u64>,
     /// Whether, and how, the next call rebuilds the store first.
     rebuild_before_next_call: Rebuild,
-    /// Whether the last call's export trapped (a wasm trap, or a limit that stops guest code: timeout, cancel, fuel,
-    /// memory budget), which writes a core dump when one is asked for.
-    trapped: bool,
 }
 
 /// Why the store is rebuilt before the next call, which decides what survives.
@@ -535,7 +543,6 @@ impl<B: EngineApi> Plugin<B> {
             interrupts_enabled,
             fuel_consumed: None,
             rebuild_before_next_call: Rebuild::No,
-            trapped: false,
         })
     }
 
@@ -627,24 +634,27 @@ impl<B: EngineApi> Plugin<B> {
         self.output = (0, 0);
         self.fuel_consumed = None;
         self.store.state_mut().host_context = host_context;
-        self.trapped = false;
         let result = self.call_inner(name, input);
         self.store.state_mut().host_context = None;
         if result.is_err()
             && let Some(path) = &self.compiled.options.memdump
-            && let Err(e) = std::fs::write(path, self.store.kernel_memory())
+            && let Err(e) = write_debug_file(path, self.store.kernel_memory())
         {
             tracing::error!(target: "extism::memdump", "unable to write kernel memory to {}: {e}", path.display());
         }
-        if self.trapped
-            && let Some(path) = self.compiled.options.coredump.clone()
-        {
-            let dump = self.core_dump();
-            if let Err(e) = std::fs::write(&path, dump) {
-                tracing::error!(target: "extism::coredump", "unable to write a core dump to {}: {e}", path.display());
-            }
-        }
         result
+    }
+
+    /// Write the core dump of the trap the running call just ended in, if one is asked for: before the kernel runs
+    /// again (the call's epilogue), so that it shows memory as the trap left it.
+    fn write_core_dump(&mut self) {
+        let Some(path) = self.compiled.options.coredump.clone() else {
+            return;
+        };
+        let dump = self.core_dump();
+        if let Err(e) = write_debug_file(&path, &dump) {
+            tracing::error!(target: "extism::coredump", "unable to write a core dump to {}: {e}", path.display());
+        }
     }
 
     /// A wasm core dump of the trap the last call ended in: the engine's own if it makes one, else one the core
@@ -659,12 +669,7 @@ impl<B: EngineApi> Plugin<B> {
         if let Some(main) = self.main.clone() {
             instances.push((name.clone(), self.store.snapshot(&main)));
         }
-        CoreDump {
-            name,
-            instances,
-            frames: Vec::new(),
-        }
-        .encode()
+        CoreDump { name, instances }.encode()
     }
 
     fn call_inner(&mut self, name: &str, input: &[u8]) -> Result<i32, (Error, i32)> {
@@ -685,10 +690,12 @@ impl<B: EngineApi> Plugin<B> {
         }
         let result = match result {
             Ok(result) => {
-                self.trapped = matches!(
-                    result,
-                    Err(CallError::Trap(_) | CallError::Interrupted | CallError::OutOfFuel | CallError::MemoryLimit)
-                );
+                if let Err(
+                    CallError::Trap(_) | CallError::Interrupted | CallError::OutOfFuel | CallError::MemoryLimit,
+                ) = result
+                {
+                    self.write_core_dump();
+                }
                 result
             }
             Err(e) => {

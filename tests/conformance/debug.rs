@@ -120,6 +120,25 @@ pub(crate) fn check_trap_dump(backend: Backend, bytes: &[u8], input: &[u8]) {
 }
 
 backend_test! {
+    /// A dump path that cannot take a dump (a FIFO nobody reads, a directory) costs the trapping call nothing but a
+    /// logged error: the call fails with its own error, without hanging, and the plug-in stays usable.
+    fn an_unwritable_coredump_path_leaves_the_call_alone(backend) {
+        crate::deadline::with_deadline(std::time::Duration::from_secs(120), move || {
+            let dir = TempDir::new("coredump");
+            let fifo = dir.path().join("fifo");
+            #[cfg(unix)]
+            assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+            for path in [fifo, dir.path().to_path_buf()] {
+                let mut p = PluginBuilder::new(TRAPPING).with_backend(backend).with_coredump(&path).build().unwrap();
+                let err = p.call::<&str, &[u8]>("boom", "").unwrap_err();
+                assert!(root_cause(&err).contains("unreachable"), "{backend}: {err:#}");
+                p.call::<&str, &[u8]>("ok", "").unwrap();
+            }
+        });
+    }
+}
+
+backend_test! {
     /// `with_coredump` writes a wasm core dump (tool-conventions format) when a call traps, and only then.
     fn coredump_on_trap(backend) {
         let dir = TempDir::new("coredump");
@@ -240,7 +259,11 @@ backend_test! {
     /// it can, the plug-in builds and runs.
     fn profiler_and_debug_info_by_engine(backend) {
         let (profiler, debug_info, _) = supports(backend);
-        let built = PluginBuilder::new(TRAPPING)
+        // A function name no other test (or earlier run, through the compilation cache) has compiled.
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let marker = format!("perf_map_marker_{backend}_{nanos}");
+        let wat = format!(r#"(module (func ${marker} (export "ok") (result i32) (i32.const 0)))"#);
+        let built = PluginBuilder::new(wat.as_str())
             .with_backend(backend)
             .with_profiling_strategy(ProfilingStrategy::PerfMap)
             .build();
@@ -248,7 +271,7 @@ backend_test! {
         if profiler {
             // wasmtime's perf map agent names the generated functions in /tmp/perf-<pid>.map.
             let map = std::fs::read_to_string(format!("/tmp/perf-{}.map", std::process::id())).unwrap();
-            assert!(!map.is_empty(), "{backend}: an empty perf map");
+            assert!(map.contains(&marker), "{backend}: {marker} is not in the perf map");
         }
         // JitDump needs wasmtime's `profiling` feature, which no engine here has.
         let built = PluginBuilder::new(TRAPPING)

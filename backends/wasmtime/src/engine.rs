@@ -251,44 +251,29 @@ impl WasmtimeEngine {
     /// `bytes` must be what [`wasmtime::Module::serialize`] returned for a module compiled with this configuration.
     pub(crate) unsafe fn deserialize(&self, bytes: &[u8]) -> Result<WasmtimeModule, Error> {
         // SAFETY: the caller's guarantee; the on-demand engine has the same code-generation settings (`config`).
-        match unsafe { wasmtime::Module::deserialize(self.primary(), bytes) } {
-            Ok(module) => Ok(WasmtimeModule {
-                pooled: self.is_pooled(),
-                module,
-                on_demand: Arc::new(OnceLock::new()),
-            }),
-            Err(pooled_error) if self.is_pooled() => {
-                let on_demand = self.on_demand()?;
-                // SAFETY: as above.
-                let loaded = unsafe { wasmtime::Module::deserialize(on_demand, bytes) };
-                match loaded {
-                    Ok(module) => Ok(WasmtimeModule {
-                        pooled: false,
-                        module,
-                        on_demand: Arc::new(OnceLock::new()),
-                    }),
-                    Err(_) => Err(to_anyhow(pooled_error)),
-                }
-            }
-            Err(e) => Err(to_anyhow(e)),
-        }
+        self.in_primary_or_on_demand(|engine| unsafe { wasmtime::Module::deserialize(engine, bytes) })
     }
 
     /// Compile `wasm` with the primary engine; a module the pool cannot hold is compiled with the on-demand engine.
     pub(crate) fn compile(&self, wasm: &[u8]) -> Result<WasmtimeModule, Error> {
-        match wasmtime::Module::new(self.primary(), wasm) {
-            Ok(module) => Ok(WasmtimeModule {
-                pooled: self.is_pooled(),
-                module,
-                on_demand: Arc::new(OnceLock::new()),
-            }),
-            Err(pooled_error) if self.is_pooled() => match wasmtime::Module::new(self.on_demand()?, wasm) {
-                // Valid wasm that does not fit the pool's per-module limits.
-                Ok(module) => Ok(WasmtimeModule {
-                    pooled: false,
-                    module,
-                    on_demand: Arc::new(OnceLock::new()),
-                }),
+        self.in_primary_or_on_demand(|engine| wasmtime::Module::new(engine, wasm))
+    }
+
+    /// A module made by `make` for the primary engine; if that fails on a pooled engine, for the on-demand one
+    /// (valid wasm that does not fit the pool's per-module limits). The primary engine's error if both fail.
+    fn in_primary_or_on_demand(
+        &self,
+        make: impl Fn(&wasmtime::Engine) -> wasmtime::Result<wasmtime::Module>,
+    ) -> Result<WasmtimeModule, Error> {
+        let module = |module, pooled| WasmtimeModule {
+            pooled,
+            module,
+            on_demand: Arc::new(OnceLock::new()),
+        };
+        match make(self.primary()) {
+            Ok(made) => Ok(module(made, self.is_pooled())),
+            Err(pooled_error) if self.is_pooled() => match make(self.on_demand()?) {
+                Ok(made) => Ok(module(made, false)),
                 Err(_) => Err(to_anyhow(pooled_error)),
             },
             Err(e) => Err(to_anyhow(e)),
