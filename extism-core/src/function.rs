@@ -433,3 +433,136 @@ impl std::fmt::Debug for Function {
         write!(f, "Function({}::{} {})", self.effective_namespace(), self.name, self.ty)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::CallError;
+    use crate::kernel::KernelFn;
+    use crate::manifest::Manifest;
+
+    /// A kernel view for running host functions outside any engine: no memory, no kernel calls.
+    struct NoKernel(PluginState);
+
+    impl KernelAccess<PluginState> for NoKernel {
+        fn memory_and_state(&mut self) -> (&mut [u8], &mut PluginState) {
+            (&mut [], &mut self.0)
+        }
+
+        fn call_kernel(&mut self, _: KernelFn, _: u64) -> Result<u64, CallError> {
+            Err(CallError::Trap("no kernel here".into()))
+        }
+    }
+
+    fn no_kernel() -> NoKernel {
+        NoKernel(PluginState::new(uuid::Uuid::new_v4(), &Manifest::default()))
+    }
+
+    /// A function that writes `value` into result `index` (if given) and reports the slots it was handed.
+    fn writer(results: Vec<ValType>, write: Option<(usize, Val)>, seen: Arc<Mutex<Vec<Val>>>) -> Function {
+        Function::new("w", [], results, UserData::new(()), move |_, _, outputs, _| {
+            *seen.lock().unwrap() = outputs.to_vec();
+            if let Some((index, value)) = write {
+                outputs[index] = value;
+            }
+            Ok(())
+        })
+    }
+
+    #[test]
+    fn invoke_resets_results_to_zeros_of_the_declared_types() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let f = writer(vec![ValType::F64, ValType::I32, ValType::V128], None, seen.clone());
+        let mut kernel = no_kernel();
+        let mut results = [Val::I64(7), Val::F32(1), Val::I32(3)];
+        f.invoke(&mut CurrentPlugin::new(&mut kernel), &[], &mut results)
+            .unwrap();
+        let zeros = [Val::F64(0), Val::I32(0), Val::V128(0)];
+        assert_eq!(*seen.lock().unwrap(), zeros, "what the function was handed");
+        assert_eq!(results, zeros, "what it left");
+    }
+
+    #[test]
+    fn the_host_callback_keeps_the_zeros_it_is_handed_and_checks_every_result() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let mut kernel = no_kernel();
+        // One result (the single-variant check) and three (the check of each), right and wrong.
+        for (types, write, error) in [
+            (vec![ValType::I64], Some((0, Val::I64(5))), None),
+            (
+                vec![ValType::I64],
+                Some((0, Val::I32(5))),
+                Some("returned a I32 where its signature declares I64"),
+            ),
+            (
+                vec![ValType::F32, ValType::I64, ValType::F64],
+                Some((2, Val::F64(9))),
+                None,
+            ),
+            (
+                vec![ValType::F32, ValType::I64, ValType::F64],
+                Some((1, Val::F64(9))),
+                Some("returned a F64 where its signature declares I64"),
+            ),
+            (vec![], None, None),
+        ] {
+            let callback = writer(types.clone(), write, seen.clone()).to_host().callback;
+            let mut results: Vec<Val> = types.iter().map(|t| Val::default_for(*t).unwrap()).collect();
+            let handed = results.clone();
+            let outcome = callback.call(&mut kernel, &[], &mut results);
+            assert_eq!(*seen.lock().unwrap(), handed, "{types:?}");
+            match (outcome, error) {
+                (Ok(()), None) => {
+                    let (index, value) = write.unwrap_or((0, Val::I32(0)));
+                    if !types.is_empty() {
+                        assert_eq!(results[index], value, "{types:?}");
+                    }
+                }
+                (Err(e), Some(message)) => assert!(e.to_string().contains(message), "{types:?}: {e}"),
+                (outcome, _) => panic!("{types:?}: {outcome:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_reference_typed_result_always_fails_the_check() {
+        // Plug-ins refuse such signatures; `Function::invoke` can still run one, and no value has a reference type.
+        let f = writer(vec![ValType::FuncRef], None, Arc::new(Mutex::new(Vec::new())));
+        let mut kernel = no_kernel();
+        let mut results = [Val::I32(0)];
+        let err = f
+            .invoke(&mut CurrentPlugin::new(&mut kernel), &[], &mut results)
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("returned a I32 where its signature declares FuncRef"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn errors_and_panics_become_errors_naming_the_function() {
+        let mut kernel = no_kernel();
+        let failing = Function::new("f", [ValType::I64], [ValType::I64], UserData::new(()), |_, _, _, _| {
+            anyhow::bail!("no thanks")
+        })
+        .with_namespace("ns");
+        let panicking = Function::new("p", [ValType::I64], [ValType::I64], UserData::new(()), |_, _, _, _| {
+            panic!("boom {}", 1)
+        })
+        .with_namespace("ns");
+        let mut results = [Val::I64(0)];
+        let err = failing
+            .to_host()
+            .callback
+            .call(&mut kernel, &[Val::I64(1)], &mut results)
+            .unwrap_err();
+        assert_eq!(err.to_string(), "no thanks");
+        let err = panicking
+            .to_host()
+            .callback
+            .call(&mut kernel, &[Val::I64(1)], &mut results)
+            .unwrap_err();
+        assert_eq!(err.to_string(), "host function `ns::p` panicked: boom 1");
+    }
+}
