@@ -311,7 +311,10 @@ pub trait HostState: Send + 'static {
 /// What a host function does, opaque to backends: given the store's view of the kernel and the arguments (already
 /// checked against the function's type by the engine), it fills in `results` (one slot per declared result).
 pub trait HostCallback<S>: Send + Sync + 'static {
-    /// Run the function. An error fails the calling wasm code with [`CallError::Host`] carrying it unchanged.
+    /// Run the function. `results` must hold the zero of each declared result type on entry (`Val::I64(0)` for an
+    /// `i64` result, …; [`with_host_values`] prepares them so): the function may leave a slot untouched. On success
+    /// every slot holds a value of its declared type. An error fails the calling wasm code with [`CallError::Host`]
+    /// carrying it unchanged.
     fn call(&self, kernel: &mut dyn KernelAccess<S>, params: &[Val], results: &mut [Val]) -> Result<(), Error>;
 }
 
@@ -587,15 +590,18 @@ impl CallError {
 /// Arguments and results of most host functions fit here without a heap allocation.
 const INLINE_VALUES: usize = 8;
 
-/// For an engine's dynamic host-call path: `params` converted to core values with `convert`, and `n_results` result
-/// slots, both on the stack when there are at most eight, passed to `body` (which typically calls
-/// [`HostCallback::call`] and converts the results back).
+/// For an engine's dynamic host-call path: `params` converted to core values with `convert`, and one result slot per
+/// type of `results` holding that type's zero (as [`HostCallback::call`] expects), both on the stack when there are
+/// at most eight, passed to `body` (which typically calls [`HostCallback::call`] and converts the results back).
+/// Reference types (which host functions cannot have) get `Val::I32(0)`.
 pub fn with_host_values<P, R>(
     params: &[P],
-    n_results: usize,
+    results: &[crate::val::ValType],
     convert: impl Fn(&P) -> Val,
     body: impl FnOnce(&[Val], &mut [Val]) -> R,
 ) -> R {
+    let zero = |ty: &crate::val::ValType| Val::default_for(*ty).unwrap_or(Val::I32(0));
+    let n_results = results.len();
     let mut inline_args = [Val::I32(0); INLINE_VALUES];
     let heap_args: Vec<Val>;
     let args: &[Val] = if params.len() <= INLINE_VALUES {
@@ -610,9 +616,12 @@ pub fn with_host_values<P, R>(
     let mut inline_outs = [Val::I32(0); INLINE_VALUES];
     let mut heap_outs: Vec<Val>;
     let outs: &mut [Val] = if n_results <= INLINE_VALUES {
+        for (slot, ty) in inline_outs.iter_mut().zip(results) {
+            *slot = zero(ty);
+        }
         &mut inline_outs[..n_results]
     } else {
-        heap_outs = vec![Val::I32(0); n_results];
+        heap_outs = results.iter().map(zero).collect();
         &mut heap_outs
     };
     body(args, outs)

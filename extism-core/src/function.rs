@@ -242,20 +242,104 @@ impl Function {
     }
 }
 
-/// What a host function's errors name: fixed when it is created or its namespace changes.
+/// What a host function's errors name and its results' types: fixed when it is created or its namespace changes.
 struct Label {
     name: String,
     qualified_name: String,
     results: Vec<ValType>,
+    /// The zero of each result type (`I32(0)` for reference types), in which results start out.
+    zeros: Box<[Val]>,
+    /// How [`Label::check_results`] tests the results' types.
+    check: ResultCheck,
+}
+
+/// The test of a host function's result types on its success path, chosen once per signature.
+enum ResultCheck {
+    /// No results.
+    None,
+    /// One result of a type some [`Val`] has: compare the result's variant with it.
+    One(std::mem::Discriminant<Val>),
+    /// Several results, or a reference-typed one (which no [`Val`] matches): compare each with its declared type.
+    Each,
 }
 
 impl Label {
     fn new(name: &str, namespace: Option<&str>, ty: &FuncType) -> Label {
+        let check = match ty.results[..] {
+            [] => ResultCheck::None,
+            [one] => match Val::default_for(one) {
+                Some(zero) => ResultCheck::One(std::mem::discriminant(&zero)),
+                None => ResultCheck::Each,
+            },
+            _ => ResultCheck::Each,
+        };
         Label {
             name: name.to_string(),
             qualified_name: format!("{}::{name}", namespace.unwrap_or(EXTISM_USER_MODULE)),
             results: ty.results.clone(),
+            zeros: ty
+                .results
+                .iter()
+                .map(|t| Val::default_for(*t).unwrap_or(Val::I32(0)))
+                .collect(),
+            check,
         }
+    }
+
+    /// Fail if a result has another type than declared (a C host function can leave one). The common signatures
+    /// (no result, one result) take a test of one variant; others, and a mismatch, take
+    /// [`Label::check_each_result`], out of line, which makes the error.
+    #[inline(always)]
+    fn check_results(&self, results: &[Val]) -> Result<(), Error> {
+        let matches = match (&self.check, results) {
+            (ResultCheck::None, _) => true,
+            (ResultCheck::One(expected), [out, ..]) => std::mem::discriminant(out) == *expected,
+            _ => false,
+        };
+        if matches {
+            Ok(())
+        } else {
+            self.check_each_result(results)
+        }
+    }
+
+    /// Compare each result's type with the declared one: the error names the first that differs.
+    #[inline(never)]
+    fn check_each_result(&self, results: &[Val]) -> Result<(), Error> {
+        for (out, ty) in results.iter().zip(&self.results) {
+            if out.ty() != *ty {
+                anyhow::bail!(
+                    "host function `{}` returned a {:?} where its signature declares {ty:?}",
+                    self.name,
+                    out.ty()
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The error for a host function that failed with `error`: a limit hit by one of its kernel calls is what
+    /// stopped it, whatever error it made of it.
+    #[cold]
+    #[inline(never)]
+    fn failure(&self, plugin: &mut CurrentPlugin, error: Error) -> Error {
+        match plugin.take_limit() {
+            Some(limit) => Error::new(limit).context(format!("host function `{}` failed: {error:#}", self.name)),
+            None => error,
+        }
+    }
+
+    /// The error for a host function that panicked with `payload`.
+    #[cold]
+    #[inline(never)]
+    fn panicked(&self, payload: Box<dyn Any + Send>) -> Error {
+        let message = format!(
+            "host function `{}` panicked: {}",
+            self.qualified_name,
+            panic_message(payload.as_ref())
+        );
+        drop_panic_payload(payload);
+        anyhow::anyhow!(message)
     }
 }
 
@@ -274,49 +358,34 @@ struct Labelled<G> {
     code: Arc<G>,
 }
 
+impl<G> Labelled<G>
+where
+    G: Fn(&mut CurrentPlugin, &[Val], &mut [Val]) -> Result<(), Error> + Send + Sync + 'static,
+{
+    /// Run the code on results that hold zeros of the declared types, catching a panic, and check the results'
+    /// types. Inlined into both entry points, so that a host call from a backend is one function call
+    /// ([`HostCallback::call`]) around the user's closure, with the error paths out of line.
+    #[inline(always)]
+    fn run(&self, plugin: &mut CurrentPlugin, params: &[Val], results: &mut [Val]) -> Result<(), Error> {
+        // Unwind safety: after a panic the plug-in's state is whatever the function left, as after an error return
+        // part-way through; the call fails either way and the next call starts from the kernel's reset.
+        match std::panic::catch_unwind(AssertUnwindSafe(|| (self.code)(plugin, params, results))) {
+            Ok(Ok(())) => self.label.check_results(results),
+            Ok(Err(e)) => Err(self.label.failure(plugin, e)),
+            Err(payload) => Err(self.label.panicked(payload)),
+        }
+    }
+}
+
 impl<G> Code for Labelled<G>
 where
     G: Fn(&mut CurrentPlugin, &[Val], &mut [Val]) -> Result<(), Error> + Send + Sync + 'static,
 {
-    #[inline]
     fn invoke(&self, plugin: &mut CurrentPlugin, params: &[Val], results: &mut [Val]) -> Result<(), Error> {
-        let label = &*self.label;
-        for (slot, ty) in results.iter_mut().zip(&label.results) {
-            *slot = Val::default_for(*ty).unwrap_or(Val::I32(0));
+        for (slot, zero) in results.iter_mut().zip(self.label.zeros.iter()) {
+            *slot = *zero;
         }
-        // Unwind safety: after a panic the plug-in's state is whatever the function left, as after an error return
-        // part-way through; the call fails either way and the next call starts from the kernel's reset.
-        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| (self.code)(plugin, params, results)));
-        match outcome {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                // A limit hit by one of its kernel calls is what stopped the host function, whatever error it made
-                // of it.
-                return Err(match plugin.take_limit() {
-                    Some(limit) => Error::new(limit).context(format!("host function `{}` failed: {e:#}", label.name)),
-                    None => e,
-                });
-            }
-            Err(payload) => {
-                let message = format!(
-                    "host function `{}` panicked: {}",
-                    label.qualified_name,
-                    panic_message(payload.as_ref())
-                );
-                drop_panic_payload(payload);
-                anyhow::bail!(message)
-            }
-        }
-        for (out, ty) in results.iter().zip(&label.results) {
-            if out.ty() != *ty {
-                anyhow::bail!(
-                    "host function `{}` returned a {:?} where its signature declares {ty:?}",
-                    label.name,
-                    out.ty()
-                );
-            }
-        }
-        Ok(())
+        self.run(plugin, params, results)
     }
 
     fn relabelled(&self, label: Label) -> Arc<dyn Code> {
@@ -331,13 +400,15 @@ impl<G> HostCallback<PluginState> for Labelled<G>
 where
     G: Fn(&mut CurrentPlugin, &[Val], &mut [Val]) -> Result<(), Error> + Send + Sync + 'static,
 {
+    /// Backends hand over results that already hold zeros of the declared types (see [`HostCallback::call`]), so
+    /// unlike [`Function::invoke`] this does not reset them.
     fn call(
         &self,
         kernel: &mut dyn KernelAccess<PluginState>,
         params: &[Val],
         results: &mut [Val],
     ) -> Result<(), Error> {
-        self.invoke(&mut CurrentPlugin::new(kernel), params, results)
+        self.run(&mut CurrentPlugin::new(kernel), params, results)
     }
 }
 
@@ -360,5 +431,138 @@ fn panic_message(payload: &(dyn Any + Send)) -> &str {
 impl std::fmt::Debug for Function {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Function({}::{} {})", self.effective_namespace(), self.name, self.ty)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::CallError;
+    use crate::kernel::KernelFn;
+    use crate::manifest::Manifest;
+
+    /// A kernel view for running host functions outside any engine: no memory, no kernel calls.
+    struct NoKernel(PluginState);
+
+    impl KernelAccess<PluginState> for NoKernel {
+        fn memory_and_state(&mut self) -> (&mut [u8], &mut PluginState) {
+            (&mut [], &mut self.0)
+        }
+
+        fn call_kernel(&mut self, _: KernelFn, _: u64) -> Result<u64, CallError> {
+            Err(CallError::Trap("no kernel here".into()))
+        }
+    }
+
+    fn no_kernel() -> NoKernel {
+        NoKernel(PluginState::new(uuid::Uuid::new_v4(), &Manifest::default()))
+    }
+
+    /// A function that writes `value` into result `index` (if given) and reports the slots it was handed.
+    fn writer(results: Vec<ValType>, write: Option<(usize, Val)>, seen: Arc<Mutex<Vec<Val>>>) -> Function {
+        Function::new("w", [], results, UserData::new(()), move |_, _, outputs, _| {
+            *seen.lock().unwrap() = outputs.to_vec();
+            if let Some((index, value)) = write {
+                outputs[index] = value;
+            }
+            Ok(())
+        })
+    }
+
+    #[test]
+    fn invoke_resets_results_to_zeros_of_the_declared_types() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let f = writer(vec![ValType::F64, ValType::I32, ValType::V128], None, seen.clone());
+        let mut kernel = no_kernel();
+        let mut results = [Val::I64(7), Val::F32(1), Val::I32(3)];
+        f.invoke(&mut CurrentPlugin::new(&mut kernel), &[], &mut results)
+            .unwrap();
+        let zeros = [Val::F64(0), Val::I32(0), Val::V128(0)];
+        assert_eq!(*seen.lock().unwrap(), zeros, "what the function was handed");
+        assert_eq!(results, zeros, "what it left");
+    }
+
+    #[test]
+    fn the_host_callback_keeps_the_zeros_it_is_handed_and_checks_every_result() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let mut kernel = no_kernel();
+        // One result (the single-variant check) and three (the check of each), right and wrong.
+        for (types, write, error) in [
+            (vec![ValType::I64], Some((0, Val::I64(5))), None),
+            (
+                vec![ValType::I64],
+                Some((0, Val::I32(5))),
+                Some("returned a I32 where its signature declares I64"),
+            ),
+            (
+                vec![ValType::F32, ValType::I64, ValType::F64],
+                Some((2, Val::F64(9))),
+                None,
+            ),
+            (
+                vec![ValType::F32, ValType::I64, ValType::F64],
+                Some((1, Val::F64(9))),
+                Some("returned a F64 where its signature declares I64"),
+            ),
+            (vec![], None, None),
+        ] {
+            let callback = writer(types.clone(), write, seen.clone()).to_host().callback;
+            let mut results: Vec<Val> = types.iter().map(|t| Val::default_for(*t).unwrap()).collect();
+            let handed = results.clone();
+            let outcome = callback.call(&mut kernel, &[], &mut results);
+            assert_eq!(*seen.lock().unwrap(), handed, "{types:?}");
+            match (outcome, error) {
+                (Ok(()), None) => {
+                    let (index, value) = write.unwrap_or((0, Val::I32(0)));
+                    if !types.is_empty() {
+                        assert_eq!(results[index], value, "{types:?}");
+                    }
+                }
+                (Err(e), Some(message)) => assert!(e.to_string().contains(message), "{types:?}: {e}"),
+                (outcome, _) => panic!("{types:?}: {outcome:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_reference_typed_result_always_fails_the_check() {
+        // Plug-ins refuse such signatures; `Function::invoke` can still run one, and no value has a reference type.
+        let f = writer(vec![ValType::FuncRef], None, Arc::new(Mutex::new(Vec::new())));
+        let mut kernel = no_kernel();
+        let mut results = [Val::I32(0)];
+        let err = f
+            .invoke(&mut CurrentPlugin::new(&mut kernel), &[], &mut results)
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("returned a I32 where its signature declares FuncRef"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn errors_and_panics_become_errors_naming_the_function() {
+        let mut kernel = no_kernel();
+        let failing = Function::new("f", [ValType::I64], [ValType::I64], UserData::new(()), |_, _, _, _| {
+            anyhow::bail!("no thanks")
+        })
+        .with_namespace("ns");
+        let panicking = Function::new("p", [ValType::I64], [ValType::I64], UserData::new(()), |_, _, _, _| {
+            panic!("boom {}", 1)
+        })
+        .with_namespace("ns");
+        let mut results = [Val::I64(0)];
+        let err = failing
+            .to_host()
+            .callback
+            .call(&mut kernel, &[Val::I64(1)], &mut results)
+            .unwrap_err();
+        assert_eq!(err.to_string(), "no thanks");
+        let err = panicking
+            .to_host()
+            .callback
+            .call(&mut kernel, &[Val::I64(1)], &mut results)
+            .unwrap_err();
+        assert_eq!(err.to_string(), "host function `ns::p` panicked: boom 1");
     }
 }

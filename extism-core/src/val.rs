@@ -44,6 +44,7 @@ pub enum Val {
 
 impl Val {
     /// The type of this value.
+    #[inline]
     pub fn ty(&self) -> ValType {
         match self {
             Val::I32(_) => ValType::I32,
@@ -55,6 +56,7 @@ impl Val {
     }
 
     /// The zero value of a type, or `None` for reference types.
+    #[inline]
     pub fn default_for(ty: ValType) -> Option<Val> {
         Some(match ty {
             ValType::I32 => Val::I32(0),
@@ -67,6 +69,7 @@ impl Val {
     }
 
     /// The value if it is an `I32`.
+    #[inline]
     pub fn i32(&self) -> Option<i32> {
         match *self {
             Val::I32(v) => Some(v),
@@ -75,6 +78,7 @@ impl Val {
     }
 
     /// The value if it is an `I64`.
+    #[inline]
     pub fn i64(&self) -> Option<i64> {
         match *self {
             Val::I64(v) => Some(v),
@@ -83,6 +87,7 @@ impl Val {
     }
 
     /// The value if it is an `F32`.
+    #[inline]
     pub fn f32(&self) -> Option<f32> {
         match *self {
             Val::F32(v) => Some(f32::from_bits(v)),
@@ -91,6 +96,7 @@ impl Val {
     }
 
     /// The value if it is an `F64`.
+    #[inline]
     pub fn f64(&self) -> Option<f64> {
         match *self {
             Val::F64(v) => Some(f64::from_bits(v)),
@@ -99,6 +105,7 @@ impl Val {
     }
 
     /// The value if it is a `V128`.
+    #[inline]
     pub fn v128(&self) -> Option<u128> {
         match *self {
             Val::V128(v) => Some(v),
@@ -107,45 +114,53 @@ impl Val {
     }
 
     /// The `I32` value; panics on another type.
+    #[inline]
     pub fn unwrap_i32(&self) -> i32 {
         self.i32().expect("expected an i32 value")
     }
 
     /// The `I64` value; panics on another type.
+    #[inline]
     pub fn unwrap_i64(&self) -> i64 {
         self.i64().expect("expected an i64 value")
     }
 
     /// The `F32` value; panics on another type.
+    #[inline]
     pub fn unwrap_f32(&self) -> f32 {
         self.f32().expect("expected an f32 value")
     }
 
     /// The `F64` value; panics on another type.
+    #[inline]
     pub fn unwrap_f64(&self) -> f64 {
         self.f64().expect("expected an f64 value")
     }
 }
 
 impl From<i32> for Val {
+    #[inline]
     fn from(v: i32) -> Val {
         Val::I32(v)
     }
 }
 
 impl From<i64> for Val {
+    #[inline]
     fn from(v: i64) -> Val {
         Val::I64(v)
     }
 }
 
 impl From<f32> for Val {
+    #[inline]
     fn from(v: f32) -> Val {
         Val::F32(v.to_bits())
     }
 }
 
 impl From<f64> for Val {
+    #[inline]
     fn from(v: f64) -> Val {
         Val::F64(v.to_bits())
     }

@@ -242,3 +242,123 @@ backend_test! {
         }
     }
 }
+
+backend_test! {
+    /// Result slots start as zeros of the declared types, on the typed trampolines (all-`i64` parameters, one `i64`
+    /// or `i32` result) and on the dynamic ones alike, so a function that leaves a slot alone returns zero; its user
+    /// data arrives on every call, and a successful call after an error or a panic still works.
+    fn untouched_results_are_zeros_of_their_types(backend) {
+        let multi = backend.name() != "wasmer"; // singlepass cannot import a function with two results
+        let wat = format!(r#"(module
+            (import "extism:host/user" "i64" (func $i64 (param i64) (result i64)))
+            (import "extism:host/user" "i32" (func $i32 (param i64 i64) (result i32)))
+            (import "extism:host/user" "f64" (func $f64 (param i32) (result f64)))
+            (import "extism:host/user" "f32" (func $f32 (param f32) (result f32)))
+            {multi_import}
+            (func (export "run") (result i32)
+                (if (i64.ne (call $i64 (i64.const -1)) (i64.const 0)) (then (return (i32.const 1))))
+                (if (i32.ne (call $i32 (i64.const -1) (i64.const -2)) (i32.const 0)) (then (return (i32.const 2))))
+                ;; Bit patterns, so that -0.0 or a NaN would not pass.
+                (if (i64.ne (i64.reinterpret_f64 (call $f64 (i32.const -1))) (i64.const 0)) (then (return (i32.const 3))))
+                (if (i32.ne (i32.reinterpret_f32 (call $f32 (f32.const -1))) (i32.const 0)) (then (return (i32.const 4))))
+                {multi_call}
+                (i32.const 0)))"#,
+            multi_import = if multi {
+                r#"(import "extism:host/user" "pair" (func $pair (param i64) (result i32 f64)))"#
+            } else {
+                ""
+            },
+            multi_call = if multi {
+                r#"(if (i64.ne (i64.reinterpret_f64 (call $pair (i64.const -1))) (i64.const 0)) (then (return (i32.const 5))))
+                   (if (i32.ne (i32.const 0)) (then (return (i32.const 6))))"#
+            } else {
+                ""
+            },
+        );
+        let calls = UserData::new(0u32);
+        let untouched = |name: &str, params: Vec<ValType>, results: Vec<ValType>| {
+            let zeros: Vec<Val> = results.iter().map(|t| Val::default_for(*t).unwrap()).collect();
+            Function::new(name, params, results, calls.clone(), move |_, _, outputs, calls| {
+                // Each slot holds the zero of its declared type (not a zero of another type).
+                if outputs != zeros.as_slice() {
+                    anyhow::bail!("result slots hold {outputs:?}, not {zeros:?}");
+                }
+                *calls.get()?.lock().unwrap() += 1;
+                Ok(())
+            })
+        };
+        let mut functions = vec![
+            untouched("i64", vec![ValType::I64], vec![ValType::I64]),
+            untouched("i32", vec![ValType::I64, ValType::I64], vec![ValType::I32]),
+            untouched("f64", vec![ValType::I32], vec![ValType::F64]),
+            untouched("f32", vec![ValType::F32], vec![ValType::F32]),
+        ];
+        if multi {
+            functions.push(untouched("pair", vec![ValType::I64], vec![ValType::I32, ValType::F64]));
+        }
+        let expected_calls = functions.len() as u32;
+        let mut p = PluginBuilder::new(wat).with_backend(backend).with_functions(functions).build().unwrap();
+        for round in 1..=2 {
+            if let Err(e) = p.call::<&str, &[u8]>("run", "") {
+                panic!("round {round}: {e:#}");
+            }
+            assert_eq!(*calls.get().unwrap().lock().unwrap(), expected_calls * round);
+        }
+    }
+}
+
+backend_test! {
+    /// A result of the wrong type fails the call on every path the check takes: one result from a typed trampoline
+    /// (`i64 -> i32`), one from a dynamic one (`f32 -> f32`), and the second of two results; the error names the
+    /// function and both types, and the plug-in stays usable.
+    fn wrong_result_types_on_every_path(backend) {
+        let multi = backend.name() != "wasmer";
+        let wat = format!(r#"(module
+            (import "extism:host/user" "typed" (func $typed (param i64) (result i32)))
+            (import "extism:host/user" "dynamic" (func $dynamic (param f32) (result f32)))
+            {multi_import}
+            (func (export "typed") (drop (call $typed (i64.const 0))))
+            (func (export "dynamic") (drop (call $dynamic (f32.const 0))))
+            {multi_export})"#,
+            multi_import = if multi {
+                r#"(import "extism:host/user" "pair" (func $pair (param i64) (result i64 f64)))"#
+            } else {
+                ""
+            },
+            multi_export = if multi { r#"(func (export "pair") (drop (call $pair (i64.const 0))) (drop))"# } else { "" },
+        );
+        // Wrong while `wrong` is set; otherwise right.
+        let wrong = UserData::new(true);
+        let functions = vec![
+            Function::new("typed", [ValType::I64], [ValType::I32], wrong.clone(), |_, _, outputs, wrong| {
+                outputs[0] = if *wrong.get()?.lock().unwrap() { Val::I64(1) } else { Val::I32(1) };
+                Ok(())
+            }),
+            Function::new("dynamic", [ValType::F32], [ValType::F32], wrong.clone(), |_, _, outputs, wrong| {
+                outputs[0] = if *wrong.get()?.lock().unwrap() { Val::F64(0) } else { Val::F32(0) };
+                Ok(())
+            }),
+            Function::new("pair", [ValType::I64], [ValType::I64, ValType::F64], wrong.clone(), |_, _, outputs, wrong| {
+                outputs[0] = Val::I64(1);
+                outputs[1] = if *wrong.get()?.lock().unwrap() { Val::I32(2) } else { Val::F64(2) };
+                Ok(())
+            }),
+        ];
+        let functions = if multi { functions } else { functions[..2].to_vec() };
+        let mut p = PluginBuilder::new(wat).with_backend(backend).with_functions(functions).build().unwrap();
+        let mut cases = vec![("typed", "`typed` returned a I64 where its signature declares I32"), ("dynamic", "`dynamic` returned a F64 where its signature declares F32")];
+        if multi {
+            cases.push(("pair", "`pair` returned a I32 where its signature declares F64"));
+        }
+        for (export, message) in &cases {
+            let err = p.call::<&str, &[u8]>(export, "").unwrap_err();
+            assert!(format!("{err:#}").contains(message), "{export} on {backend}: {err:#}");
+        }
+        *wrong.get().unwrap().lock().unwrap() = false;
+        for (export, _) in &cases {
+            if let Err(e) = p.call::<&str, &[u8]>(export, "") {
+                panic!("{export} on {backend}: {e:#}");
+            }
+        }
+    }
+}

@@ -111,7 +111,7 @@ fn dynamic<S: HostState>(
     slot: usize,
     params: &[Value],
 ) -> Result<Vec<Value>, Error> {
-    with_host_values(params, function.ty.results.len(), from_wasmer, |args, outs| {
+    with_host_values(params, &function.ty.results, from_wasmer, |args, outs| {
         run(function, env, slot, args, outs)?;
         // wasmer's dynamic host functions return their results in a `Vec`.
         Ok(outs.iter().map(|v| to_wasmer(*v)).collect())

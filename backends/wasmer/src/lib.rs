@@ -45,6 +45,9 @@ use extism_core::backend::{
 
 pub use engine::WasmerEngine;
 pub use store::{WasmerExport, WasmerInstance, WasmerStore};
+/// The wasmer crate this backend runs on, for code that needs the engine itself (such as the `raw_host_call` example,
+/// which measures the engine's own host-call cost beside Extism's).
+pub use wasmer;
 
 /// What every store of a compiled plug-in links. wasmer host functions belong to a store, and here to one instance
 /// (see `host_call.rs`), so each store creates its own when a module that imports them is instantiated.

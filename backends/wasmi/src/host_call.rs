@@ -109,7 +109,7 @@ fn dynamic_call<S: HostState>(
     params: &[wasmi::Val],
     results: &mut [wasmi::Val],
 ) -> Result<(), wasmi::Error> {
-    with_host_values(params, results.len(), from_wasmi, |args, outs| {
+    with_host_values(params, &function.ty.results, from_wasmi, |args, outs| {
         call_host(function, caller, args, outs)?;
         for (slot, out) in results.iter_mut().zip(outs.iter()) {
             *slot = to_wasmi(*out);

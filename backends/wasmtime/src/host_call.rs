@@ -118,7 +118,7 @@ fn invoke<S: HostState>(
     params: &[wasmtime::Val],
     results: &mut [wasmtime::Val],
 ) -> wasmtime::Result<()> {
-    with_host_values(params, results.len(), from_wasmtime, |args, outs| {
+    with_host_values(params, &function.ty.results, from_wasmtime, |args, outs| {
         call_host(function, caller, args, outs)?;
         for (slot, out) in results.iter_mut().zip(outs.iter()) {
             *slot = to_wasmtime(*out);
