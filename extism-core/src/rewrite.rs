@@ -143,13 +143,17 @@ impl KernelLayout {
         let mut exports = std::collections::HashMap::new();
         let mut globals = Vec::new();
         let mut imported_funcs = 0u32;
+        let mut imported_memories = 0u32;
         let mut bodies = Vec::new();
+        let mut memories = Vec::new();
         for payload in Parser::new(0).parse_all(kernel) {
             match payload.ok()? {
                 Payload::ImportSection(reader) => {
                     for import in reader.into_imports() {
-                        if matches!(import.ok()?.ty, TypeRef::Func(_)) {
-                            imported_funcs += 1;
+                        match import.ok()?.ty {
+                            TypeRef::Func(_) => imported_funcs += 1,
+                            TypeRef::Memory(_) => imported_memories += 1,
+                            _ => {}
                         }
                     }
                 }
@@ -166,6 +170,11 @@ impl KernelLayout {
                     for export in reader {
                         let export = export.ok()?;
                         exports.insert(export.name, (export.kind, export.index));
+                    }
+                }
+                Payload::MemorySection(reader) => {
+                    for memory in reader {
+                        memories.push(memory.ok()?.initial);
                     }
                 }
                 Payload::CodeSectionEntry(body) => bodies.push(body),
@@ -192,8 +201,14 @@ impl KernelLayout {
             }
             u32::try_from(u64::from(value as u32).checked_add(memarg.offset)?).ok()
         };
+        let heap_start = heap_base.checked_add(15)? & !15;
+        // The inlined bounds check needs the memory to hold at least `heap start + 8` bytes from the start (see
+        // `Rewriter::checked_load`); the kernel defines its memory (it imports none).
+        if imported_memories != 0 || memories.first()?.checked_mul(65536)? < u64::from(heap_start) + 8 {
+            return None;
+        }
         Some(KernelLayout {
-            heap_start: heap_base.checked_add(15)? & !15,
+            heap_start,
             input_offset: constant_load("input_offset")?,
             input_length: constant_load("input_length")?,
         })
@@ -205,10 +220,10 @@ struct Survey {
     /// Function index of each imported accessor (by [`Accessor::index`]), if the module imports it with the
     /// kernel's signature.
     imported: [Option<u32>; 6],
-    /// Types in the type section (rec groups flattened).
-    types: u32,
-    /// Imported functions plus defined functions: the index of the first appended function.
-    functions: u32,
+    /// Parameters of each type of the type section (rec groups flattened); 0 for types that are not functions.
+    params: Vec<u32>,
+    /// Type index of each defined function, in order.
+    defined: Vec<u32>,
     /// Imported memories: the index the kernel memory gets.
     imported_memories: u32,
 }
@@ -220,11 +235,11 @@ fn survey(wasm: &[u8], shadowed: &[&str]) -> Option<Survey> {
     let mut func_types: Vec<Option<(Vec<wasmparser::ValType>, Vec<wasmparser::ValType>)>> = Vec::new();
     let mut survey = Survey {
         imported: [None; 6],
-        types: 0,
-        functions: 0,
+        params: Vec::new(),
+        defined: Vec::new(),
         imported_memories: 0,
     };
-    let mut defined = 0u32;
+    let mut imported_functions = 0u32;
     for payload in Parser::new(0).parse_all(wasm) {
         match payload.ok()? {
             Payload::Version { encoding, .. } if encoding != wasmparser::Encoding::Module => return None,
@@ -253,9 +268,9 @@ fn survey(wasm: &[u8], shadowed: &[&str]) -> Option<Survey> {
                                 && same_types(results, accessor.results())
                                 && survey.imported[accessor.index()].is_none()
                             {
-                                survey.imported[accessor.index()] = Some(survey.functions);
+                                survey.imported[accessor.index()] = Some(imported_functions);
                             }
-                            survey.functions += 1;
+                            imported_functions = imported_functions.checked_add(1)?;
                         }
                         TypeRef::Memory(_) => survey.imported_memories += 1,
                         _ => {}
@@ -265,13 +280,19 @@ fn survey(wasm: &[u8], shadowed: &[&str]) -> Option<Survey> {
                     }
                 }
             }
-            Payload::FunctionSection(reader) => defined += reader.count(),
+            Payload::FunctionSection(reader) => {
+                for ty in reader {
+                    survey.defined.push(ty.ok()?);
+                }
+            }
             _ => {}
         }
     }
-    survey.types = u32::try_from(func_types.len()).ok()?;
-    survey.functions = survey.functions.checked_add(defined)?;
-    (defined > 0 && survey.imported.iter().any(Option::is_some)).then_some(survey)
+    survey.params = func_types
+        .iter()
+        .map(|ty| ty.as_ref().map_or(0, |(params, _)| params.len() as u32))
+        .collect();
+    (!survey.defined.is_empty() && survey.imported.iter().any(Option::is_some)).then_some(survey)
 }
 
 fn same_types(parsed: &[wasmparser::ValType], expected: &[ValType]) -> bool {
@@ -302,14 +323,9 @@ pub(crate) fn rewrite_module(wasm: &[u8], layout: KernelLayout, shadowed: &[&str
     let mut rewriter = Rewriter {
         layout,
         survey: &survey,
-        used: Vec::new(),
+        bodies: 0,
+        shifted: false,
     };
-    // Which accessors the module imports, in the order the local functions are appended.
-    for accessor in Accessor::ALL {
-        if survey.imported[accessor.index()].is_some() {
-            rewriter.used.push(accessor);
-        }
-    }
     let mut module = wasm_encoder::Module::new();
     match rewriter.parse_core_module(&mut module, Parser::new(0), wasm) {
         Ok(()) => Some(Rewritten { wasm: module.finish() }),
@@ -320,25 +336,47 @@ pub(crate) fn rewrite_module(wasm: &[u8], layout: KernelLayout, shadowed: &[&str
     }
 }
 
-/// The re-encoder: adds the types, the memory import, the local functions and their bodies, redirects direct calls
-/// and shifts memory indices.
+/// The re-encoder: adds the memory import, puts the accessors' code in place of the direct calls to them and shifts
+/// memory indices.
 struct Rewriter<'a> {
     layout: KernelLayout,
     survey: &'a Survey,
-    /// The imported accessors, in the order their local functions are appended.
-    used: Vec<Accessor>,
+    /// Function bodies re-encoded so far: the defined function the next body belongs to.
+    bodies: usize,
+    /// Set by [`Reencode::memory_index`] when it moves an index: the instruction being re-encoded changed.
+    shifted: bool,
+}
+
+/// The locals a function body's inlined accessors use, appended after the function's own (whose indices do not
+/// change).
+#[derive(Debug, Clone, Copy)]
+struct Scratch {
+    /// An `i64`: the address (or input offset) being accessed.
+    address: u32,
+    /// An `i64`: the value `store_u64` writes, or the input length in `input_load_u64`.
+    value: u32,
+    /// An `i32`: the value `store_u8` writes.
+    byte: u32,
+}
+
+/// One instruction of a function body that the rewrite replaces: the bytes `range` of the body (relative to its
+/// start) become `with`.
+struct Edit<'a> {
+    range: std::ops::Range<usize>,
+    with: Replacement<'a>,
+}
+
+enum Replacement<'a> {
+    /// The instruction with its memory index shifted.
+    Instruction(Instruction<'a>),
+    /// A direct call to the accessor: its code in place.
+    Accessor(Accessor),
 }
 
 impl Rewriter<'_> {
     /// The kernel memory's index in the rewritten module.
     fn kernel_memory(&self) -> u32 {
         self.survey.imported_memories
-    }
-
-    /// The index of the local function that replaces `accessor`.
-    fn local_function(&self, accessor: Accessor) -> Option<u32> {
-        let position = self.used.iter().position(|a| *a == accessor)?;
-        Some(self.survey.functions + position as u32)
     }
 
     fn accessor_of(&self, function: u32) -> Option<Accessor> {
@@ -356,30 +394,21 @@ impl Rewriter<'_> {
         }
     }
 
-    /// Push `1` if `[local p, local p + size)` lies inside `[heap start, end of kernel memory)`, else `0`.
-    fn in_bounds(&self, f: &mut Function, p: u32, size: i64) {
-        f.instruction(&Instruction::LocalGet(p));
-        f.instruction(&Instruction::I64Const(i64::from(self.layout.heap_start)));
-        f.instruction(&Instruction::I64GeU);
-        f.instruction(&Instruction::LocalGet(p));
-        f.instruction(&Instruction::MemorySize(self.kernel_memory()));
-        f.instruction(&Instruction::I64ExtendI32U);
-        f.instruction(&Instruction::I64Const(16));
-        f.instruction(&Instruction::I64Shl);
-        f.instruction(&Instruction::I64Const(size));
-        f.instruction(&Instruction::I64Sub);
-        f.instruction(&Instruction::I64LeU);
-        f.instruction(&Instruction::I32And);
-    }
-
-    /// Push the `accessor`'s load at `local p` (a heap address), or 0 when out of bounds.
-    fn checked_load(&self, f: &mut Function, accessor: Accessor, p: u32) {
-        let result = accessor.results()[0];
-        self.in_bounds(f, p, accessor.size());
+    /// The kernel's `load_*` with the address on the stack (it ends up in `scratch.address`): the `size` bytes at
+    /// the address if `[p, p + size)` lies in `[heap start, end of kernel memory)`, else 0.
+    ///
+    /// One unsigned comparison checks both ends: `p - heap start <= memory bytes - size - heap start`. When
+    /// `p < heap start`, the left side wraps to at least `2^64 - heap start`, more than the right side can be (the
+    /// memory is at most 4 GiB); the right side never wraps, as the kernel memory always holds at least `heap start
+    /// + 8` bytes ([`KernelLayout::of`] checks its initial size, and memories do not shrink).
+    fn checked_load(&self, f: &mut Function, size: i64, scratch: Scratch) {
+        let result = if size == 1 { ValType::I32 } else { ValType::I64 };
+        f.instruction(&Instruction::LocalTee(scratch.address));
+        self.in_bounds(f, size);
         f.instruction(&Instruction::If(BlockType::Result(result)));
-        f.instruction(&Instruction::LocalGet(p));
+        f.instruction(&Instruction::LocalGet(scratch.address));
         f.instruction(&Instruction::I32WrapI64);
-        if accessor.size() == 1 {
+        if size == 1 {
             f.instruction(&Instruction::I32Load8U(self.memarg(0)));
         } else {
             f.instruction(&Instruction::I64Load(self.memarg(0)));
@@ -389,73 +418,78 @@ impl Rewriter<'_> {
         f.instruction(&Instruction::End);
     }
 
+    /// With an address `p` on the stack, push `1` if `[p, p + size)` lies in `[heap start, end of kernel memory)`,
+    /// else `0` (see [`Rewriter::checked_load`] for why one comparison does).
+    fn in_bounds(&self, f: &mut Function, size: i64) {
+        let heap_start = i64::from(self.layout.heap_start);
+        f.instruction(&Instruction::I64Const(heap_start));
+        f.instruction(&Instruction::I64Sub);
+        f.instruction(&Instruction::MemorySize(self.kernel_memory()));
+        f.instruction(&Instruction::I64ExtendI32U);
+        f.instruction(&Instruction::I64Const(16));
+        f.instruction(&Instruction::I64Shl);
+        f.instruction(&Instruction::I64Const(heap_start + size));
+        f.instruction(&Instruction::I64Sub);
+        f.instruction(&Instruction::I64LeU);
+    }
+
     /// Push the little-endian u64 at a constant kernel address.
     fn load_root_field(&self, f: &mut Function, address: u32) {
         f.instruction(&Instruction::I32Const(address as i32));
         f.instruction(&Instruction::I64Load(self.memarg(3)));
     }
 
-    /// The body of the local function that replaces `accessor`.
-    fn body(&self, accessor: Accessor) -> Function {
+    /// The code that replaces a direct call to `accessor`: it takes the call's arguments from the stack and leaves
+    /// its result there, with the kernel's semantics (see the module documentation).
+    fn inline(&self, f: &mut Function, accessor: Accessor, scratch: Scratch) {
+        let size = accessor.size();
         match accessor {
-            Accessor::LoadU8 | Accessor::LoadU64 => {
-                let mut f = Function::new([]);
-                self.checked_load(&mut f, accessor, 0);
-                f.instruction(&Instruction::End);
-                f
-            }
+            Accessor::LoadU8 | Accessor::LoadU64 => self.checked_load(f, size, scratch),
             Accessor::StoreU8 | Accessor::StoreU64 => {
-                let mut f = Function::new([]);
-                self.in_bounds(&mut f, 0, accessor.size());
+                let value = if size == 1 { scratch.byte } else { scratch.value };
+                f.instruction(&Instruction::LocalSet(value));
+                f.instruction(&Instruction::LocalTee(scratch.address));
+                self.in_bounds(f, size);
                 f.instruction(&Instruction::If(BlockType::Empty));
-                f.instruction(&Instruction::LocalGet(0));
+                f.instruction(&Instruction::LocalGet(scratch.address));
                 f.instruction(&Instruction::I32WrapI64);
-                f.instruction(&Instruction::LocalGet(1));
-                if accessor.size() == 1 {
+                f.instruction(&Instruction::LocalGet(value));
+                if size == 1 {
                     f.instruction(&Instruction::I32Store8(self.memarg(0)));
                 } else {
                     f.instruction(&Instruction::I64Store(self.memarg(0)));
                 }
                 f.instruction(&Instruction::End);
-                f.instruction(&Instruction::End);
-                f
             }
             Accessor::InputLoadU8 | Accessor::InputLoadU64 => {
-                // Locals: 0 = off (param), 1 = input length, 2 = address.
-                let mut f = Function::new([(2, ValType::I64)]);
                 let result = accessor.results()[0];
-                let size = accessor.size();
-                self.load_root_field(&mut f, self.layout.input_length);
-                f.instruction(&Instruction::LocalSet(1));
+                f.instruction(&Instruction::LocalSet(scratch.address));
+                self.load_root_field(f, self.layout.input_length);
                 if size == 1 {
-                    // off < length
-                    f.instruction(&Instruction::LocalGet(0));
-                    f.instruction(&Instruction::LocalGet(1));
-                    f.instruction(&Instruction::I64LtU);
+                    // length > off
+                    f.instruction(&Instruction::LocalGet(scratch.address));
+                    f.instruction(&Instruction::I64GtU);
                 } else {
-                    // length >= size && off <= length - size
-                    f.instruction(&Instruction::LocalGet(1));
+                    // length >= 8 && off <= length - 8
+                    f.instruction(&Instruction::LocalTee(scratch.value));
                     f.instruction(&Instruction::I64Const(size));
                     f.instruction(&Instruction::I64GeU);
-                    f.instruction(&Instruction::LocalGet(0));
-                    f.instruction(&Instruction::LocalGet(1));
+                    f.instruction(&Instruction::LocalGet(scratch.address));
+                    f.instruction(&Instruction::LocalGet(scratch.value));
                     f.instruction(&Instruction::I64Const(size));
                     f.instruction(&Instruction::I64Sub);
                     f.instruction(&Instruction::I64LeU);
                     f.instruction(&Instruction::I32And);
                 }
                 f.instruction(&Instruction::If(BlockType::Result(result)));
-                self.load_root_field(&mut f, self.layout.input_offset);
-                f.instruction(&Instruction::LocalGet(0));
+                // load_*(input offset + off), the addition wrapping as the kernel's does.
+                self.load_root_field(f, self.layout.input_offset);
+                f.instruction(&Instruction::LocalGet(scratch.address));
                 f.instruction(&Instruction::I64Add);
-                f.instruction(&Instruction::LocalSet(2));
-                let load = if size == 1 { Accessor::LoadU8 } else { Accessor::LoadU64 };
-                self.checked_load(&mut f, load, 2);
+                self.checked_load(f, size, scratch);
                 f.instruction(&Instruction::Else);
                 f.instruction(&zero(result));
                 f.instruction(&Instruction::End);
-                f.instruction(&Instruction::End);
-                f
             }
         }
     }
@@ -468,52 +502,43 @@ fn zero(ty: ValType) -> Instruction<'static> {
     }
 }
 
-/// A memory index that cannot move up by one (only a name section can hold one; validation checks every other).
-#[derive(Debug)]
-struct MemoryIndexOverflow;
+/// Most locals (parameters included) a function may have: the limit of wasmparser's validator
+/// (`MAX_WASM_FUNCTION_LOCALS`), which the engines apply.
+const MAX_LOCALS: u32 = 50_000;
 
-impl std::fmt::Display for MemoryIndexOverflow {
+/// Why a module is left as it is.
+#[derive(Debug)]
+enum GiveUp {
+    /// A memory index that cannot move up by one (only a name section can hold one; validation checks every
+    /// other).
+    MemoryIndexOverflow,
+    /// A function body that belongs to no declared function, or more locals than a `u32` counts (the module does
+    /// not validate).
+    BadFunctionBody,
+}
+
+impl std::fmt::Display for GiveUp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a memory index has no room for the kernel memory")
+        f.write_str(match self {
+            GiveUp::MemoryIndexOverflow => "a memory index has no room for the kernel memory",
+            GiveUp::BadFunctionBody => "a function body has no declared function or too many locals",
+        })
     }
 }
 
-type ReencodeError = wasm_encoder::reencode::Error<MemoryIndexOverflow>;
+type ReencodeError = wasm_encoder::reencode::Error<GiveUp>;
 
 impl Reencode for Rewriter<'_> {
-    type Error = MemoryIndexOverflow;
+    type Error = GiveUp;
 
     fn memory_index(&mut self, memory: u32) -> Result<u32, ReencodeError> {
         if memory < self.kernel_memory() {
             return Ok(memory);
         }
+        self.shifted = true;
         memory
             .checked_add(1)
-            .ok_or(wasm_encoder::reencode::Error::UserError(MemoryIndexOverflow))
-    }
-
-    fn instruction<'a>(&mut self, arg: Operator<'a>) -> Result<Instruction<'a>, ReencodeError> {
-        if let Operator::Call { function_index } = arg
-            && let Some(accessor) = self.accessor_of(function_index)
-            && let Some(local) = self.local_function(accessor)
-        {
-            return Ok(Instruction::Call(local));
-        }
-        utils::instruction(self, arg)
-    }
-
-    fn parse_type_section(
-        &mut self,
-        types: &mut wasm_encoder::TypeSection,
-        section: wasmparser::TypeSectionReader<'_>,
-    ) -> Result<(), ReencodeError> {
-        utils::parse_type_section(self, types, section)?;
-        for accessor in &self.used {
-            types
-                .ty()
-                .function(accessor.params().iter().copied(), accessor.results().iter().copied());
-        }
-        Ok(())
+            .ok_or(wasm_encoder::reencode::Error::UserError(GiveUp::MemoryIndexOverflow))
     }
 
     fn parse_import_section(
@@ -536,27 +561,88 @@ impl Reencode for Rewriter<'_> {
         Ok(())
     }
 
-    fn parse_function_section(
-        &mut self,
-        functions: &mut wasm_encoder::FunctionSection,
-        section: wasmparser::FunctionSectionReader<'_>,
-    ) -> Result<(), ReencodeError> {
-        utils::parse_function_section(self, functions, section)?;
-        for position in 0..self.used.len() {
-            functions.function(self.survey.types + position as u32);
-        }
-        Ok(())
-    }
-
-    fn parse_code_section(
+    /// Copies the body's bytes but for the instructions that change (direct calls to the accessors, and
+    /// instructions naming a memory whose index moves), which are re-encoded; a body with none is copied whole.
+    fn parse_function_body(
         &mut self,
         code: &mut wasm_encoder::CodeSection,
-        section: wasmparser::CodeSectionReader<'_>,
+        func: wasmparser::FunctionBody<'_>,
     ) -> Result<(), ReencodeError> {
-        utils::parse_code_section(self, code, section)?;
-        for accessor in &self.used {
-            code.function(&self.body(*accessor));
+        let bad_body = || wasm_encoder::reencode::Error::UserError(GiveUp::BadFunctionBody);
+        let params = (self.survey.defined.get(self.bodies))
+            .and_then(|ty| self.survey.params.get(*ty as usize))
+            .copied()
+            .ok_or_else(bad_body)?;
+        self.bodies += 1;
+        let bytes = func.as_bytes();
+        let base = func.range().start;
+        let mut locals_reader = func.get_locals_reader()?;
+        let mut locals = Vec::with_capacity(locals_reader.get_count() as usize + 2);
+        let mut first_scratch = params;
+        for _ in 0..locals_reader.get_count() {
+            let (count, ty) = locals_reader.read()?;
+            first_scratch = first_scratch.checked_add(count).ok_or_else(bad_body)?;
+            locals.push((count, self.val_type(ty)?));
         }
+        let mut reader = wasmparser::OperatorsReader::new(locals_reader.get_binary_reader());
+        let operators_start = (reader.original_position() - base) as usize;
+        // A function with no room for the scratch locals keeps its calls.
+        let room = first_scratch <= MAX_LOCALS - 3;
+        let mut edits = Vec::new();
+        let (mut wide, mut byte) = (false, false);
+        while !reader.eof() {
+            let start = (reader.original_position() - base) as usize;
+            let operator = reader.read()?;
+            let end = (reader.original_position() - base) as usize;
+            let with = if let Operator::Call { function_index } = operator
+                && room
+                && let Some(accessor) = self.accessor_of(function_index)
+            {
+                match accessor {
+                    Accessor::StoreU8 => byte = true,
+                    Accessor::StoreU64 | Accessor::InputLoadU64 => wide = true,
+                    _ => {}
+                }
+                Replacement::Accessor(accessor)
+            } else {
+                self.shifted = false;
+                let instruction = self.instruction(operator)?;
+                if !self.shifted {
+                    continue;
+                }
+                Replacement::Instruction(instruction)
+            };
+            edits.push(Edit { range: start..end, with });
+        }
+        if edits.is_empty() {
+            code.raw(bytes);
+            return Ok(());
+        }
+        let scratch = Scratch {
+            address: first_scratch,
+            value: first_scratch.checked_add(1).ok_or_else(bad_body)?,
+            byte: first_scratch.checked_add(1 + u32::from(wide)).ok_or_else(bad_body)?,
+        };
+        if edits.iter().any(|e| matches!(e.with, Replacement::Accessor(_))) {
+            locals.push((1 + u32::from(wide), ValType::I64));
+            if byte {
+                locals.push((1, ValType::I32));
+            }
+        }
+        let mut f = Function::new(locals);
+        let mut copied = operators_start;
+        for edit in &edits {
+            f.raw(bytes[copied..edit.range.start].iter().copied());
+            match &edit.with {
+                Replacement::Instruction(instruction) => {
+                    f.instruction(instruction);
+                }
+                Replacement::Accessor(accessor) => self.inline(&mut f, *accessor, scratch),
+            }
+            copied = edit.range.end;
+        }
+        f.raw(bytes[copied..].iter().copied());
+        code.function(&f);
         Ok(())
     }
 }
@@ -591,8 +677,35 @@ mod tests {
         assert!(rewrite_module(&wasm, KernelLayout::of_kernel().unwrap(), &[]).is_none());
     }
 
+    /// Operators of each function body of `wasm`, in order.
+    fn bodies(wasm: &[u8]) -> Vec<Vec<String>> {
+        let mut bodies = Vec::new();
+        for payload in Parser::new(0).parse_all(wasm) {
+            if let Payload::CodeSectionEntry(body) = payload.unwrap() {
+                let mut ops = body.get_operators_reader().unwrap();
+                let mut names = Vec::new();
+                while !ops.eof() {
+                    names.push(format!("{:?}", ops.read().unwrap()));
+                }
+                bodies.push(names);
+            }
+        }
+        bodies
+    }
+
+    /// Locals of each function body of `wasm` (declarations, params excluded).
+    fn locals(wasm: &[u8]) -> Vec<Vec<(u32, wasmparser::ValType)>> {
+        let mut all = Vec::new();
+        for payload in Parser::new(0).parse_all(wasm) {
+            if let Payload::CodeSectionEntry(body) = payload.unwrap() {
+                all.push(body.get_locals_reader().unwrap().into_iter().map(Result::unwrap).collect());
+            }
+        }
+        all
+    }
+
     #[test]
-    fn direct_calls_are_redirected_and_memories_shifted() {
+    fn direct_calls_are_inlined_and_memories_shifted() {
         let wasm = wat::parse_str(
             r#"(module
                 (import "extism:host/env" "load_u64" (func $load (param i64) (result i64)))
@@ -606,8 +719,10 @@ mod tests {
         wasmparser::Validator::new().validate_all(&out.wasm).unwrap();
         let mut memory_imports = 0;
         let mut exported_memory = None;
+        let mut elements = Vec::new();
         let mut calls = Vec::new();
         let mut loads = Vec::new();
+        let mut sizes = Vec::new();
         for payload in Parser::new(0).parse_all(&out.wasm) {
             match payload.unwrap() {
                 Payload::ImportSection(r) => {
@@ -627,12 +742,20 @@ mod tests {
                         }
                     }
                 }
+                Payload::ElementSection(r) => {
+                    for e in r {
+                        if let wasmparser::ElementItems::Functions(f) = e.unwrap().items {
+                            elements.extend(f.into_iter().map(Result::unwrap));
+                        }
+                    }
+                }
                 Payload::CodeSectionEntry(body) => {
                     let mut ops = body.get_operators_reader().unwrap();
                     while !ops.eof() {
                         match ops.read().unwrap() {
                             Operator::Call { function_index } => calls.push(function_index),
                             Operator::I64Load { memarg } => loads.push(memarg.target),
+                            Operator::MemorySize { mem } => sizes.push(mem),
                             _ => {}
                         }
                     }
@@ -643,13 +766,95 @@ mod tests {
         assert_eq!(memory_imports, 1);
         // The guest's own memory moved from 0 to 1; the kernel memory is 0.
         assert_eq!(exported_memory, Some(1));
-        // Function 0 is the import, 1 the export, 2 the appended `load_u64`.
-        assert_eq!(calls, [2]);
-        // The guest's load now names memory 1, the appended function's load the kernel memory 0.
+        // No function was appended and no call is left: the accessor's code is in place.
+        assert_eq!(bodies(&out.wasm).len(), 1);
+        assert_eq!(calls, [] as [u32; 0]);
+        // The table still holds the import, so calls through it reach the kernel.
+        assert_eq!(elements, [0]);
+        // The inlined load reads the kernel memory 0 (and checks its size), the guest's own load memory 1.
         assert_eq!(
             loads,
-            [wasmparser::MemArgTarget::Memory(1), wasmparser::MemArgTarget::Memory(0)]
+            [wasmparser::MemArgTarget::Memory(0), wasmparser::MemArgTarget::Memory(1)]
         );
+        assert_eq!(sizes, [0]);
+        // One scratch local (the address) after the function's own (none).
+        assert_eq!(locals(&out.wasm), [vec![(1, wasmparser::ValType::I64)]]);
+    }
+
+    /// Scratch locals come after the function's parameters and locals, whose indices do not change; a function
+    /// that calls no accessor and names no memory that moves is copied byte for byte.
+    #[test]
+    fn scratch_locals_follow_the_functions_own_and_untouched_bodies_are_copied() {
+        let wasm = wat::parse_str(
+            r#"(module
+                (import "extism:host/env" "store_u8" (func $store_u8 (param i64 i32)))
+                (import "extism:host/env" "store_u64" (func $store_u64 (param i64 i64)))
+                (import "extism:host/env" "input_load_u8" (func $input_u8 (param i64) (result i32)))
+                (import "memory" "m" (memory 1))
+                (func $pure (param i32) (result i32) local.get 0 i32.const 1 i32.add)
+                (func $own_memory (param i32) (result i32) local.get 0 i32.load)
+                (func (export "f") (param $p i64) (param $q i32) (local $x f32) (local $y f32) (local $z v128)
+                  local.get $p local.get $q call $store_u8
+                  local.get $p i64.const 7 call $store_u64
+                  local.get $p call $input_u8 drop
+                  local.get $q call $own_memory drop))"#,
+        )
+        .unwrap();
+        let out = rewrite_module(&wasm, KernelLayout::of_kernel().unwrap(), &[]).unwrap();
+        wasmparser::Validator::new().validate_all(&out.wasm).unwrap();
+        use wasmparser::ValType::*;
+        assert_eq!(
+            locals(&out.wasm),
+            [vec![], vec![], vec![(2, F32), (1, V128), (2, I64), (1, I32)]]
+        );
+        let (before, after) = (bodies(&wasm), bodies(&out.wasm));
+        // The guest's memory is imported: its index (0) stays, the kernel's is 1.
+        assert_eq!(before[0], after[0]);
+        assert_eq!(before[1], after[1]);
+        let f = &after[2];
+        // Params 0-1 and locals 2-4 are the function's; 5 is the address, 6 the stored u64, 7 the stored byte.
+        assert_eq!(f[0..3], ["LocalGet { local_index: 0 }", "LocalGet { local_index: 1 }", "LocalSet { local_index: 7 }"]);
+        assert!(f.contains(&"LocalSet { local_index: 6 }".to_string()), "{f:?}");
+        assert!(f.contains(&"LocalTee { local_index: 5 }".to_string()), "{f:?}");
+        assert!(f.contains(&"MemorySize { mem: 1 }".to_string()), "{f:?}");
+        assert!(f.iter().all(|op| !op.starts_with("Call { function_index: 0 }")
+            && !op.starts_with("Call { function_index: 1 }")
+            && !op.starts_with("Call { function_index: 2 }")), "{f:?}");
+        assert!(f.contains(&"Call { function_index: 4 }".to_string()), "{f:?}");
+    }
+
+    /// A function with no room left for the scratch locals keeps its calls to the kernel (the module stays valid);
+    /// the other functions are rewritten.
+    #[test]
+    fn a_function_without_room_for_locals_keeps_its_calls() {
+        use wasm_encoder::{CodeSection, FunctionSection, ImportSection, Module, TypeSection};
+        let mut types = TypeSection::new();
+        types.ty().function([ValType::I64], [ValType::I64]);
+        types.ty().function([ValType::I64], []);
+        let mut imports = ImportSection::new();
+        imports.import(EXTISM_ENV_MODULE, "load_u64", wasm_encoder::EntityType::Function(0));
+        let mut functions = FunctionSection::new();
+        let mut code = CodeSection::new();
+        // One param: 49,997 locals leave room for 2 more, not 3.
+        for declared in [MAX_LOCALS - 4, MAX_LOCALS - 3] {
+            functions.function(1);
+            let mut f = Function::new([(declared, ValType::I32)]);
+            f.instruction(&Instruction::LocalGet(0));
+            f.instruction(&Instruction::Call(0));
+            f.instruction(&Instruction::Drop);
+            f.instruction(&Instruction::End);
+            code.function(&f);
+        }
+        let mut module = Module::new();
+        module.section(&types).section(&imports).section(&functions).section(&code);
+        let wasm = module.finish();
+        wasmparser::Validator::new().validate_all(&wasm).unwrap();
+        let out = rewrite_module(&wasm, KernelLayout::of_kernel().unwrap(), &[]).unwrap();
+        wasmparser::Validator::new().validate_all(&out.wasm).unwrap();
+        let after = bodies(&out.wasm);
+        assert!(!after[0].contains(&"Call { function_index: 0 }".to_string()), "{:?}", after[0]);
+        assert_eq!(after[1], bodies(&wasm)[1]);
+        assert_eq!(locals(&out.wasm)[0].last(), Some(&(1, wasmparser::ValType::I64)));
     }
 
     const LOAD_U64_GUEST: &str = r#"(module
