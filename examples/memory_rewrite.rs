@@ -7,6 +7,10 @@
 //!
 //! (`cargo bench --bench calls` measures echo with criterion; this is the quick side-by-side.)
 //!
+//! `memory_rewrite [runs] once <engine> <bytes> <on|off>` creates one plug-in and calls its `echo` `runs` times with
+//! `bytes` bytes, printing the fastest call: for profilers (e.g. `valgrind --tool=callgrind
+//! --toggle-collect='*Plugin*call_inner*'`, which counts the calls alone).
+//!
 //! On wasmtime and wasmer, "compile" is `CompiledPlugin::new` (the module is compiled to machine code there); on
 //! wasmi, whose compilation is lazy, it is `CompiledPlugin::new` plus `Plugin::new_from_compiled`, the creation of a
 //! plug-in.
@@ -24,6 +28,13 @@ fn main() -> Result<(), extism::Error> {
     let only = std::env::args().nth(2);
     if only.as_deref() == Some("echo") {
         return echo(runs);
+    }
+    if only.as_deref() == Some("once") {
+        let arg = |n: usize, what: &str| std::env::args().nth(n).ok_or_else(|| extism::Error::msg(format!("no {what}")));
+        let backend: Backend = arg(3, "engine")?.parse()?;
+        let size: usize = arg(4, "size")?.parse()?;
+        let rewrite = arg(5, "on|off")? == "on";
+        return once(runs, backend, size, rewrite);
     }
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/wasm");
     let mut plugins: Vec<_> = std::fs::read_dir(&dir)?
@@ -119,5 +130,24 @@ fn echo(runs: usize) -> Result<(), extism::Error> {
             );
         }
     }
+    Ok(())
+}
+
+/// `runs` calls of `echo` with `size` bytes on one plug-in.
+fn once(runs: usize, backend: Backend, size: usize, rewrite: bool) -> Result<(), extism::Error> {
+    let wasm = std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/wasm/echo.wasm"))?;
+    let mut plugin = PluginBuilder::new(&wasm[..])
+        .with_backend(backend)
+        .with_memory_rewrite(rewrite)
+        .build()?;
+    let input = vec![0x5a_u8; size];
+    let mut best = Duration::MAX;
+    for _ in 0..runs {
+        let start = Instant::now();
+        let out: &[u8] = plugin.call("echo", &input[..])?;
+        best = best.min(start.elapsed());
+        assert_eq!(out.len(), size);
+    }
+    println!("echo {size} bytes on {backend}, rewrite {rewrite}: {best:?} (fastest of {runs})");
     Ok(())
 }

@@ -355,6 +355,9 @@ struct Scratch {
     address: u32,
     /// An `i64`: the value `store_u64` writes, or the input length in `input_load_u64`.
     value: u32,
+    /// An `i64`: the kernel memory's bytes above the heap start, less 8, as last read (see
+    /// [`Rewriter::guarded`]).
+    limit: u32,
     /// An `i32`: the value `store_u8` writes.
     byte: u32,
 }
@@ -396,41 +399,77 @@ impl Rewriter<'_> {
 
     /// The kernel's `load_*` with the address on the stack (it ends up in `scratch.address`): the `size` bytes at
     /// the address if `[p, p + size)` lies in `[heap start, end of kernel memory)`, else 0.
+    fn checked_load(&self, f: &mut Function, size: i64, scratch: Scratch) {
+        let result = if size == 1 { ValType::I32 } else { ValType::I64 };
+        let memarg = self.memarg(0);
+        self.guarded(f, size, scratch, BlockType::Result(result), Some(zero(result)), &|f| {
+            f.instruction(&Instruction::LocalGet(scratch.address));
+            f.instruction(&Instruction::I32WrapI64);
+            if size == 1 {
+                f.instruction(&Instruction::I32Load8U(memarg));
+            } else {
+                f.instruction(&Instruction::I64Load(memarg));
+            }
+        });
+    }
+
+    /// With an address `p` on the stack (it ends up in `scratch.address`): `access` if `[p, p + size)` lies in
+    /// `[heap start, end of kernel memory)`, else `otherwise` (an `if` of type `block`).
     ///
-    /// One unsigned comparison checks both ends: `p - heap start <= memory bytes - size - heap start`. When
+    /// One unsigned comparison checks both ends: `p - heap start <= memory bytes - heap start - size`. When
     /// `p < heap start`, the left side wraps to at least `2^64 - heap start`, more than the right side can be (the
     /// memory is at most 4 GiB); the right side never wraps, as the kernel memory always holds at least `heap start
     /// + 8` bytes ([`KernelLayout::of`] checks its initial size, and memories do not shrink).
-    fn checked_load(&self, f: &mut Function, size: i64, scratch: Scratch) {
-        let result = if size == 1 { ValType::I32 } else { ValType::I64 };
-        f.instruction(&Instruction::LocalTee(scratch.address));
-        self.in_bounds(f, size);
-        f.instruction(&Instruction::If(BlockType::Result(result)));
-        f.instruction(&Instruction::LocalGet(scratch.address));
-        f.instruction(&Instruction::I32WrapI64);
-        if size == 1 {
-            f.instruction(&Instruction::I32Load8U(self.memarg(0)));
-        } else {
-            f.instruction(&Instruction::I64Load(self.memarg(0)));
-        }
-        f.instruction(&Instruction::Else);
-        f.instruction(&zero(result));
-        f.instruction(&Instruction::End);
-    }
-
-    /// With an address `p` on the stack, push `1` if `[p, p + size)` lies in `[heap start, end of kernel memory)`,
-    /// else `0` (see [`Rewriter::checked_load`] for why one comparison does).
-    fn in_bounds(&self, f: &mut Function, size: i64) {
+    ///
+    /// The right side is kept in `scratch.limit` (for 8 bytes: `memory bytes - heap start - 8`), read from
+    /// `memory.size` only when the check against it fails: memories never shrink, so a limit read earlier in the
+    /// call (or the 0 a fresh local holds: the heap start is always readable) is never larger than the true one,
+    /// and an access it admits is in bounds. Only an access it refuses reads the size again and checks again.
+    fn guarded(
+        &self,
+        f: &mut Function,
+        size: i64,
+        scratch: Scratch,
+        block: BlockType,
+        otherwise: Option<Instruction<'_>>,
+        access: &dyn Fn(&mut Function),
+    ) {
         let heap_start = i64::from(self.layout.heap_start);
-        f.instruction(&Instruction::I64Const(heap_start));
-        f.instruction(&Instruction::I64Sub);
+        let check = |f: &mut Function, slack: i64| {
+            f.instruction(&Instruction::LocalGet(scratch.address));
+            f.instruction(&Instruction::I64Const(heap_start));
+            f.instruction(&Instruction::I64Sub);
+            f.instruction(&Instruction::LocalGet(scratch.limit));
+            if slack != 0 {
+                f.instruction(&Instruction::I64Const(slack));
+                f.instruction(&Instruction::I64Add);
+            }
+            f.instruction(&Instruction::I64LeU);
+        };
+        let else_otherwise = |f: &mut Function| {
+            if let Some(otherwise) = &otherwise {
+                f.instruction(&Instruction::Else);
+                f.instruction(otherwise);
+            }
+        };
+        f.instruction(&Instruction::LocalSet(scratch.address));
+        check(f, 0);
+        f.instruction(&Instruction::If(block));
+        access(f);
+        f.instruction(&Instruction::Else);
         f.instruction(&Instruction::MemorySize(self.kernel_memory()));
         f.instruction(&Instruction::I64ExtendI32U);
         f.instruction(&Instruction::I64Const(16));
         f.instruction(&Instruction::I64Shl);
-        f.instruction(&Instruction::I64Const(heap_start + size));
+        f.instruction(&Instruction::I64Const(heap_start + 8));
         f.instruction(&Instruction::I64Sub);
-        f.instruction(&Instruction::I64LeU);
+        f.instruction(&Instruction::LocalSet(scratch.limit));
+        check(f, 8 - size);
+        f.instruction(&Instruction::If(block));
+        access(f);
+        else_otherwise(f);
+        f.instruction(&Instruction::End);
+        f.instruction(&Instruction::End);
     }
 
     /// Push the little-endian u64 at a constant kernel address.
@@ -447,19 +486,18 @@ impl Rewriter<'_> {
             Accessor::LoadU8 | Accessor::LoadU64 => self.checked_load(f, size, scratch),
             Accessor::StoreU8 | Accessor::StoreU64 => {
                 let value = if size == 1 { scratch.byte } else { scratch.value };
+                let memarg = self.memarg(0);
                 f.instruction(&Instruction::LocalSet(value));
-                f.instruction(&Instruction::LocalTee(scratch.address));
-                self.in_bounds(f, size);
-                f.instruction(&Instruction::If(BlockType::Empty));
-                f.instruction(&Instruction::LocalGet(scratch.address));
-                f.instruction(&Instruction::I32WrapI64);
-                f.instruction(&Instruction::LocalGet(value));
-                if size == 1 {
-                    f.instruction(&Instruction::I32Store8(self.memarg(0)));
-                } else {
-                    f.instruction(&Instruction::I64Store(self.memarg(0)));
-                }
-                f.instruction(&Instruction::End);
+                self.guarded(f, size, scratch, BlockType::Empty, None, &|f| {
+                    f.instruction(&Instruction::LocalGet(scratch.address));
+                    f.instruction(&Instruction::I32WrapI64);
+                    f.instruction(&Instruction::LocalGet(value));
+                    if size == 1 {
+                        f.instruction(&Instruction::I32Store8(memarg));
+                    } else {
+                        f.instruction(&Instruction::I64Store(memarg));
+                    }
+                });
             }
             Accessor::InputLoadU8 | Accessor::InputLoadU64 => {
                 let result = accessor.results()[0];
@@ -587,7 +625,7 @@ impl Reencode for Rewriter<'_> {
         let mut reader = wasmparser::OperatorsReader::new(locals_reader.get_binary_reader());
         let operators_start = (reader.original_position() - base) as usize;
         // A function with no room for the scratch locals keeps its calls.
-        let room = first_scratch <= MAX_LOCALS - 3;
+        let room = first_scratch <= MAX_LOCALS - 4;
         let mut edits = Vec::new();
         let (mut wide, mut byte) = (false, false);
         while !reader.eof() {
@@ -618,13 +656,16 @@ impl Reencode for Rewriter<'_> {
             code.raw(bytes);
             return Ok(());
         }
+        // Locals: the address, the limit, the u64 value (if needed), then the byte (if needed). Room for them was
+        // checked above (`room`).
         let scratch = Scratch {
             address: first_scratch,
-            value: first_scratch.checked_add(1).ok_or_else(bad_body)?,
-            byte: first_scratch.checked_add(1 + u32::from(wide)).ok_or_else(bad_body)?,
+            limit: first_scratch + 1,
+            value: first_scratch + 2,
+            byte: first_scratch + 2 + u32::from(wide),
         };
         if edits.iter().any(|e| matches!(e.with, Replacement::Accessor(_))) {
-            locals.push((1 + u32::from(wide), ValType::I64));
+            locals.push((2 + u32::from(wide), ValType::I64));
             if byte {
                 locals.push((1, ValType::I32));
             }
@@ -771,14 +812,19 @@ mod tests {
         assert_eq!(calls, [] as [u32; 0]);
         // The table still holds the import, so calls through it reach the kernel.
         assert_eq!(elements, [0]);
-        // The inlined load reads the kernel memory 0 (and checks its size), the guest's own load memory 1.
+        // The inlined load reads the kernel memory 0 (twice: the fast path, and the path that reads its size
+        // again), the guest's own load memory 1.
         assert_eq!(
             loads,
-            [wasmparser::MemArgTarget::Memory(0), wasmparser::MemArgTarget::Memory(1)]
+            [
+                wasmparser::MemArgTarget::Memory(0),
+                wasmparser::MemArgTarget::Memory(0),
+                wasmparser::MemArgTarget::Memory(1)
+            ]
         );
         assert_eq!(sizes, [0]);
-        // One scratch local (the address) after the function's own (none).
-        assert_eq!(locals(&out.wasm), [vec![(1, wasmparser::ValType::I64)]]);
+        // Two scratch locals (the address and the limit) after the function's own (none).
+        assert_eq!(locals(&out.wasm), [vec![(2, wasmparser::ValType::I64)]]);
     }
 
     /// Scratch locals come after the function's parameters and locals, whose indices do not change; a function
@@ -805,17 +851,19 @@ mod tests {
         use wasmparser::ValType::*;
         assert_eq!(
             locals(&out.wasm),
-            [vec![], vec![], vec![(2, F32), (1, V128), (2, I64), (1, I32)]]
+            [vec![], vec![], vec![(2, F32), (1, V128), (3, I64), (1, I32)]]
         );
         let (before, after) = (bodies(&wasm), bodies(&out.wasm));
         // The guest's memory is imported: its index (0) stays, the kernel's is 1.
         assert_eq!(before[0], after[0]);
         assert_eq!(before[1], after[1]);
         let f = &after[2];
-        // Params 0-1 and locals 2-4 are the function's; 5 is the address, 6 the stored u64, 7 the stored byte.
-        assert_eq!(f[0..3], ["LocalGet { local_index: 0 }", "LocalGet { local_index: 1 }", "LocalSet { local_index: 7 }"]);
+        // Params 0-1 and locals 2-4 are the function's; 5 is the address, 6 the limit, 7 the stored u64, 8 the
+        // stored byte.
+        assert_eq!(f[0..3], ["LocalGet { local_index: 0 }", "LocalGet { local_index: 1 }", "LocalSet { local_index: 8 }"]);
+        assert!(f.contains(&"LocalSet { local_index: 7 }".to_string()), "{f:?}");
+        assert!(f.contains(&"LocalSet { local_index: 5 }".to_string()), "{f:?}");
         assert!(f.contains(&"LocalSet { local_index: 6 }".to_string()), "{f:?}");
-        assert!(f.contains(&"LocalTee { local_index: 5 }".to_string()), "{f:?}");
         assert!(f.contains(&"MemorySize { mem: 1 }".to_string()), "{f:?}");
         assert!(f.iter().all(|op| !op.starts_with("Call { function_index: 0 }")
             && !op.starts_with("Call { function_index: 1 }")
@@ -835,8 +883,8 @@ mod tests {
         imports.import(EXTISM_ENV_MODULE, "load_u64", wasm_encoder::EntityType::Function(0));
         let mut functions = FunctionSection::new();
         let mut code = CodeSection::new();
-        // One param: 49,997 locals leave room for 2 more, not 3.
-        for declared in [MAX_LOCALS - 4, MAX_LOCALS - 3] {
+        // One param: 49,995 locals leave room for the 4 scratch locals, 49,996 do not.
+        for declared in [MAX_LOCALS - 5, MAX_LOCALS - 4] {
             functions.function(1);
             let mut f = Function::new([(declared, ValType::I32)]);
             f.instruction(&Instruction::LocalGet(0));
@@ -854,7 +902,7 @@ mod tests {
         let after = bodies(&out.wasm);
         assert!(!after[0].contains(&"Call { function_index: 0 }".to_string()), "{:?}", after[0]);
         assert_eq!(after[1], bodies(&wasm)[1]);
-        assert_eq!(locals(&out.wasm)[0].last(), Some(&(1, wasmparser::ValType::I64)));
+        assert_eq!(locals(&out.wasm)[0].last(), Some(&(2, wasmparser::ValType::I64)));
     }
 
     const LOAD_U64_GUEST: &str = r#"(module

@@ -19,6 +19,8 @@ impl Target for PulleyTarget {
     const PROFILERS: &'static [Profiler] = &[];
     /// No: debug info describes machine code.
     const DEBUG_INFO: bool = false;
+    /// No: MEASUREMENT PENDING.
+    const MEMORY_REWRITE_PAYS: bool = false;
 
     fn configure(config: &mut wasmtime::Config) -> Result<(), Error> {
         let triple = match (cfg!(target_pointer_width = "64"), cfg!(target_endian = "little")) {
