@@ -360,6 +360,21 @@ struct Scratch {
     limit: u32,
     /// An `i32`: the value `store_u8` writes.
     byte: u32,
+    /// The input region as last read, for functions that cache it (see [`InputCache`]).
+    input: Option<InputCache>,
+}
+
+/// Two `i64` locals holding the input region as last read from the kernel's root: `end` is one past the last
+/// offset at which `input_load_u64` may read (`input length - 7`), or 0 when nothing may be read without asking the
+/// root again (fresh locals hold 0); `base` is the input offset. Set only when the whole input lies in the heap, so
+/// that an offset below `end` reads exactly what the kernel would: the root changes only inside calls (guests'
+/// stores cannot reach below the heap start), so `end` is set to 0 after every call the function makes, and
+/// memories never shrink, so the input stays in the heap. Not used in functions that catch exceptions or switch
+/// stacks (control can come back from a callee without passing the instruction after its call).
+#[derive(Debug, Clone, Copy)]
+struct InputCache {
+    end: u32,
+    base: u32,
 }
 
 /// One instruction of a function body that the rewrite replaces: the bytes `range` of the body (relative to its
@@ -374,6 +389,8 @@ enum Replacement<'a> {
     Instruction(Instruction<'a>),
     /// A direct call to the accessor: its code in place.
     Accessor(Accessor),
+    /// Any other call (kept as it is): the input cache is reset after it.
+    Call,
 }
 
 impl Rewriter<'_> {
@@ -401,15 +418,10 @@ impl Rewriter<'_> {
     /// the address if `[p, p + size)` lies in `[heap start, end of kernel memory)`, else 0.
     fn checked_load(&self, f: &mut Function, size: i64, scratch: Scratch) {
         let result = if size == 1 { ValType::I32 } else { ValType::I64 };
-        let memarg = self.memarg(0);
         self.guarded(f, size, scratch, BlockType::Result(result), Some(zero(result)), &|f| {
             f.instruction(&Instruction::LocalGet(scratch.address));
             f.instruction(&Instruction::I32WrapI64);
-            if size == 1 {
-                f.instruction(&Instruction::I32Load8U(memarg));
-            } else {
-                f.instruction(&Instruction::I64Load(memarg));
-            }
+            self.load(f, size);
         });
     }
 
@@ -457,13 +469,7 @@ impl Rewriter<'_> {
         f.instruction(&Instruction::If(block));
         access(f);
         f.instruction(&Instruction::Else);
-        f.instruction(&Instruction::MemorySize(self.kernel_memory()));
-        f.instruction(&Instruction::I64ExtendI32U);
-        f.instruction(&Instruction::I64Const(16));
-        f.instruction(&Instruction::I64Shl);
-        f.instruction(&Instruction::I64Const(heap_start + 8));
-        f.instruction(&Instruction::I64Sub);
-        f.instruction(&Instruction::LocalSet(scratch.limit));
+        self.refresh_limit(f, scratch);
         check(f, 8 - size);
         f.instruction(&Instruction::If(block));
         access(f);
@@ -502,34 +508,121 @@ impl Rewriter<'_> {
             Accessor::InputLoadU8 | Accessor::InputLoadU64 => {
                 let result = accessor.results()[0];
                 f.instruction(&Instruction::LocalSet(scratch.address));
-                self.load_root_field(f, self.layout.input_length);
-                if size == 1 {
-                    // length > off
-                    f.instruction(&Instruction::LocalGet(scratch.address));
-                    f.instruction(&Instruction::I64GtU);
-                } else {
-                    // length >= 8 && off <= length - 8
-                    f.instruction(&Instruction::LocalTee(scratch.value));
-                    f.instruction(&Instruction::I64Const(size));
-                    f.instruction(&Instruction::I64GeU);
-                    f.instruction(&Instruction::LocalGet(scratch.address));
-                    f.instruction(&Instruction::LocalGet(scratch.value));
-                    f.instruction(&Instruction::I64Const(size));
-                    f.instruction(&Instruction::I64Sub);
-                    f.instruction(&Instruction::I64LeU);
-                    f.instruction(&Instruction::I32And);
-                }
+                let Some(cache) = scratch.input else {
+                    self.load_root_field(f, self.layout.input_length);
+                    f.instruction(&Instruction::LocalSet(scratch.value));
+                    self.exact_input_load(f, size, scratch, &|f| {
+                        self.load_root_field(f, self.layout.input_offset)
+                    });
+                    return;
+                };
+                // off < end: inside the input, which lies in the heap.
+                f.instruction(&Instruction::LocalGet(scratch.address));
+                f.instruction(&Instruction::LocalGet(cache.end));
+                f.instruction(&Instruction::I64LtU);
                 f.instruction(&Instruction::If(BlockType::Result(result)));
-                // load_*(input offset + off), the addition wrapping as the kernel's does.
-                self.load_root_field(f, self.layout.input_offset);
+                f.instruction(&Instruction::LocalGet(cache.base));
                 f.instruction(&Instruction::LocalGet(scratch.address));
                 f.instruction(&Instruction::I64Add);
-                self.checked_load(f, size, scratch);
+                f.instruction(&Instruction::I32WrapI64);
+                self.load(f, size);
                 f.instruction(&Instruction::Else);
-                f.instruction(&zero(result));
+                self.refresh_input(f, scratch, cache);
+                self.exact_input_load(f, size, scratch, &|f| {
+                    f.instruction(&Instruction::LocalGet(cache.base));
+                });
                 f.instruction(&Instruction::End);
             }
         }
+    }
+
+    /// Push the kernel memory's `size` bytes at the `i32` address on the stack (unchecked).
+    fn load(&self, f: &mut Function, size: i64) {
+        if size == 1 {
+            f.instruction(&Instruction::I32Load8U(self.memarg(0)));
+        } else {
+            f.instruction(&Instruction::I64Load(self.memarg(0)));
+        }
+    }
+
+    /// The kernel's `input_load_*` with `off` in `scratch.address` and the input length in `scratch.value`:
+    /// `load_*(input offset + off)` (the addition wrapping, as the kernel's does; `input_offset` pushes the offset)
+    /// if `off < length` (one byte) or `length >= 8 && off <= length - 8` (eight bytes), else 0.
+    fn exact_input_load(&self, f: &mut Function, size: i64, scratch: Scratch, input_offset: &dyn Fn(&mut Function)) {
+        let result = if size == 1 { ValType::I32 } else { ValType::I64 };
+        if size == 1 {
+            f.instruction(&Instruction::LocalGet(scratch.address));
+            f.instruction(&Instruction::LocalGet(scratch.value));
+            f.instruction(&Instruction::I64LtU);
+        } else {
+            f.instruction(&Instruction::LocalGet(scratch.value));
+            f.instruction(&Instruction::I64Const(size));
+            f.instruction(&Instruction::I64GeU);
+            f.instruction(&Instruction::LocalGet(scratch.address));
+            f.instruction(&Instruction::LocalGet(scratch.value));
+            f.instruction(&Instruction::I64Const(size));
+            f.instruction(&Instruction::I64Sub);
+            f.instruction(&Instruction::I64LeU);
+            f.instruction(&Instruction::I32And);
+        }
+        f.instruction(&Instruction::If(BlockType::Result(result)));
+        input_offset(f);
+        f.instruction(&Instruction::LocalGet(scratch.address));
+        f.instruction(&Instruction::I64Add);
+        self.checked_load(f, size, scratch);
+        f.instruction(&Instruction::Else);
+        f.instruction(&zero(result));
+        f.instruction(&Instruction::End);
+    }
+
+    /// Read the input region from the root into `scratch.value` (length) and `cache.base`, the memory's limit into
+    /// `scratch.limit`, and set `cache.end` to `length - 7` if `length >= 8` and `[base, base + length)` lies in
+    /// `[heap start, end of memory)`, else to 0.
+    fn refresh_input(&self, f: &mut Function, scratch: Scratch, cache: InputCache) {
+        let heap_start = i64::from(self.layout.heap_start);
+        self.load_root_field(f, self.layout.input_length);
+        f.instruction(&Instruction::LocalSet(scratch.value));
+        self.load_root_field(f, self.layout.input_offset);
+        f.instruction(&Instruction::LocalSet(cache.base));
+        self.refresh_limit(f, scratch);
+        // select(length - 7, 0, length >= 8 && base - heap start <= limit + 8 && length <= limit + heap start + 8 -
+        // base). The last difference wraps only when the second comparison fails, which the `and` makes moot.
+        f.instruction(&Instruction::LocalGet(scratch.value));
+        f.instruction(&Instruction::I64Const(7));
+        f.instruction(&Instruction::I64Sub);
+        f.instruction(&Instruction::I64Const(0));
+        f.instruction(&Instruction::LocalGet(scratch.value));
+        f.instruction(&Instruction::I64Const(8));
+        f.instruction(&Instruction::I64GeU);
+        f.instruction(&Instruction::LocalGet(cache.base));
+        f.instruction(&Instruction::I64Const(heap_start));
+        f.instruction(&Instruction::I64Sub);
+        f.instruction(&Instruction::LocalGet(scratch.limit));
+        f.instruction(&Instruction::I64Const(8));
+        f.instruction(&Instruction::I64Add);
+        f.instruction(&Instruction::I64LeU);
+        f.instruction(&Instruction::I32And);
+        f.instruction(&Instruction::LocalGet(scratch.value));
+        f.instruction(&Instruction::LocalGet(scratch.limit));
+        f.instruction(&Instruction::I64Const(heap_start + 8));
+        f.instruction(&Instruction::I64Add);
+        f.instruction(&Instruction::LocalGet(cache.base));
+        f.instruction(&Instruction::I64Sub);
+        f.instruction(&Instruction::I64LeU);
+        f.instruction(&Instruction::I32And);
+        f.instruction(&Instruction::Select);
+        f.instruction(&Instruction::LocalSet(cache.end));
+    }
+
+    /// Set `scratch.limit` to the kernel memory's bytes above the heap start, less 8.
+    fn refresh_limit(&self, f: &mut Function, scratch: Scratch) {
+        f.instruction(&Instruction::MemorySize(self.kernel_memory()));
+        f.instruction(&Instruction::I64ExtendI32U);
+        f.instruction(&Instruction::I64Const(16));
+        f.instruction(&Instruction::I64Shl);
+        f.instruction(&Instruction::I64Const(i64::from(self.layout.heap_start) + 8));
+        f.instruction(&Instruction::I64Sub);
+        f.instruction(&Instruction::LocalSet(scratch.limit));
     }
 }
 
@@ -625,47 +718,77 @@ impl Reencode for Rewriter<'_> {
         let mut reader = wasmparser::OperatorsReader::new(locals_reader.get_binary_reader());
         let operators_start = (reader.original_position() - base) as usize;
         // A function with no room for the scratch locals keeps its calls.
-        let room = first_scratch <= MAX_LOCALS - 4;
+        let room = first_scratch <= MAX_LOCALS - 6;
         let mut edits = Vec::new();
-        let (mut wide, mut byte) = (false, false);
+        let (mut inlined, mut wide, mut byte, mut input, mut unwinds) = (false, false, false, false, false);
         while !reader.eof() {
             let start = (reader.original_position() - base) as usize;
             let operator = reader.read()?;
             let end = (reader.original_position() - base) as usize;
-            let with = if let Operator::Call { function_index } = operator
-                && room
-                && let Some(accessor) = self.accessor_of(function_index)
-            {
-                match accessor {
-                    Accessor::StoreU8 => byte = true,
-                    Accessor::StoreU64 | Accessor::InputLoadU64 => wide = true,
-                    _ => {}
+            let with = match operator {
+                Operator::Call { function_index } if room && self.accessor_of(function_index).is_some() => {
+                    let accessor = self.accessor_of(function_index).ok_or_else(bad_body)?;
+                    inlined = true;
+                    match accessor {
+                        Accessor::StoreU8 => byte = true,
+                        Accessor::StoreU64 => wide = true,
+                        Accessor::InputLoadU8 | Accessor::InputLoadU64 => input = true,
+                        _ => {}
+                    }
+                    Replacement::Accessor(accessor)
                 }
-                Replacement::Accessor(accessor)
-            } else {
-                self.shifted = false;
-                let instruction = self.instruction(operator)?;
-                if !self.shifted {
-                    continue;
+                Operator::Call { .. } | Operator::CallIndirect { .. } | Operator::CallRef { .. } => Replacement::Call,
+                Operator::TryTable { .. }
+                | Operator::Try { .. }
+                | Operator::Catch { .. }
+                | Operator::CatchAll
+                | Operator::Delegate { .. }
+                | Operator::ContNew { .. }
+                | Operator::ContBind { .. }
+                | Operator::Suspend { .. }
+                | Operator::Resume { .. }
+                | Operator::ResumeThrow { .. }
+                | Operator::ResumeThrowRef { .. }
+                | Operator::Switch { .. } => {
+                    unwinds = true;
+                    self.shifted = false;
+                    let instruction = self.instruction(operator)?;
+                    if !self.shifted {
+                        continue;
+                    }
+                    Replacement::Instruction(instruction)
                 }
-                Replacement::Instruction(instruction)
+                operator => {
+                    self.shifted = false;
+                    let instruction = self.instruction(operator)?;
+                    if !self.shifted {
+                        continue;
+                    }
+                    Replacement::Instruction(instruction)
+                }
             };
             edits.push(Edit { range: start..end, with });
         }
-        if edits.is_empty() {
+        if !inlined && edits.iter().all(|e| matches!(e.with, Replacement::Call)) {
             code.raw(bytes);
             return Ok(());
         }
-        // Locals: the address, the limit, the u64 value (if needed), then the byte (if needed). Room for them was
-        // checked above (`room`).
+        // Locals (room for them was checked above): the address and the limit; the value (store_u64, input loads);
+        // the input cache; the byte (store_u8).
+        let cache = input && !unwinds;
+        let longs = 2 + u32::from(wide || input) + 2 * u32::from(cache);
         let scratch = Scratch {
             address: first_scratch,
             limit: first_scratch + 1,
             value: first_scratch + 2,
-            byte: first_scratch + 2 + u32::from(wide),
+            byte: first_scratch + longs,
+            input: cache.then_some(InputCache {
+                end: first_scratch + longs - 2,
+                base: first_scratch + longs - 1,
+            }),
         };
-        if edits.iter().any(|e| matches!(e.with, Replacement::Accessor(_))) {
-            locals.push((2 + u32::from(wide), ValType::I64));
+        if inlined {
+            locals.push((longs, ValType::I64));
             if byte {
                 locals.push((1, ValType::I32));
             }
@@ -679,6 +802,13 @@ impl Reencode for Rewriter<'_> {
                     f.instruction(instruction);
                 }
                 Replacement::Accessor(accessor) => self.inline(&mut f, *accessor, scratch),
+                Replacement::Call => {
+                    f.raw(bytes[edit.range.clone()].iter().copied());
+                    if let Some(cache) = scratch.input {
+                        f.instruction(&Instruction::I64Const(0));
+                        f.instruction(&Instruction::LocalSet(cache.end));
+                    }
+                }
             }
             copied = edit.range.end;
         }
@@ -851,24 +981,23 @@ mod tests {
         use wasmparser::ValType::*;
         assert_eq!(
             locals(&out.wasm),
-            [vec![], vec![], vec![(2, F32), (1, V128), (3, I64), (1, I32)]]
+            [vec![], vec![], vec![(2, F32), (1, V128), (5, I64), (1, I32)]]
         );
         let (before, after) = (bodies(&wasm), bodies(&out.wasm));
         // The guest's memory is imported: its index (0) stays, the kernel's is 1.
         assert_eq!(before[0], after[0]);
         assert_eq!(before[1], after[1]);
         let f = &after[2];
-        // Params 0-1 and locals 2-4 are the function's; 5 is the address, 6 the limit, 7 the stored u64, 8 the
-        // stored byte.
-        assert_eq!(f[0..3], ["LocalGet { local_index: 0 }", "LocalGet { local_index: 1 }", "LocalSet { local_index: 8 }"]);
+        // Params 0-1 and locals 2-4 are the function's; 5 is the address, 6 the limit, 7 the stored u64, 8 and 9
+        // the input cache (end and base), 10 the stored byte.
+        assert_eq!(f[0..3], ["LocalGet { local_index: 0 }", "LocalGet { local_index: 1 }", "LocalSet { local_index: 10 }"]);
         assert!(f.contains(&"LocalSet { local_index: 7 }".to_string()), "{f:?}");
         assert!(f.contains(&"LocalSet { local_index: 5 }".to_string()), "{f:?}");
         assert!(f.contains(&"LocalSet { local_index: 6 }".to_string()), "{f:?}");
-        assert!(f.contains(&"MemorySize { mem: 1 }".to_string()), "{f:?}");
-        assert!(f.iter().all(|op| !op.starts_with("Call { function_index: 0 }")
-            && !op.starts_with("Call { function_index: 1 }")
-            && !op.starts_with("Call { function_index: 2 }")), "{f:?}");
-        assert!(f.contains(&"Call { function_index: 4 }".to_string()), "{f:?}");
+        assert!(f.contains(&"LocalGet { local_index: 9 }".to_string()), "{f:?}");
+        // The other call stays, and resets the input cache.
+        let call = f.iter().position(|op| op == "Call { function_index: 4 }").expect("the call stays");
+        assert_eq!(f[call + 1..call + 3], ["I64Const { value: 0 }", "LocalSet { local_index: 8 }"]);
     }
 
     /// A function with no room left for the scratch locals keeps its calls to the kernel (the module stays valid);
@@ -883,8 +1012,8 @@ mod tests {
         imports.import(EXTISM_ENV_MODULE, "load_u64", wasm_encoder::EntityType::Function(0));
         let mut functions = FunctionSection::new();
         let mut code = CodeSection::new();
-        // One param: 49,995 locals leave room for the 4 scratch locals, 49,996 do not.
-        for declared in [MAX_LOCALS - 5, MAX_LOCALS - 4] {
+        // One param: 49,993 locals leave room for the 6 scratch locals there may be, 49,994 do not.
+        for declared in [MAX_LOCALS - 7, MAX_LOCALS - 6] {
             functions.function(1);
             let mut f = Function::new([(declared, ValType::I32)]);
             f.instruction(&Instruction::LocalGet(0));

@@ -529,3 +529,51 @@ backend_test! {
         assert_eq!(collected(&with[2].1), [0xab11_2233_4455_6677, 0, 0, 0xab, sum]);
     }
 }
+
+/// A guest that reads its input, then replaces it (`input_set`, called directly and through a table) and reads
+/// again in the same function: the inlined `input_load_*` must see each new input, not the one it read first.
+const INPUT_CHANGES: &str = r#"(module
+  (import "extism:host/env" "input_load_u8" (func $input_load_u8 (param i64) (result i32)))
+  (import "extism:host/env" "input_load_u64" (func $input_load_u64 (param i64) (result i64)))
+  (import "extism:host/env" "input_set" (func $input_set (param i64 i64)))
+  (import "extism:host/env" "alloc" (func $alloc (param i64) (result i64)))
+  (import "extism:host/env" "store_u8" (func $store_u8 (param i64 i32)))
+  (import "extism:host/env" "store_u64" (func $store_u64 (param i64 i64)))
+  (import "extism:host/env" "output_set" (func $output_set (param i64 i64)))
+  (type $set (func (param i64 i64)))
+  (table 1 funcref)
+  (elem (i32.const 0) $input_set)
+  (memory 1)
+  (func (export "swap") (result i32)
+    (local $out i64) (local $new i64)
+    (local.set $out (call $alloc (i64.const 48)))
+    (call $store_u64 (local.get $out) (call $input_load_u64 (i64.const 0)))
+    ;; A new input of 9 bytes, "ABCDEFGHI".
+    (local.set $new (call $alloc (i64.const 9)))
+    (call $store_u64 (local.get $new) (i64.const 0x4847464544434241))
+    (call $store_u8 (i64.add (local.get $new) (i64.const 8)) (i32.const 0x49))
+    (call $input_set (local.get $new) (i64.const 9))
+    (call $store_u64 (i64.add (local.get $out) (i64.const 8)) (call $input_load_u64 (i64.const 1)))
+    ;; Through the table: its first 3 bytes only.
+    (call_indirect (type $set) (local.get $new) (i64.const 3) (i32.const 0))
+    (call $store_u64 (i64.add (local.get $out) (i64.const 16)) (call $input_load_u64 (i64.const 0)))
+    (call $store_u64 (i64.add (local.get $out) (i64.const 24)) (i64.extend_i32_u (call $input_load_u8 (i64.const 2))))
+    (call $store_u64 (i64.add (local.get $out) (i64.const 32)) (i64.extend_i32_u (call $input_load_u8 (i64.const 3))))
+    ;; No input at all.
+    (call $input_set (i64.const 0) (i64.const 0))
+    (call $store_u64 (i64.add (local.get $out) (i64.const 40)) (i64.extend_i32_u (call $input_load_u8 (i64.const 0))))
+    (call $output_set (local.get $out) (i64.const 48))
+    (i32.const 0)))"#;
+
+backend_test! {
+    /// Inputs replaced in the middle of a function are read as they are at each call, with the rewrite as without.
+    fn input_replaced_between_reads(backend) {
+        let (on, off) = both(PluginBuilder::new(INPUT_CHANGES).with_backend(backend), 1);
+        let calls: &[(&str, &[u8])] = &[("swap", b"0123456789"), ("swap", b"")];
+        let with = run(&on, calls);
+        assert_same_outcomes("input replaced", &with, &run(&off, calls));
+        let expected = |first: u64| vec![first, u64::from_le_bytes(*b"BCDEFGHI"), 0, u64::from(b'C'), 0, 0];
+        assert_eq!(collected(&with[0].1), expected(u64::from_le_bytes(*b"01234567")));
+        assert_eq!(collected(&with[1].1), expected(0));
+    }
+}
