@@ -355,15 +355,12 @@ fn rewrite_layout(
     capabilities: crate::backend::Capabilities,
     options: &PluginOptions,
 ) -> Option<crate::rewrite::KernelLayout> {
-    // With a fuel limit, guests keep calling the kernel: on wasmtime the rewritten kitchen plug-in's initialisers
-    // need between 10,000 and 20,000 fuel where the original's need less than 10,000 (not yet understood), and fuel
-    // accounting must not change under a plug-in.
+    // With a fuel limit, guests keep calling the kernel: fuel counts wasm instructions, and the inlined accessors are
+    // other instructions than a call and the kernel's body, so a plug-in's fuel use would change under it (with the
+    // earlier rewrite into appended functions, the kitchen plug-in's initialisers needed between 10,000 and 20,000
+    // fuel on wasmtime instead of less than 10,000; not investigated further).
     let wanted = options.memory_rewrite.unwrap_or(capabilities.memory_rewrite_pays);
-    if !capabilities.multi_memory
-        || !wanted
-        || options.fuel_limit.is_some()
-        || crate::rewrite::disabled_by_env()
-    {
+    if !capabilities.multi_memory || !wanted || options.fuel_limit.is_some() || crate::rewrite::disabled_by_env() {
         return None;
     }
     crate::rewrite::KernelLayout::of_kernel()

@@ -2,17 +2,27 @@
 //!
 //! PDKs move bytes eight at a time through the kernel's exports (`input_load_u64`, `load_u64`, `store_u64` and the
 //! `_u8` forms for the tail): ~4 million calls into another instance for 16 MiB in and out. When a plug-in is
-//! compiled, [`rewrite_module`] turns each guest module's **direct calls** (`call`) to those six imports into calls to
-//! small functions appended to the guest itself, which read and write the kernel's memory directly: the kernel's
-//! memory is imported into the guest as an additional memory (multi-memory), under [`crate::EXTISM_ENV_MODULE`] /
+//! compiled, [`rewrite_module`] replaces each of a guest module's **direct calls** (`call`) to those six imports by
+//! the accessor's own code, in place, which reads and writes the kernel's memory directly: the kernel's memory is
+//! imported into the guest as an additional memory (multi-memory), under [`crate::EXTISM_ENV_MODULE`] /
 //! [`crate::kernel::KERNEL_MEMORY`], a name the linking rules forbid guests to import themselves, so it cannot clash.
-//! The engines may inline those functions (Cranelift does); the call into the kernel instance is gone either way.
+//! Nothing is left to inline: no engine inlines calls across instances, and wasmtime 48 does not inline calls
+//! within a module by default either (`Config::compiler_inlining` is off), so the code is put at the call site.
 //!
-//! The local functions have exactly the kernel's semantics (see `kernel/src/mem.rs` and `kernel/src/exports.rs`):
+//! The inlined code has exactly the kernel's semantics (see `kernel/src/mem.rs` and `kernel/src/exports.rs`):
 //! - `load_u8(p)`, `load_u64(p)`: the bytes at `p` if `[p, p + size)` lies in `[heap start, end of memory)`, else 0;
 //! - `store_u8(p, v)`, `store_u64(p, v)`: write only under the same condition, else do nothing;
 //! - `input_load_u8(off)`: 0 unless `off < input length`; `input_load_u64(off)`: 0 unless `input length >= 8` and
 //!   `off <= input length - 8`; otherwise `load_*(input offset + off)` (wrapping add, as the kernel does).
+//!
+//! It uses scratch locals appended to the function's own (whose indices do not change): the address, the value
+//! being stored, and two caches, each of which starts at 0 in every call of the function and only ever admits
+//! accesses the exact check would admit, sending the others to the exact check, which refreshes it:
+//! - the kernel memory's size above the heap start (memories never shrink, so a size read earlier is a safe bound):
+//!   a `load`/`store` is one unsigned comparison (`p - heap start <= limit`, which also rejects `p < heap start` as
+//!   the subtraction wraps) and the access ([`Rewriter::guarded`]);
+//! - the input region, for `input_load_*`: one comparison (`off < input length - 7`) and the load
+//!   ([`InputCache`]); reset after every other call the function makes, the only place the input can change.
 //!
 //! The heap start and the addresses of the input offset and length in kernel memory are read from the kernel module
 //! itself ([`KernelLayout::of`]): the `__heap_base` global it exports, and the bodies of its `input_offset` and
@@ -20,9 +30,15 @@
 //! the rewrite instead of guessing.
 //!
 //! Everything else keeps working unchanged: the imports stay (so function indices are stable, and calls through
-//! tables, exports of the import and `return_call` still reach the kernel); only the memory index space shifts (the
-//! kernel memory is imported after the guest's own imported memories, so the guest's defined memories move up by
-//! one), which the re-encoder applies to every instruction, export and data segment.
+//! tables, exports of the import, `return_call` and functions with no room left for the scratch locals still reach
+//! the kernel); only the memory index space shifts (the kernel memory is imported after the guest's own imported
+//! memories, so the guest's defined memories move up by one), which the re-encoder applies to every instruction,
+//! export and data segment. Function bodies are copied byte for byte but for the instructions that change (calls to
+//! the accessors, instructions naming a memory that moves), which keeps the rewrite cheap next to compilation.
+//!
+//! The rewrite is on by default on engines where it pays ([`crate::backend::Capabilities::memory_rewrite_pays`]),
+//! never under a fuel limit (the inlined code does not burn the fuel the kernel's would), and off when
+//! [`NO_MEMORY_REWRITE_ENV`] or the plug-in's options say so ([`crate::PluginOptions::memory_rewrite`]).
 
 use std::sync::OnceLock;
 
@@ -325,9 +341,13 @@ pub(crate) fn rewrite_module(wasm: &[u8], layout: KernelLayout, shadowed: &[&str
         survey: &survey,
         bodies: 0,
         shifted: false,
+        inlined: 0,
     };
     let mut module = wasm_encoder::Module::new();
     match rewriter.parse_core_module(&mut module, Parser::new(0), wasm) {
+        // No direct call to inline (the accessors are only called through tables, or from functions with no room
+        // for the scratch locals): the module is better as it was, without the extra memory.
+        Ok(()) if rewriter.inlined == 0 => None,
         Ok(()) => Some(Rewritten { wasm: module.finish() }),
         Err(error) => {
             tracing::debug!("memory accessor rewrite skipped: {error}");
@@ -345,6 +365,8 @@ struct Rewriter<'a> {
     bodies: usize,
     /// Set by [`Reencode::memory_index`] when it moves an index: the instruction being re-encoded changed.
     shifted: bool,
+    /// Direct calls to accessors replaced so far.
+    inlined: usize,
 }
 
 /// The locals a function body's inlined accessors use, appended after the function's own (whose indices do not
@@ -511,9 +533,7 @@ impl Rewriter<'_> {
                 let Some(cache) = scratch.input else {
                     self.load_root_field(f, self.layout.input_length);
                     f.instruction(&Instruction::LocalSet(scratch.value));
-                    self.exact_input_load(f, size, scratch, &|f| {
-                        self.load_root_field(f, self.layout.input_offset)
-                    });
+                    self.exact_input_load(f, size, scratch, &|f| self.load_root_field(f, self.layout.input_offset));
                     return;
                 };
                 // off < end: inside the input, which lies in the heap.
@@ -729,6 +749,7 @@ impl Reencode for Rewriter<'_> {
                 Operator::Call { function_index } if room && self.accessor_of(function_index).is_some() => {
                     let accessor = self.accessor_of(function_index).ok_or_else(bad_body)?;
                     inlined = true;
+                    self.inlined += 1;
                     match accessor {
                         Accessor::StoreU8 => byte = true,
                         Accessor::StoreU64 => wide = true,
@@ -767,7 +788,10 @@ impl Reencode for Rewriter<'_> {
                     Replacement::Instruction(instruction)
                 }
             };
-            edits.push(Edit { range: start..end, with });
+            edits.push(Edit {
+                range: start..end,
+                with,
+            });
         }
         if !inlined && edits.iter().all(|e| matches!(e.with, Replacement::Call)) {
             code.raw(bytes);
@@ -869,7 +893,13 @@ mod tests {
         let mut all = Vec::new();
         for payload in Parser::new(0).parse_all(wasm) {
             if let Payload::CodeSectionEntry(body) = payload.unwrap() {
-                all.push(body.get_locals_reader().unwrap().into_iter().map(Result::unwrap).collect());
+                all.push(
+                    body.get_locals_reader()
+                        .unwrap()
+                        .into_iter()
+                        .map(Result::unwrap)
+                        .collect(),
+                );
             }
         }
         all
@@ -990,14 +1020,27 @@ mod tests {
         let f = &after[2];
         // Params 0-1 and locals 2-4 are the function's; 5 is the address, 6 the limit, 7 the stored u64, 8 and 9
         // the input cache (end and base), 10 the stored byte.
-        assert_eq!(f[0..3], ["LocalGet { local_index: 0 }", "LocalGet { local_index: 1 }", "LocalSet { local_index: 10 }"]);
+        assert_eq!(
+            f[0..3],
+            [
+                "LocalGet { local_index: 0 }",
+                "LocalGet { local_index: 1 }",
+                "LocalSet { local_index: 10 }"
+            ]
+        );
         assert!(f.contains(&"LocalSet { local_index: 7 }".to_string()), "{f:?}");
         assert!(f.contains(&"LocalSet { local_index: 5 }".to_string()), "{f:?}");
         assert!(f.contains(&"LocalSet { local_index: 6 }".to_string()), "{f:?}");
         assert!(f.contains(&"LocalGet { local_index: 9 }".to_string()), "{f:?}");
         // The other call stays, and resets the input cache.
-        let call = f.iter().position(|op| op == "Call { function_index: 4 }").expect("the call stays");
-        assert_eq!(f[call + 1..call + 3], ["I64Const { value: 0 }", "LocalSet { local_index: 8 }"]);
+        let call = f
+            .iter()
+            .position(|op| op == "Call { function_index: 4 }")
+            .expect("the call stays");
+        assert_eq!(
+            f[call + 1..call + 3],
+            ["I64Const { value: 0 }", "LocalSet { local_index: 8 }"]
+        );
     }
 
     /// A function with no room left for the scratch locals keeps its calls to the kernel (the module stays valid);
@@ -1023,15 +1066,39 @@ mod tests {
             code.function(&f);
         }
         let mut module = Module::new();
-        module.section(&types).section(&imports).section(&functions).section(&code);
+        module
+            .section(&types)
+            .section(&imports)
+            .section(&functions)
+            .section(&code);
         let wasm = module.finish();
         wasmparser::Validator::new().validate_all(&wasm).unwrap();
         let out = rewrite_module(&wasm, KernelLayout::of_kernel().unwrap(), &[]).unwrap();
         wasmparser::Validator::new().validate_all(&out.wasm).unwrap();
         let after = bodies(&out.wasm);
-        assert!(!after[0].contains(&"Call { function_index: 0 }".to_string()), "{:?}", after[0]);
+        assert!(
+            !after[0].contains(&"Call { function_index: 0 }".to_string()),
+            "{:?}",
+            after[0]
+        );
         assert_eq!(after[1], bodies(&wasm)[1]);
         assert_eq!(locals(&out.wasm)[0].last(), Some(&(2, wasmparser::ValType::I64)));
+    }
+
+    /// A module that calls the accessors only through a table has nothing to inline: it is left as it is (no
+    /// extra memory).
+    #[test]
+    fn a_module_without_direct_accessor_calls_is_left_alone() {
+        let wasm = wat::parse_str(
+            r#"(module
+                (import "extism:host/env" "load_u64" (func $load (param i64) (result i64)))
+                (type $t (func (param i64) (result i64)))
+                (table 1 funcref) (elem (i32.const 0) $load)
+                (memory 1)
+                (func (export "f") (result i64) i64.const 3 i32.const 0 call_indirect (type $t)))"#,
+        )
+        .unwrap();
+        assert!(rewrite_module(&wasm, KernelLayout::of_kernel().unwrap(), &[]).is_none());
     }
 
     const LOAD_U64_GUEST: &str = r#"(module

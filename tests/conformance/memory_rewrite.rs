@@ -503,10 +503,17 @@ const CALL_SITES: &str = r#"(module
 
 /// The values a `CALL_SITES` export wrote, or a panic with the outcome if it did not return 0.
 fn collected(outcome: &Outcome) -> Vec<u64> {
-    let Outcome::Returned { rc: 0, output: Some(bytes) } = outcome else {
+    let Outcome::Returned {
+        rc: 0,
+        output: Some(bytes),
+    } = outcome
+    else {
         panic!("unexpected outcome: {outcome:?}");
     };
-    bytes.chunks(8).map(|c| u64::from_le_bytes(c.try_into().unwrap())).collect()
+    bytes
+        .chunks(8)
+        .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+        .collect()
 }
 
 backend_test! {
