@@ -527,8 +527,8 @@ backend_test! {
 }
 
 backend_test! {
-    /// A module the memory accessor rewrite changes is cached as rewritten: one entry, keyed by the bytes compiled
-    /// (not the original's), which the next plug-in loads instead of compiling again.
+    /// A module the memory accessor rewrite changes is cached as rewritten: keyed by the bytes compiled (not the
+    /// original's), and loaded by the next plug-in instead of compiled again.
     fn memory_rewrites_are_cached(backend) {
         let dir = TempDir::new("cache");
         let config = config(dir.path(), "");
@@ -565,14 +565,19 @@ backend_test! {
         }
         let env_off = std::env::var_os(extism::NO_MEMORY_REWRITE_ENV).is_some_and(|v| !v.is_empty() && v != "0");
         assert_eq!(rewritten, usize::from(backend.capabilities().multi_memory && !env_off), "{backend}");
+        // The module's entry (and, on engines that cache it in this directory, the kernel's).
         let found = entries(&cache);
-        assert_eq!(found.len(), 1, "{backend}: {found:?}");
+        assert!(!found.is_empty(), "{backend}: no entry");
         assert_eq!(entry_of(&cache, &wasm).is_some(), rewritten == 0, "{backend}: keyed by the bytes compiled");
         #[cfg(unix)]
-        let before = inode(&found[0]);
+        let before: Vec<u64> = found.iter().map(|entry| inode(entry)).collect();
         assert_eq!(build(), rewritten);
-        assert_eq!(entries(&cache), found, "{backend}: a second entry");
+        assert_eq!(entries(&cache), found, "{backend}: another entry");
         #[cfg(unix)]
-        assert_eq!(inode(&found[0]), before, "{backend}: the entry was rewritten instead of loaded");
+        assert_eq!(
+            found.iter().map(|entry| inode(entry)).collect::<Vec<_>>(),
+            before,
+            "{backend}: an entry was written again instead of loaded"
+        );
     }
 }
