@@ -779,6 +779,60 @@ impl Reencode for Rewriter<'_> {
                     }
                     Replacement::Instruction(instruction)
                 }
+                // The most frequent instructions, which name no memory: nothing to re-encode (the others are
+                // re-encoded to see whether their memory index moves, and kept only if it does).
+                Operator::LocalGet { .. }
+                | Operator::LocalSet { .. }
+                | Operator::LocalTee { .. }
+                | Operator::GlobalGet { .. }
+                | Operator::GlobalSet { .. }
+                | Operator::I32Const { .. }
+                | Operator::I64Const { .. }
+                | Operator::Block { .. }
+                | Operator::Loop { .. }
+                | Operator::If { .. }
+                | Operator::Else
+                | Operator::End
+                | Operator::Br { .. }
+                | Operator::BrIf { .. }
+                | Operator::BrTable { .. }
+                | Operator::Return
+                | Operator::Unreachable
+                | Operator::Drop
+                | Operator::Select
+                | Operator::I32Add
+                | Operator::I32Sub
+                | Operator::I32Mul
+                | Operator::I32And
+                | Operator::I32Or
+                | Operator::I32Xor
+                | Operator::I32Shl
+                | Operator::I32ShrU
+                | Operator::I32ShrS
+                | Operator::I32Eqz
+                | Operator::I32Eq
+                | Operator::I32Ne
+                | Operator::I32LtU
+                | Operator::I32LtS
+                | Operator::I32GtU
+                | Operator::I32GtS
+                | Operator::I32LeU
+                | Operator::I32GeU
+                | Operator::I64Add
+                | Operator::I64Sub
+                | Operator::I64Mul
+                | Operator::I64And
+                | Operator::I64Or
+                | Operator::I64Shl
+                | Operator::I64ShrU
+                | Operator::I64Eqz
+                | Operator::I64Eq
+                | Operator::I64Ne
+                | Operator::I64LtU
+                | Operator::I64GtU
+                | Operator::I64ExtendI32U
+                | Operator::I64ExtendI32S
+                | Operator::I32WrapI64 => continue,
                 operator => {
                     self.shifted = false;
                     let instruction = self.instruction(operator)?;
