@@ -3,8 +3,9 @@
 //!   record — the fixed cost of a call;
 //! - `echo_1KiB/<engine>`, `echo_64KiB/<engine>`, `echo_1MiB/<engine>`, `echo_16MiB/<engine>`: that many bytes in,
 //!   the same bytes out (copy into kernel memory, guest reads and writes it back): small and large data. The PDK
-//!   moves the bytes with the kernel's memory accessors, calls into the kernel (the opt-in rewrite into loads and
-//!   stores, `PluginBuilder::with_memory_rewrite`, is measured by `examples/memory_rewrite.rs`);
+//!   moves the bytes with the kernel's memory accessors, whose calls the memory accessor rewrite (on by default,
+//!   `PluginBuilder::with_memory_rewrite`) turns into loads and stores; `examples/memory_rewrite.rs` compares with
+//!   and without it;
 //! - `reflect_64KiB/<engine>`: 64 KiB in, through a host function and back out (`reflect.wasm` passes its input to
 //!   the host's `reflect`, which copies it out of and back into plug-in memory): host-bound work;
 //! - `count_vowels_1MiB/<engine>`: a compute-bound call of a PDK plug-in on 1 MiB of text;

@@ -2,10 +2,16 @@
 //! `memory_rewrite [runs] [create|echo]` prints two tables (or the one named), each figure the fastest of `runs` (default 5; the least disturbed by a
 //! busy machine):
 //!
-//! - creation: each committed test plug-in (`tests/wasm/*.wasm`) compiled, and the difference the rewrite makes;
-//! - echo: `echo.wasm` (Rust PDK: `input()` → `output()`) at 1 KiB, 64 KiB, 1 MiB and 16 MiB.
+//! - creation: each committed test plug-in (`tests/wasm/*.wasm`) compiled without the compilation cache and, on
+//!   engines that have one, loaded from it (warm), and the difference the rewrite makes;
+//! - echo: `echo.wasm` (Rust PDK: `input()` → `output()`) at 1 KiB, 64 KiB, 1 MiB and 16 MiB, after its `noop`
+//!   export and the instantiation of a compiled plug-in (which the rewrite must not make slower).
 //!
 //! (`cargo bench --bench calls` measures echo with criterion; this is the quick side-by-side.)
+//!
+//! `memory_rewrite [runs] once <engine> <bytes> <on|off>` creates one plug-in and calls its `echo` `runs` times with
+//! `bytes` bytes, printing the fastest call: for profilers (e.g. `valgrind --tool=callgrind
+//! --toggle-collect='*Plugin*call_inner*'`, which counts the calls alone).
 //!
 //! On wasmtime and wasmer, "compile" is `CompiledPlugin::new` (the module is compiled to machine code there); on
 //! wasmi, whose compilation is lazy, it is `CompiledPlugin::new` plus `Plugin::new_from_compiled`, the creation of a
@@ -25,50 +31,81 @@ fn main() -> Result<(), extism::Error> {
     if only.as_deref() == Some("echo") {
         return echo(runs);
     }
+    if only.as_deref() == Some("once") {
+        let arg = |n: usize, what: &str| {
+            std::env::args()
+                .nth(n)
+                .ok_or_else(|| extism::Error::msg(format!("no {what}")))
+        };
+        let backend: Backend = arg(3, "engine")?.parse()?;
+        let size: usize = arg(4, "size")?.parse()?;
+        let rewrite = arg(5, "on|off")? == "on";
+        return once(runs, backend, size, rewrite);
+    }
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/wasm");
     let mut plugins: Vec<_> = std::fs::read_dir(&dir)?
         .map(|entry| entry.map(|e| e.path()))
         .collect::<Result<_, _>>()?;
     plugins.retain(|p| p.extension().is_some_and(|e| e == "wasm"));
     plugins.sort();
-    println!("| plug-in | size | engine | rewritten | without rewrite | with rewrite | cost |");
-    println!("|---|---|---|---|---|---|---|");
+    println!("| plug-in | size | engine | code | rewritten | without rewrite | with rewrite | cost |");
+    println!("|---|---|---|---|---|---|---|---|");
     for path in &plugins {
         let wasm = std::fs::read(path)?;
         let name = path.file_stem().unwrap_or_default().to_string_lossy();
         for &backend in Backend::ALL {
-            let create = |rewrite: bool| -> Result<(Duration, usize), extism::Error> {
-                let builder = PluginBuilder::new(&wasm[..])
-                    .with_backend(backend)
-                    .with_wasi(true)
-                    .with_memory_rewrite(rewrite);
-                let start = Instant::now();
-                let compiled = CompiledPlugin::new(builder)?;
-                if backend.name() == "wasmi" {
-                    // Lazy compilation: count the creation of a plug-in too.
-                    drop(Plugin::new_from_compiled(&compiled)?);
-                }
-                Ok((start.elapsed(), compiled.rewritten_modules()))
+            // Compiled (no cache), and loaded from a warm compilation cache where the engine has one.
+            let caches: &[bool] = if backend.capabilities().code_cache {
+                &[false, true]
+            } else {
+                &[false]
             };
-            let fastest = |rewrite: bool| -> Result<(Duration, usize), extism::Error> {
-                let mut best = (Duration::MAX, 0);
-                for _ in 0..runs {
-                    let (time, rewritten) = create(rewrite)?;
-                    best = (best.0.min(time), rewritten);
-                }
-                Ok(best)
-            };
-            let (off, _) = fastest(false)?;
-            let (on, rewritten) = fastest(true)?;
-            let cost = on.as_secs_f64() - off.as_secs_f64();
-            println!(
-                "| {name} | {} KB | {backend} | {rewritten} | {:.2} ms | {:.2} ms | {:+.2} ms ({:+.1}%) |",
-                wasm.len() / 1000,
-                off.as_secs_f64() * 1e3,
-                on.as_secs_f64() * 1e3,
-                cost * 1e3,
-                cost / off.as_secs_f64() * 100.0
-            );
+            for &cached in caches {
+                let create = |rewrite: bool| -> Result<(Duration, usize), extism::Error> {
+                    let builder = PluginBuilder::new(&wasm[..])
+                        .with_backend(backend)
+                        .with_wasi(true)
+                        .with_memory_rewrite(rewrite);
+                    let builder = if cached { builder } else { builder.with_cache_disabled() };
+                    let start = Instant::now();
+                    let compiled = CompiledPlugin::new(builder)?;
+                    if backend.name() == "wasmi" {
+                        // Lazy compilation: count the creation of a plug-in too.
+                        drop(Plugin::new_from_compiled(&compiled)?);
+                    }
+                    Ok((start.elapsed(), compiled.rewritten_modules()))
+                };
+                let fastest = |rewrite: bool| -> Result<(Duration, usize), extism::Error> {
+                    let mut best = (Duration::MAX, 0);
+                    for _ in 0..runs {
+                        let (time, rewritten) = create(rewrite)?;
+                        best = (best.0.min(time), rewritten);
+                    }
+                    Ok(best)
+                };
+                let off = match fastest(false) {
+                    Ok((off, _)) => off,
+                    Err(e) => {
+                        // E.g. a plug-in that needs host functions this example does not define.
+                        println!(
+                            "| {name} | {} KB | {backend} | not created: {e} |||||",
+                            wasm.len() / 1000
+                        );
+                        break;
+                    }
+                };
+                let (on, rewritten) = fastest(true)?;
+                let cost = on.as_secs_f64() - off.as_secs_f64();
+                println!(
+                    "| {name} | {} KB | {backend} | {} | {rewritten} | {:.2} ms | {:.2} ms | {:+.2} ms ({:+.1}%) |",
+                    wasm.len() / 1000,
+                    if cached { "cached" } else { "compiled" },
+                    off.as_secs_f64() * 1e3,
+                    on.as_secs_f64() * 1e3,
+                    cost * 1e3,
+                    cost / off.as_secs_f64() * 100.0
+                );
+            }
         }
     }
     if only.as_deref() == Some("create") {
@@ -83,6 +120,42 @@ fn echo(runs: usize) -> Result<(), extism::Error> {
     println!();
     println!("| echo | engine | without rewrite | with rewrite | speed-up |");
     println!("|---|---|---|---|---|");
+    // What the rewrite must not make slower: a call that moves no bytes, and instantiation (the kernel memory is one
+    // more import to link).
+    for &backend in Backend::ALL {
+        let fastest = |rewrite: bool, instantiate: bool| -> Result<Duration, extism::Error> {
+            let compiled = CompiledPlugin::new(
+                PluginBuilder::new(&wasm[..])
+                    .with_backend(backend)
+                    .with_memory_rewrite(rewrite),
+            )?;
+            let mut plugin = Plugin::new_from_compiled(&compiled)?;
+            let batch = if instantiate { 200 } else { 20_000 };
+            let mut best = Duration::MAX;
+            for _ in 0..runs.max(2) {
+                let start = Instant::now();
+                for _ in 0..batch {
+                    if instantiate {
+                        drop(Plugin::new_from_compiled(&compiled)?);
+                    } else {
+                        plugin.call::<&[u8], &[u8]>("noop", b"")?;
+                    }
+                }
+                best = best.min(start.elapsed() / batch);
+            }
+            Ok(best)
+        };
+        for (label, instantiate) in [("noop", false), ("instantiate", true)] {
+            let off = fastest(false, instantiate)?;
+            let on = fastest(true, instantiate)?;
+            println!(
+                "| {label} | {backend} | {:?} | {:?} | {:.2}× |",
+                off,
+                on,
+                off.as_secs_f64() / on.as_secs_f64()
+            );
+        }
+    }
     for (label, size) in [
         ("1 KiB", 1 << 10),
         ("64 KiB", 64 << 10),
@@ -119,5 +192,24 @@ fn echo(runs: usize) -> Result<(), extism::Error> {
             );
         }
     }
+    Ok(())
+}
+
+/// `runs` calls of `echo` with `size` bytes on one plug-in.
+fn once(runs: usize, backend: Backend, size: usize, rewrite: bool) -> Result<(), extism::Error> {
+    let wasm = std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/wasm/echo.wasm"))?;
+    let mut plugin = PluginBuilder::new(&wasm[..])
+        .with_backend(backend)
+        .with_memory_rewrite(rewrite)
+        .build()?;
+    let input = vec![0x5a_u8; size];
+    let mut best = Duration::MAX;
+    for _ in 0..runs {
+        let start = Instant::now();
+        let out: &[u8] = plugin.call("echo", &input[..])?;
+        best = best.min(start.elapsed());
+        assert_eq!(out.len(), size);
+    }
+    println!("echo {size} bytes on {backend}, rewrite {rewrite}: {best:?} (fastest of {runs})");
     Ok(())
 }

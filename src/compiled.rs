@@ -44,7 +44,7 @@ impl CompiledPlugin {
 
     /// How many of the plug-in's wasm modules had their calls to the kernel's memory accessors rewritten into direct
     /// loads and stores on the kernel's memory (see [`PluginBuilder::with_memory_rewrite`]): 0 when the rewrite is
-    /// off, the engine cannot run multi-memory modules, or no module calls the accessors.
+    /// off, the engine cannot run multi-memory modules, or no module calls the accessors directly.
     pub fn rewritten_modules(&self) -> usize {
         self.inner.rewritten_modules()
     }

@@ -86,8 +86,14 @@ pub struct Capabilities {
     pub native_config: Option<&'static str>,
     /// Modules with more than one memory run (the multi-memory proposal), so the core may import the kernel's
     /// memory into a guest beside its own and rewrite the guest's calls to the kernel's memory accessors into loads
-    /// and stores (see [`crate::NO_MEMORY_REWRITE_ENV`]). False: guests keep calling the kernel.
+    /// and stores (see [`crate::PluginOptions::memory_rewrite`]). False: guests keep calling the kernel.
     pub multi_memory: bool,
+    /// The memory accessor rewrite makes plug-ins faster on this engine (measured with `examples/memory_rewrite.rs`:
+    /// echo faster at every size, noop and instantiation no slower), so the core applies it unless a plug-in's
+    /// options or [`crate::NO_MEMORY_REWRITE_ENV`] turn it off. False for an engine where it does not pay: there it
+    /// runs only when a plug-in asks for it. True for all four engines today. Implies
+    /// [`Capabilities::multi_memory`].
+    pub memory_rewrite_pays: bool,
 }
 
 impl Capabilities {
@@ -100,6 +106,7 @@ impl Capabilities {
         debug_info: false,
         native_config: None,
         multi_memory: true,
+        memory_rewrite_pays: true,
     };
 
     /// These capabilities without fuel limits on multi-module plug-ins.
@@ -138,6 +145,16 @@ impl Capabilities {
     pub const fn without_multi_memory(self) -> Capabilities {
         Capabilities {
             multi_memory: false,
+            memory_rewrite_pays: false,
+            ..self
+        }
+    }
+
+    /// These capabilities with [`Capabilities::memory_rewrite_pays`] as given (false: the rewrite runs only when a
+    /// plug-in asks for it). Without [`Capabilities::multi_memory`] it stays false.
+    pub const fn with_memory_rewrite_paying(self, pays: bool) -> Capabilities {
+        Capabilities {
+            memory_rewrite_pays: pays && self.multi_memory,
             ..self
         }
     }

@@ -63,15 +63,15 @@ pub struct PluginOptions {
     /// `EXTISM_CACHE_CONFIG` environment variable says, else the platform's cache directory. Used only on engines
     /// with [`crate::backend::Capabilities::code_cache`].
     pub cache: crate::cache::CacheSetting,
-    /// Rewrite guests' calls to the kernel's memory accessors (off by default). On engines with
-    /// [`crate::backend::Capabilities::multi_memory`], each guest module's direct calls to `load_u8/u64`,
-    /// `store_u8/u64` and `input_load_u8/u64` are then rewritten into loads and stores on the kernel's memory,
-    /// imported into the guest beside its own (same results). Off by default until it pays: measured on echo it gains
-    /// at most 1.6× (wasmer, 16 MiB), loses 2.5× on Pulley and adds 1.5-2 ms to creating a 70-90 KB plug-in (see
-    /// `examples/memory_rewrite.rs`). The [`crate::NO_MEMORY_REWRITE_ENV`] environment variable turns it off even
-    /// where a plug-in asks for it, and so does a fuel limit (so that fuel accounting stays exactly that of the
-    /// kernel calls).
-    pub memory_rewrite: bool,
+    /// Rewrite guests' calls to the kernel's memory accessors into local loads and stores: `None` (the default)
+    /// where the engine gains from it ([`crate::backend::Capabilities::memory_rewrite_pays`]), `Some(true)` on every
+    /// engine that runs multi-memory modules ([`crate::backend::Capabilities::multi_memory`]), `Some(false)` nowhere.
+    /// Each guest module's direct calls to `load_u8/u64`, `store_u8/u64` and `input_load_u8/u64` are then replaced,
+    /// when the plug-in is compiled, by the accessors' own code, reading and writing the kernel's memory imported into
+    /// the guest beside its own, with the kernel's results (see `extism-core/src/rewrite.rs`). The
+    /// [`crate::NO_MEMORY_REWRITE_ENV`] environment variable turns it off whatever this says, and so does a fuel
+    /// limit (so that fuel accounting stays exactly that of the kernel calls).
+    pub memory_rewrite: Option<bool>,
 }
 
 impl PluginOptions {
@@ -348,20 +348,19 @@ impl<B: EngineApi> Compiled<B> {
 }
 
 /// The kernel layout the memory accessor rewrite uses, or `None` when it is off: the engine lacks
-/// [`crate::backend::Capabilities::multi_memory`], the options or [`crate::NO_MEMORY_REWRITE_ENV`] turn it off, a
-/// fuel limit is set, or the kernel's layout is not recognised.
+/// [`crate::backend::Capabilities::multi_memory`], the options turn it off (or leave it to an engine without
+/// [`crate::backend::Capabilities::memory_rewrite_pays`]), [`crate::NO_MEMORY_REWRITE_ENV`] turns it off, a fuel
+/// limit is set, or the kernel's layout is not recognised.
 fn rewrite_layout(
     capabilities: crate::backend::Capabilities,
     options: &PluginOptions,
 ) -> Option<crate::rewrite::KernelLayout> {
-    // With a fuel limit, guests keep calling the kernel: on wasmtime the rewritten kitchen plug-in's initialisers
-    // need between 10,000 and 20,000 fuel where the original's need less than 10,000 (not yet understood), and fuel
-    // accounting must not change under a plug-in.
-    if !capabilities.multi_memory
-        || !options.memory_rewrite
-        || options.fuel_limit.is_some()
-        || crate::rewrite::disabled_by_env()
-    {
+    // With a fuel limit, guests keep calling the kernel: fuel counts wasm instructions, and the inlined accessors are
+    // other instructions than a call and the kernel's body, so a plug-in's fuel use would change under it (with the
+    // earlier rewrite into appended functions, the kitchen plug-in's initialisers needed between 10,000 and 20,000
+    // fuel on wasmtime instead of less than 10,000; not investigated further).
+    let wanted = options.memory_rewrite.unwrap_or(capabilities.memory_rewrite_pays);
+    if !capabilities.multi_memory || !wanted || options.fuel_limit.is_some() || crate::rewrite::disabled_by_env() {
         return None;
     }
     crate::rewrite::KernelLayout::of_kernel()
@@ -945,36 +944,55 @@ mod rewrite_choice_tests {
     use super::*;
     use crate::backend::Capabilities;
 
-    /// The rewrite runs only on engines with multi-memory and when the options leave it on; engines without keep
-    /// the kernel calls (a module compiled for them is never rewritten).
+    /// The rewrite runs only on engines with multi-memory: by default where it pays, when asked for wherever it
+    /// can, never when turned off or under a fuel limit.
     #[test]
-    fn the_rewrite_needs_multi_memory_and_is_off_by_default() {
+    fn the_rewrite_needs_multi_memory_and_is_on_by_default_where_it_pays() {
         let on = PluginOptions {
-            memory_rewrite: true,
+            memory_rewrite: Some(true),
             ..PluginOptions::default()
         };
-        let off = PluginOptions::default();
+        let off = PluginOptions {
+            memory_rewrite: Some(false),
+            ..PluginOptions::default()
+        };
+        let default = PluginOptions::default();
+        let not_paying = Capabilities::ALL.with_memory_rewrite_paying(false);
         if crate::rewrite::disabled_by_env() {
             // The environment turns it off everywhere.
             assert!(rewrite_layout(Capabilities::ALL, &on).is_none());
+            assert!(rewrite_layout(Capabilities::ALL, &default).is_none());
             return;
         }
         assert!(rewrite_layout(Capabilities::ALL, &on).is_some());
+        assert!(rewrite_layout(Capabilities::ALL, &default).is_some());
         assert!(rewrite_layout(Capabilities::ALL, &off).is_none());
-        let fuel = PluginOptions {
-            fuel_limit: Some(1_000_000),
-            ..on.clone()
-        };
-        assert!(rewrite_layout(Capabilities::ALL, &fuel).is_none());
-        assert!(rewrite_layout(Capabilities::ALL.without_multi_memory(), &on).is_none());
+        assert!(rewrite_layout(not_paying, &on).is_some());
+        assert!(rewrite_layout(not_paying, &default).is_none());
+        assert!(rewrite_layout(not_paying, &off).is_none());
+        for options in [&on, &default] {
+            let fuel = PluginOptions {
+                fuel_limit: Some(1_000_000),
+                ..options.clone()
+            };
+            assert!(rewrite_layout(Capabilities::ALL, &fuel).is_none());
+            assert!(rewrite_layout(Capabilities::ALL.without_multi_memory(), options).is_none());
+            assert!(
+                rewrite_layout(
+                    Capabilities::ALL
+                        .without_fuel_for_linked_modules()
+                        .without_multi_memory(),
+                    options
+                )
+                .is_none()
+            );
+        }
+        // Without multi-memory, the rewrite cannot pay.
         assert!(
-            rewrite_layout(
-                Capabilities::ALL
-                    .without_fuel_for_linked_modules()
-                    .without_multi_memory(),
-                &on
-            )
-            .is_none()
+            !Capabilities::ALL
+                .without_multi_memory()
+                .with_memory_rewrite_paying(true)
+                .memory_rewrite_pays
         );
     }
 }

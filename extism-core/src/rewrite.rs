@@ -2,17 +2,27 @@
 //!
 //! PDKs move bytes eight at a time through the kernel's exports (`input_load_u64`, `load_u64`, `store_u64` and the
 //! `_u8` forms for the tail): ~4 million calls into another instance for 16 MiB in and out. When a plug-in is
-//! compiled, [`rewrite_module`] turns each guest module's **direct calls** (`call`) to those six imports into calls to
-//! small functions appended to the guest itself, which read and write the kernel's memory directly: the kernel's
-//! memory is imported into the guest as an additional memory (multi-memory), under [`crate::EXTISM_ENV_MODULE`] /
+//! compiled, [`rewrite_module`] replaces each of a guest module's **direct calls** (`call`) to those six imports by
+//! the accessor's own code, in place, which reads and writes the kernel's memory directly: the kernel's memory is
+//! imported into the guest as an additional memory (multi-memory), under [`crate::EXTISM_ENV_MODULE`] /
 //! [`crate::kernel::KERNEL_MEMORY`], a name the linking rules forbid guests to import themselves, so it cannot clash.
-//! The engines may inline those functions (Cranelift does); the call into the kernel instance is gone either way.
+//! Nothing is left to inline: no engine inlines calls across instances, and wasmtime 48 does not inline calls
+//! within a module by default either (`Config::compiler_inlining` is off), so the code is put at the call site.
 //!
-//! The local functions have exactly the kernel's semantics (see `kernel/src/mem.rs` and `kernel/src/exports.rs`):
+//! The inlined code has exactly the kernel's semantics (see `kernel/src/mem.rs` and `kernel/src/exports.rs`):
 //! - `load_u8(p)`, `load_u64(p)`: the bytes at `p` if `[p, p + size)` lies in `[heap start, end of memory)`, else 0;
 //! - `store_u8(p, v)`, `store_u64(p, v)`: write only under the same condition, else do nothing;
 //! - `input_load_u8(off)`: 0 unless `off < input length`; `input_load_u64(off)`: 0 unless `input length >= 8` and
 //!   `off <= input length - 8`; otherwise `load_*(input offset + off)` (wrapping add, as the kernel does).
+//!
+//! It uses scratch locals appended to the function's own (whose indices do not change): the address, the value
+//! being stored, and two caches, each of which starts at 0 in every call of the function and only ever admits
+//! accesses the exact check would admit, sending the others to the exact check, which refreshes it:
+//! - the kernel memory's size above the heap start (memories never shrink, so a size read earlier is a safe bound):
+//!   a `load`/`store` is one unsigned comparison (`p - heap start <= limit`, which also rejects `p < heap start` as
+//!   the subtraction wraps) and the access ([`Rewriter::guarded`]);
+//! - the input region, for `input_load_*`: one comparison (`off < input length - 7`) and the load
+//!   ([`InputCache`]); reset after every other call the function makes, the only place the input can change.
 //!
 //! The heap start and the addresses of the input offset and length in kernel memory are read from the kernel module
 //! itself ([`KernelLayout::of`]): the `__heap_base` global it exports, and the bodies of its `input_offset` and
@@ -20,9 +30,15 @@
 //! the rewrite instead of guessing.
 //!
 //! Everything else keeps working unchanged: the imports stay (so function indices are stable, and calls through
-//! tables, exports of the import and `return_call` still reach the kernel); only the memory index space shifts (the
-//! kernel memory is imported after the guest's own imported memories, so the guest's defined memories move up by
-//! one), which the re-encoder applies to every instruction, export and data segment.
+//! tables, exports of the import, `return_call` and functions with no room left for the scratch locals still reach
+//! the kernel); only the memory index space shifts (the kernel memory is imported after the guest's own imported
+//! memories, so the guest's defined memories move up by one), which the re-encoder applies to every instruction,
+//! export and data segment. Function bodies are copied byte for byte but for the instructions that change (calls to
+//! the accessors, instructions naming a memory that moves), which keeps the rewrite cheap next to compilation.
+//!
+//! The rewrite is on by default on engines where it pays ([`crate::backend::Capabilities::memory_rewrite_pays`]),
+//! never under a fuel limit (the inlined code does not burn the fuel the kernel's would), and off when
+//! [`NO_MEMORY_REWRITE_ENV`] or the plug-in's options say so ([`crate::PluginOptions::memory_rewrite`]).
 
 use std::sync::OnceLock;
 
@@ -143,13 +159,17 @@ impl KernelLayout {
         let mut exports = std::collections::HashMap::new();
         let mut globals = Vec::new();
         let mut imported_funcs = 0u32;
+        let mut imported_memories = 0u32;
         let mut bodies = Vec::new();
+        let mut memories = Vec::new();
         for payload in Parser::new(0).parse_all(kernel) {
             match payload.ok()? {
                 Payload::ImportSection(reader) => {
                     for import in reader.into_imports() {
-                        if matches!(import.ok()?.ty, TypeRef::Func(_)) {
-                            imported_funcs += 1;
+                        match import.ok()?.ty {
+                            TypeRef::Func(_) => imported_funcs += 1,
+                            TypeRef::Memory(_) => imported_memories += 1,
+                            _ => {}
                         }
                     }
                 }
@@ -166,6 +186,11 @@ impl KernelLayout {
                     for export in reader {
                         let export = export.ok()?;
                         exports.insert(export.name, (export.kind, export.index));
+                    }
+                }
+                Payload::MemorySection(reader) => {
+                    for memory in reader {
+                        memories.push(memory.ok()?.initial);
                     }
                 }
                 Payload::CodeSectionEntry(body) => bodies.push(body),
@@ -192,8 +217,14 @@ impl KernelLayout {
             }
             u32::try_from(u64::from(value as u32).checked_add(memarg.offset)?).ok()
         };
+        let heap_start = heap_base.checked_add(15)? & !15;
+        // The inlined bounds check needs the memory to hold at least `heap start + 8` bytes from the start (see
+        // `Rewriter::checked_load`); the kernel defines its memory (it imports none).
+        if imported_memories != 0 || memories.first()?.checked_mul(65536)? < u64::from(heap_start) + 8 {
+            return None;
+        }
         Some(KernelLayout {
-            heap_start: heap_base.checked_add(15)? & !15,
+            heap_start,
             input_offset: constant_load("input_offset")?,
             input_length: constant_load("input_length")?,
         })
@@ -205,10 +236,10 @@ struct Survey {
     /// Function index of each imported accessor (by [`Accessor::index`]), if the module imports it with the
     /// kernel's signature.
     imported: [Option<u32>; 6],
-    /// Types in the type section (rec groups flattened).
-    types: u32,
-    /// Imported functions plus defined functions: the index of the first appended function.
-    functions: u32,
+    /// Parameters of each type of the type section (rec groups flattened); 0 for types that are not functions.
+    params: Vec<u32>,
+    /// Type index of each defined function, in order.
+    defined: Vec<u32>,
     /// Imported memories: the index the kernel memory gets.
     imported_memories: u32,
 }
@@ -220,11 +251,11 @@ fn survey(wasm: &[u8], shadowed: &[&str]) -> Option<Survey> {
     let mut func_types: Vec<Option<(Vec<wasmparser::ValType>, Vec<wasmparser::ValType>)>> = Vec::new();
     let mut survey = Survey {
         imported: [None; 6],
-        types: 0,
-        functions: 0,
+        params: Vec::new(),
+        defined: Vec::new(),
         imported_memories: 0,
     };
-    let mut defined = 0u32;
+    let mut imported_functions = 0u32;
     for payload in Parser::new(0).parse_all(wasm) {
         match payload.ok()? {
             Payload::Version { encoding, .. } if encoding != wasmparser::Encoding::Module => return None,
@@ -253,9 +284,9 @@ fn survey(wasm: &[u8], shadowed: &[&str]) -> Option<Survey> {
                                 && same_types(results, accessor.results())
                                 && survey.imported[accessor.index()].is_none()
                             {
-                                survey.imported[accessor.index()] = Some(survey.functions);
+                                survey.imported[accessor.index()] = Some(imported_functions);
                             }
-                            survey.functions += 1;
+                            imported_functions = imported_functions.checked_add(1)?;
                         }
                         TypeRef::Memory(_) => survey.imported_memories += 1,
                         _ => {}
@@ -265,13 +296,19 @@ fn survey(wasm: &[u8], shadowed: &[&str]) -> Option<Survey> {
                     }
                 }
             }
-            Payload::FunctionSection(reader) => defined += reader.count(),
+            Payload::FunctionSection(reader) => {
+                for ty in reader {
+                    survey.defined.push(ty.ok()?);
+                }
+            }
             _ => {}
         }
     }
-    survey.types = u32::try_from(func_types.len()).ok()?;
-    survey.functions = survey.functions.checked_add(defined)?;
-    (defined > 0 && survey.imported.iter().any(Option::is_some)).then_some(survey)
+    survey.params = func_types
+        .iter()
+        .map(|ty| ty.as_ref().map_or(0, |(params, _)| params.len() as u32))
+        .collect();
+    (!survey.defined.is_empty() && survey.imported.iter().any(Option::is_some)).then_some(survey)
 }
 
 fn same_types(parsed: &[wasmparser::ValType], expected: &[ValType]) -> bool {
@@ -302,16 +339,15 @@ pub(crate) fn rewrite_module(wasm: &[u8], layout: KernelLayout, shadowed: &[&str
     let mut rewriter = Rewriter {
         layout,
         survey: &survey,
-        used: Vec::new(),
+        bodies: 0,
+        shifted: false,
+        inlined: 0,
     };
-    // Which accessors the module imports, in the order the local functions are appended.
-    for accessor in Accessor::ALL {
-        if survey.imported[accessor.index()].is_some() {
-            rewriter.used.push(accessor);
-        }
-    }
     let mut module = wasm_encoder::Module::new();
     match rewriter.parse_core_module(&mut module, Parser::new(0), wasm) {
+        // No direct call to inline (the accessors are only called through tables, or from functions with no room
+        // for the scratch locals): the module is better as it was, without the extra memory.
+        Ok(()) if rewriter.inlined == 0 => None,
         Ok(()) => Some(Rewritten { wasm: module.finish() }),
         Err(error) => {
             tracing::debug!("memory accessor rewrite skipped: {error}");
@@ -320,25 +356,69 @@ pub(crate) fn rewrite_module(wasm: &[u8], layout: KernelLayout, shadowed: &[&str
     }
 }
 
-/// The re-encoder: adds the types, the memory import, the local functions and their bodies, redirects direct calls
-/// and shifts memory indices.
+/// The re-encoder: adds the memory import, puts the accessors' code in place of the direct calls to them and shifts
+/// memory indices.
 struct Rewriter<'a> {
     layout: KernelLayout,
     survey: &'a Survey,
-    /// The imported accessors, in the order their local functions are appended.
-    used: Vec<Accessor>,
+    /// Function bodies re-encoded so far: the defined function the next body belongs to.
+    bodies: usize,
+    /// Set by [`Reencode::memory_index`] when it moves an index: the instruction being re-encoded changed.
+    shifted: bool,
+    /// Direct calls to accessors replaced so far.
+    inlined: usize,
+}
+
+/// The locals a function body's inlined accessors use, appended after the function's own (whose indices do not
+/// change).
+#[derive(Debug, Clone, Copy)]
+struct Scratch {
+    /// An `i64`: the address (or input offset) being accessed.
+    address: u32,
+    /// An `i64`: the value `store_u64` writes, or the input length in `input_load_u64`.
+    value: u32,
+    /// An `i64`: the kernel memory's bytes above the heap start, less 8, as last read (see
+    /// [`Rewriter::guarded`]).
+    limit: u32,
+    /// An `i32`: the value `store_u8` writes.
+    byte: u32,
+    /// The input region as last read, for functions that cache it (see [`InputCache`]).
+    input: Option<InputCache>,
+}
+
+/// Two `i64` locals holding the input region as last read from the kernel's root: `end` is one past the last
+/// offset at which `input_load_u64` may read (`input length - 7`), or 0 when nothing may be read without asking the
+/// root again (fresh locals hold 0); `base` is the input offset. Set only when the whole input lies in the heap, so
+/// that an offset below `end` reads exactly what the kernel would: the root changes only inside calls (guests'
+/// stores cannot reach below the heap start), so `end` is set to 0 after every call the function makes, and
+/// memories never shrink, so the input stays in the heap. Not used in functions that catch exceptions or switch
+/// stacks (control can come back from a callee without passing the instruction after its call).
+#[derive(Debug, Clone, Copy)]
+struct InputCache {
+    end: u32,
+    base: u32,
+}
+
+/// One instruction of a function body that the rewrite replaces: the bytes `range` of the body (relative to its
+/// start) become `with`.
+struct Edit<'a> {
+    range: std::ops::Range<usize>,
+    with: Replacement<'a>,
+}
+
+enum Replacement<'a> {
+    /// The instruction with its memory index shifted.
+    Instruction(Instruction<'a>),
+    /// A direct call to the accessor: its code in place.
+    Accessor(Accessor),
+    /// Any other call (kept as it is): the input cache is reset after it.
+    Call,
 }
 
 impl Rewriter<'_> {
     /// The kernel memory's index in the rewritten module.
     fn kernel_memory(&self) -> u32 {
         self.survey.imported_memories
-    }
-
-    /// The index of the local function that replaces `accessor`.
-    fn local_function(&self, accessor: Accessor) -> Option<u32> {
-        let position = self.used.iter().position(|a| *a == accessor)?;
-        Some(self.survey.functions + position as u32)
     }
 
     fn accessor_of(&self, function: u32) -> Option<Accessor> {
@@ -356,36 +436,67 @@ impl Rewriter<'_> {
         }
     }
 
-    /// Push `1` if `[local p, local p + size)` lies inside `[heap start, end of kernel memory)`, else `0`.
-    fn in_bounds(&self, f: &mut Function, p: u32, size: i64) {
-        f.instruction(&Instruction::LocalGet(p));
-        f.instruction(&Instruction::I64Const(i64::from(self.layout.heap_start)));
-        f.instruction(&Instruction::I64GeU);
-        f.instruction(&Instruction::LocalGet(p));
-        f.instruction(&Instruction::MemorySize(self.kernel_memory()));
-        f.instruction(&Instruction::I64ExtendI32U);
-        f.instruction(&Instruction::I64Const(16));
-        f.instruction(&Instruction::I64Shl);
-        f.instruction(&Instruction::I64Const(size));
-        f.instruction(&Instruction::I64Sub);
-        f.instruction(&Instruction::I64LeU);
-        f.instruction(&Instruction::I32And);
+    /// The kernel's `load_*` with the address on the stack (it ends up in `scratch.address`): the `size` bytes at
+    /// the address if `[p, p + size)` lies in `[heap start, end of kernel memory)`, else 0.
+    fn checked_load(&self, f: &mut Function, size: i64, scratch: Scratch) {
+        let result = if size == 1 { ValType::I32 } else { ValType::I64 };
+        self.guarded(f, size, scratch, BlockType::Result(result), Some(zero(result)), &|f| {
+            f.instruction(&Instruction::LocalGet(scratch.address));
+            f.instruction(&Instruction::I32WrapI64);
+            self.load(f, size);
+        });
     }
 
-    /// Push the `accessor`'s load at `local p` (a heap address), or 0 when out of bounds.
-    fn checked_load(&self, f: &mut Function, accessor: Accessor, p: u32) {
-        let result = accessor.results()[0];
-        self.in_bounds(f, p, accessor.size());
-        f.instruction(&Instruction::If(BlockType::Result(result)));
-        f.instruction(&Instruction::LocalGet(p));
-        f.instruction(&Instruction::I32WrapI64);
-        if accessor.size() == 1 {
-            f.instruction(&Instruction::I32Load8U(self.memarg(0)));
-        } else {
-            f.instruction(&Instruction::I64Load(self.memarg(0)));
-        }
+    /// With an address `p` on the stack (it ends up in `scratch.address`): `access` if `[p, p + size)` lies in
+    /// `[heap start, end of kernel memory)`, else `otherwise` (an `if` of type `block`).
+    ///
+    /// One unsigned comparison checks both ends: `p - heap start <= memory bytes - heap start - size`. When
+    /// `p < heap start`, the left side wraps to at least `2^64 - heap start`, more than the right side can be (the
+    /// memory is at most 4 GiB); the right side never wraps, as the kernel memory always holds at least `heap start
+    /// + 8` bytes ([`KernelLayout::of`] checks its initial size, and memories do not shrink).
+    ///
+    /// The right side is kept in `scratch.limit` (for 8 bytes: `memory bytes - heap start - 8`), read from
+    /// `memory.size` only when the check against it fails: memories never shrink, so a limit read earlier in the
+    /// call (or the 0 a fresh local holds: the heap start is always readable) is never larger than the true one,
+    /// and an access it admits is in bounds. Only an access it refuses reads the size again and checks again.
+    fn guarded(
+        &self,
+        f: &mut Function,
+        size: i64,
+        scratch: Scratch,
+        block: BlockType,
+        otherwise: Option<Instruction<'_>>,
+        access: &dyn Fn(&mut Function),
+    ) {
+        let heap_start = i64::from(self.layout.heap_start);
+        let check = |f: &mut Function, slack: i64| {
+            f.instruction(&Instruction::LocalGet(scratch.address));
+            f.instruction(&Instruction::I64Const(heap_start));
+            f.instruction(&Instruction::I64Sub);
+            f.instruction(&Instruction::LocalGet(scratch.limit));
+            if slack != 0 {
+                f.instruction(&Instruction::I64Const(slack));
+                f.instruction(&Instruction::I64Add);
+            }
+            f.instruction(&Instruction::I64LeU);
+        };
+        let else_otherwise = |f: &mut Function| {
+            if let Some(otherwise) = &otherwise {
+                f.instruction(&Instruction::Else);
+                f.instruction(otherwise);
+            }
+        };
+        f.instruction(&Instruction::LocalSet(scratch.address));
+        check(f, 0);
+        f.instruction(&Instruction::If(block));
+        access(f);
         f.instruction(&Instruction::Else);
-        f.instruction(&zero(result));
+        self.refresh_limit(f, scratch);
+        check(f, 8 - size);
+        f.instruction(&Instruction::If(block));
+        access(f);
+        else_otherwise(f);
+        f.instruction(&Instruction::End);
         f.instruction(&Instruction::End);
     }
 
@@ -395,69 +506,143 @@ impl Rewriter<'_> {
         f.instruction(&Instruction::I64Load(self.memarg(3)));
     }
 
-    /// The body of the local function that replaces `accessor`.
-    fn body(&self, accessor: Accessor) -> Function {
+    /// The code that replaces a direct call to `accessor`: it takes the call's arguments from the stack and leaves
+    /// its result there, with the kernel's semantics (see the module documentation).
+    fn inline(&self, f: &mut Function, accessor: Accessor, scratch: Scratch) {
+        let size = accessor.size();
         match accessor {
-            Accessor::LoadU8 | Accessor::LoadU64 => {
-                let mut f = Function::new([]);
-                self.checked_load(&mut f, accessor, 0);
-                f.instruction(&Instruction::End);
-                f
-            }
+            Accessor::LoadU8 | Accessor::LoadU64 => self.checked_load(f, size, scratch),
             Accessor::StoreU8 | Accessor::StoreU64 => {
-                let mut f = Function::new([]);
-                self.in_bounds(&mut f, 0, accessor.size());
-                f.instruction(&Instruction::If(BlockType::Empty));
-                f.instruction(&Instruction::LocalGet(0));
-                f.instruction(&Instruction::I32WrapI64);
-                f.instruction(&Instruction::LocalGet(1));
-                if accessor.size() == 1 {
-                    f.instruction(&Instruction::I32Store8(self.memarg(0)));
-                } else {
-                    f.instruction(&Instruction::I64Store(self.memarg(0)));
-                }
-                f.instruction(&Instruction::End);
-                f.instruction(&Instruction::End);
-                f
+                let value = if size == 1 { scratch.byte } else { scratch.value };
+                let memarg = self.memarg(0);
+                f.instruction(&Instruction::LocalSet(value));
+                self.guarded(f, size, scratch, BlockType::Empty, None, &|f| {
+                    f.instruction(&Instruction::LocalGet(scratch.address));
+                    f.instruction(&Instruction::I32WrapI64);
+                    f.instruction(&Instruction::LocalGet(value));
+                    if size == 1 {
+                        f.instruction(&Instruction::I32Store8(memarg));
+                    } else {
+                        f.instruction(&Instruction::I64Store(memarg));
+                    }
+                });
             }
             Accessor::InputLoadU8 | Accessor::InputLoadU64 => {
-                // Locals: 0 = off (param), 1 = input length, 2 = address.
-                let mut f = Function::new([(2, ValType::I64)]);
                 let result = accessor.results()[0];
-                let size = accessor.size();
-                self.load_root_field(&mut f, self.layout.input_length);
-                f.instruction(&Instruction::LocalSet(1));
-                if size == 1 {
-                    // off < length
-                    f.instruction(&Instruction::LocalGet(0));
-                    f.instruction(&Instruction::LocalGet(1));
-                    f.instruction(&Instruction::I64LtU);
-                } else {
-                    // length >= size && off <= length - size
-                    f.instruction(&Instruction::LocalGet(1));
-                    f.instruction(&Instruction::I64Const(size));
-                    f.instruction(&Instruction::I64GeU);
-                    f.instruction(&Instruction::LocalGet(0));
-                    f.instruction(&Instruction::LocalGet(1));
-                    f.instruction(&Instruction::I64Const(size));
-                    f.instruction(&Instruction::I64Sub);
-                    f.instruction(&Instruction::I64LeU);
-                    f.instruction(&Instruction::I32And);
-                }
+                f.instruction(&Instruction::LocalSet(scratch.address));
+                let Some(cache) = scratch.input else {
+                    self.load_root_field(f, self.layout.input_length);
+                    f.instruction(&Instruction::LocalSet(scratch.value));
+                    self.exact_input_load(f, size, scratch, &|f| self.load_root_field(f, self.layout.input_offset));
+                    return;
+                };
+                // off < end: inside the input, which lies in the heap.
+                f.instruction(&Instruction::LocalGet(scratch.address));
+                f.instruction(&Instruction::LocalGet(cache.end));
+                f.instruction(&Instruction::I64LtU);
                 f.instruction(&Instruction::If(BlockType::Result(result)));
-                self.load_root_field(&mut f, self.layout.input_offset);
-                f.instruction(&Instruction::LocalGet(0));
+                f.instruction(&Instruction::LocalGet(cache.base));
+                f.instruction(&Instruction::LocalGet(scratch.address));
                 f.instruction(&Instruction::I64Add);
-                f.instruction(&Instruction::LocalSet(2));
-                let load = if size == 1 { Accessor::LoadU8 } else { Accessor::LoadU64 };
-                self.checked_load(&mut f, load, 2);
+                f.instruction(&Instruction::I32WrapI64);
+                self.load(f, size);
                 f.instruction(&Instruction::Else);
-                f.instruction(&zero(result));
+                self.refresh_input(f, scratch, cache);
+                self.exact_input_load(f, size, scratch, &|f| {
+                    f.instruction(&Instruction::LocalGet(cache.base));
+                });
                 f.instruction(&Instruction::End);
-                f.instruction(&Instruction::End);
-                f
             }
         }
+    }
+
+    /// Push the kernel memory's `size` bytes at the `i32` address on the stack (unchecked).
+    fn load(&self, f: &mut Function, size: i64) {
+        if size == 1 {
+            f.instruction(&Instruction::I32Load8U(self.memarg(0)));
+        } else {
+            f.instruction(&Instruction::I64Load(self.memarg(0)));
+        }
+    }
+
+    /// The kernel's `input_load_*` with `off` in `scratch.address` and the input length in `scratch.value`:
+    /// `load_*(input offset + off)` (the addition wrapping, as the kernel's does; `input_offset` pushes the offset)
+    /// if `off < length` (one byte) or `length >= 8 && off <= length - 8` (eight bytes), else 0.
+    fn exact_input_load(&self, f: &mut Function, size: i64, scratch: Scratch, input_offset: &dyn Fn(&mut Function)) {
+        let result = if size == 1 { ValType::I32 } else { ValType::I64 };
+        if size == 1 {
+            f.instruction(&Instruction::LocalGet(scratch.address));
+            f.instruction(&Instruction::LocalGet(scratch.value));
+            f.instruction(&Instruction::I64LtU);
+        } else {
+            f.instruction(&Instruction::LocalGet(scratch.value));
+            f.instruction(&Instruction::I64Const(size));
+            f.instruction(&Instruction::I64GeU);
+            f.instruction(&Instruction::LocalGet(scratch.address));
+            f.instruction(&Instruction::LocalGet(scratch.value));
+            f.instruction(&Instruction::I64Const(size));
+            f.instruction(&Instruction::I64Sub);
+            f.instruction(&Instruction::I64LeU);
+            f.instruction(&Instruction::I32And);
+        }
+        f.instruction(&Instruction::If(BlockType::Result(result)));
+        input_offset(f);
+        f.instruction(&Instruction::LocalGet(scratch.address));
+        f.instruction(&Instruction::I64Add);
+        self.checked_load(f, size, scratch);
+        f.instruction(&Instruction::Else);
+        f.instruction(&zero(result));
+        f.instruction(&Instruction::End);
+    }
+
+    /// Read the input region from the root into `scratch.value` (length) and `cache.base`, the memory's limit into
+    /// `scratch.limit`, and set `cache.end` to `length - 7` if `length >= 8` and `[base, base + length)` lies in
+    /// `[heap start, end of memory)`, else to 0.
+    fn refresh_input(&self, f: &mut Function, scratch: Scratch, cache: InputCache) {
+        let heap_start = i64::from(self.layout.heap_start);
+        self.load_root_field(f, self.layout.input_length);
+        f.instruction(&Instruction::LocalSet(scratch.value));
+        self.load_root_field(f, self.layout.input_offset);
+        f.instruction(&Instruction::LocalSet(cache.base));
+        self.refresh_limit(f, scratch);
+        // select(length - 7, 0, length >= 8 && base - heap start <= limit + 8 && length <= limit + heap start + 8 -
+        // base). The last difference wraps only when the second comparison fails, which the `and` makes moot.
+        f.instruction(&Instruction::LocalGet(scratch.value));
+        f.instruction(&Instruction::I64Const(7));
+        f.instruction(&Instruction::I64Sub);
+        f.instruction(&Instruction::I64Const(0));
+        f.instruction(&Instruction::LocalGet(scratch.value));
+        f.instruction(&Instruction::I64Const(8));
+        f.instruction(&Instruction::I64GeU);
+        f.instruction(&Instruction::LocalGet(cache.base));
+        f.instruction(&Instruction::I64Const(heap_start));
+        f.instruction(&Instruction::I64Sub);
+        f.instruction(&Instruction::LocalGet(scratch.limit));
+        f.instruction(&Instruction::I64Const(8));
+        f.instruction(&Instruction::I64Add);
+        f.instruction(&Instruction::I64LeU);
+        f.instruction(&Instruction::I32And);
+        f.instruction(&Instruction::LocalGet(scratch.value));
+        f.instruction(&Instruction::LocalGet(scratch.limit));
+        f.instruction(&Instruction::I64Const(heap_start + 8));
+        f.instruction(&Instruction::I64Add);
+        f.instruction(&Instruction::LocalGet(cache.base));
+        f.instruction(&Instruction::I64Sub);
+        f.instruction(&Instruction::I64LeU);
+        f.instruction(&Instruction::I32And);
+        f.instruction(&Instruction::Select);
+        f.instruction(&Instruction::LocalSet(cache.end));
+    }
+
+    /// Set `scratch.limit` to the kernel memory's bytes above the heap start, less 8.
+    fn refresh_limit(&self, f: &mut Function, scratch: Scratch) {
+        f.instruction(&Instruction::MemorySize(self.kernel_memory()));
+        f.instruction(&Instruction::I64ExtendI32U);
+        f.instruction(&Instruction::I64Const(16));
+        f.instruction(&Instruction::I64Shl);
+        f.instruction(&Instruction::I64Const(i64::from(self.layout.heap_start) + 8));
+        f.instruction(&Instruction::I64Sub);
+        f.instruction(&Instruction::LocalSet(scratch.limit));
     }
 }
 
@@ -468,52 +653,43 @@ fn zero(ty: ValType) -> Instruction<'static> {
     }
 }
 
-/// A memory index that cannot move up by one (only a name section can hold one; validation checks every other).
-#[derive(Debug)]
-struct MemoryIndexOverflow;
+/// Most locals (parameters included) a function may have: the limit of wasmparser's validator
+/// (`MAX_WASM_FUNCTION_LOCALS`), which the engines apply.
+const MAX_LOCALS: u32 = 50_000;
 
-impl std::fmt::Display for MemoryIndexOverflow {
+/// Why a module is left as it is.
+#[derive(Debug)]
+enum GiveUp {
+    /// A memory index that cannot move up by one (only a name section can hold one; validation checks every
+    /// other).
+    MemoryIndexOverflow,
+    /// A function body that belongs to no declared function, or more locals than a `u32` counts (the module does
+    /// not validate).
+    BadFunctionBody,
+}
+
+impl std::fmt::Display for GiveUp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a memory index has no room for the kernel memory")
+        f.write_str(match self {
+            GiveUp::MemoryIndexOverflow => "a memory index has no room for the kernel memory",
+            GiveUp::BadFunctionBody => "a function body has no declared function or too many locals",
+        })
     }
 }
 
-type ReencodeError = wasm_encoder::reencode::Error<MemoryIndexOverflow>;
+type ReencodeError = wasm_encoder::reencode::Error<GiveUp>;
 
 impl Reencode for Rewriter<'_> {
-    type Error = MemoryIndexOverflow;
+    type Error = GiveUp;
 
     fn memory_index(&mut self, memory: u32) -> Result<u32, ReencodeError> {
         if memory < self.kernel_memory() {
             return Ok(memory);
         }
+        self.shifted = true;
         memory
             .checked_add(1)
-            .ok_or(wasm_encoder::reencode::Error::UserError(MemoryIndexOverflow))
-    }
-
-    fn instruction<'a>(&mut self, arg: Operator<'a>) -> Result<Instruction<'a>, ReencodeError> {
-        if let Operator::Call { function_index } = arg
-            && let Some(accessor) = self.accessor_of(function_index)
-            && let Some(local) = self.local_function(accessor)
-        {
-            return Ok(Instruction::Call(local));
-        }
-        utils::instruction(self, arg)
-    }
-
-    fn parse_type_section(
-        &mut self,
-        types: &mut wasm_encoder::TypeSection,
-        section: wasmparser::TypeSectionReader<'_>,
-    ) -> Result<(), ReencodeError> {
-        utils::parse_type_section(self, types, section)?;
-        for accessor in &self.used {
-            types
-                .ty()
-                .function(accessor.params().iter().copied(), accessor.results().iter().copied());
-        }
-        Ok(())
+            .ok_or(wasm_encoder::reencode::Error::UserError(GiveUp::MemoryIndexOverflow))
     }
 
     fn parse_import_section(
@@ -536,27 +712,186 @@ impl Reencode for Rewriter<'_> {
         Ok(())
     }
 
-    fn parse_function_section(
-        &mut self,
-        functions: &mut wasm_encoder::FunctionSection,
-        section: wasmparser::FunctionSectionReader<'_>,
-    ) -> Result<(), ReencodeError> {
-        utils::parse_function_section(self, functions, section)?;
-        for position in 0..self.used.len() {
-            functions.function(self.survey.types + position as u32);
-        }
-        Ok(())
-    }
-
-    fn parse_code_section(
+    /// Copies the body's bytes but for the instructions that change (direct calls to the accessors, and
+    /// instructions naming a memory whose index moves), which are re-encoded; a body with none is copied whole.
+    fn parse_function_body(
         &mut self,
         code: &mut wasm_encoder::CodeSection,
-        section: wasmparser::CodeSectionReader<'_>,
+        func: wasmparser::FunctionBody<'_>,
     ) -> Result<(), ReencodeError> {
-        utils::parse_code_section(self, code, section)?;
-        for accessor in &self.used {
-            code.function(&self.body(*accessor));
+        let bad_body = || wasm_encoder::reencode::Error::UserError(GiveUp::BadFunctionBody);
+        let params = (self.survey.defined.get(self.bodies))
+            .and_then(|ty| self.survey.params.get(*ty as usize))
+            .copied()
+            .ok_or_else(bad_body)?;
+        self.bodies += 1;
+        let bytes = func.as_bytes();
+        let base = func.range().start;
+        let mut locals_reader = func.get_locals_reader()?;
+        let mut locals = Vec::with_capacity(locals_reader.get_count() as usize + 2);
+        let mut first_scratch = params;
+        for _ in 0..locals_reader.get_count() {
+            let (count, ty) = locals_reader.read()?;
+            first_scratch = first_scratch.checked_add(count).ok_or_else(bad_body)?;
+            locals.push((count, self.val_type(ty)?));
         }
+        let mut reader = wasmparser::OperatorsReader::new(locals_reader.get_binary_reader());
+        let operators_start = (reader.original_position() - base) as usize;
+        // A function with no room for the scratch locals keeps its calls.
+        let room = first_scratch <= MAX_LOCALS - 6;
+        let mut edits = Vec::new();
+        let (mut inlined, mut wide, mut byte, mut input, mut unwinds) = (false, false, false, false, false);
+        while !reader.eof() {
+            let start = (reader.original_position() - base) as usize;
+            let operator = reader.read()?;
+            let end = (reader.original_position() - base) as usize;
+            let with = match operator {
+                Operator::Call { function_index } if room && self.accessor_of(function_index).is_some() => {
+                    let accessor = self.accessor_of(function_index).ok_or_else(bad_body)?;
+                    inlined = true;
+                    self.inlined += 1;
+                    match accessor {
+                        Accessor::StoreU8 => byte = true,
+                        Accessor::StoreU64 => wide = true,
+                        Accessor::InputLoadU8 | Accessor::InputLoadU64 => input = true,
+                        _ => {}
+                    }
+                    Replacement::Accessor(accessor)
+                }
+                Operator::Call { .. } | Operator::CallIndirect { .. } | Operator::CallRef { .. } => Replacement::Call,
+                Operator::TryTable { .. }
+                | Operator::Try { .. }
+                | Operator::Catch { .. }
+                | Operator::CatchAll
+                | Operator::Delegate { .. }
+                | Operator::ContNew { .. }
+                | Operator::ContBind { .. }
+                | Operator::Suspend { .. }
+                | Operator::Resume { .. }
+                | Operator::ResumeThrow { .. }
+                | Operator::ResumeThrowRef { .. }
+                | Operator::Switch { .. } => {
+                    unwinds = true;
+                    self.shifted = false;
+                    let instruction = self.instruction(operator)?;
+                    if !self.shifted {
+                        continue;
+                    }
+                    Replacement::Instruction(instruction)
+                }
+                // The most frequent instructions, which name no memory: nothing to re-encode (the others are
+                // re-encoded to see whether their memory index moves, and kept only if it does).
+                Operator::LocalGet { .. }
+                | Operator::LocalSet { .. }
+                | Operator::LocalTee { .. }
+                | Operator::GlobalGet { .. }
+                | Operator::GlobalSet { .. }
+                | Operator::I32Const { .. }
+                | Operator::I64Const { .. }
+                | Operator::Block { .. }
+                | Operator::Loop { .. }
+                | Operator::If { .. }
+                | Operator::Else
+                | Operator::End
+                | Operator::Br { .. }
+                | Operator::BrIf { .. }
+                | Operator::BrTable { .. }
+                | Operator::Return
+                | Operator::Unreachable
+                | Operator::Drop
+                | Operator::Select
+                | Operator::I32Add
+                | Operator::I32Sub
+                | Operator::I32Mul
+                | Operator::I32And
+                | Operator::I32Or
+                | Operator::I32Xor
+                | Operator::I32Shl
+                | Operator::I32ShrU
+                | Operator::I32ShrS
+                | Operator::I32Eqz
+                | Operator::I32Eq
+                | Operator::I32Ne
+                | Operator::I32LtU
+                | Operator::I32LtS
+                | Operator::I32GtU
+                | Operator::I32GtS
+                | Operator::I32LeU
+                | Operator::I32GeU
+                | Operator::I64Add
+                | Operator::I64Sub
+                | Operator::I64Mul
+                | Operator::I64And
+                | Operator::I64Or
+                | Operator::I64Shl
+                | Operator::I64ShrU
+                | Operator::I64Eqz
+                | Operator::I64Eq
+                | Operator::I64Ne
+                | Operator::I64LtU
+                | Operator::I64GtU
+                | Operator::I64ExtendI32U
+                | Operator::I64ExtendI32S
+                | Operator::I32WrapI64 => continue,
+                operator => {
+                    self.shifted = false;
+                    let instruction = self.instruction(operator)?;
+                    if !self.shifted {
+                        continue;
+                    }
+                    Replacement::Instruction(instruction)
+                }
+            };
+            edits.push(Edit {
+                range: start..end,
+                with,
+            });
+        }
+        if !inlined && edits.iter().all(|e| matches!(e.with, Replacement::Call)) {
+            code.raw(bytes);
+            return Ok(());
+        }
+        // Locals (room for them was checked above): the address and the limit; the value (store_u64, input loads);
+        // the input cache; the byte (store_u8).
+        let cache = input && !unwinds;
+        let longs = 2 + u32::from(wide || input) + 2 * u32::from(cache);
+        let scratch = Scratch {
+            address: first_scratch,
+            limit: first_scratch + 1,
+            value: first_scratch + 2,
+            byte: first_scratch + longs,
+            input: cache.then_some(InputCache {
+                end: first_scratch + longs - 2,
+                base: first_scratch + longs - 1,
+            }),
+        };
+        if inlined {
+            locals.push((longs, ValType::I64));
+            if byte {
+                locals.push((1, ValType::I32));
+            }
+        }
+        let mut f = Function::new(locals);
+        let mut copied = operators_start;
+        for edit in &edits {
+            f.raw(bytes[copied..edit.range.start].iter().copied());
+            match &edit.with {
+                Replacement::Instruction(instruction) => {
+                    f.instruction(instruction);
+                }
+                Replacement::Accessor(accessor) => self.inline(&mut f, *accessor, scratch),
+                Replacement::Call => {
+                    f.raw(bytes[edit.range.clone()].iter().copied());
+                    if let Some(cache) = scratch.input {
+                        f.instruction(&Instruction::I64Const(0));
+                        f.instruction(&Instruction::LocalSet(cache.end));
+                    }
+                }
+            }
+            copied = edit.range.end;
+        }
+        f.raw(bytes[copied..].iter().copied());
+        code.function(&f);
         Ok(())
     }
 }
@@ -591,8 +926,41 @@ mod tests {
         assert!(rewrite_module(&wasm, KernelLayout::of_kernel().unwrap(), &[]).is_none());
     }
 
+    /// Operators of each function body of `wasm`, in order.
+    fn bodies(wasm: &[u8]) -> Vec<Vec<String>> {
+        let mut bodies = Vec::new();
+        for payload in Parser::new(0).parse_all(wasm) {
+            if let Payload::CodeSectionEntry(body) = payload.unwrap() {
+                let mut ops = body.get_operators_reader().unwrap();
+                let mut names = Vec::new();
+                while !ops.eof() {
+                    names.push(format!("{:?}", ops.read().unwrap()));
+                }
+                bodies.push(names);
+            }
+        }
+        bodies
+    }
+
+    /// Locals of each function body of `wasm` (declarations, params excluded).
+    fn locals(wasm: &[u8]) -> Vec<Vec<(u32, wasmparser::ValType)>> {
+        let mut all = Vec::new();
+        for payload in Parser::new(0).parse_all(wasm) {
+            if let Payload::CodeSectionEntry(body) = payload.unwrap() {
+                all.push(
+                    body.get_locals_reader()
+                        .unwrap()
+                        .into_iter()
+                        .map(Result::unwrap)
+                        .collect(),
+                );
+            }
+        }
+        all
+    }
+
     #[test]
-    fn direct_calls_are_redirected_and_memories_shifted() {
+    fn direct_calls_are_inlined_and_memories_shifted() {
         let wasm = wat::parse_str(
             r#"(module
                 (import "extism:host/env" "load_u64" (func $load (param i64) (result i64)))
@@ -606,8 +974,10 @@ mod tests {
         wasmparser::Validator::new().validate_all(&out.wasm).unwrap();
         let mut memory_imports = 0;
         let mut exported_memory = None;
+        let mut elements = Vec::new();
         let mut calls = Vec::new();
         let mut loads = Vec::new();
+        let mut sizes = Vec::new();
         for payload in Parser::new(0).parse_all(&out.wasm) {
             match payload.unwrap() {
                 Payload::ImportSection(r) => {
@@ -627,12 +997,20 @@ mod tests {
                         }
                     }
                 }
+                Payload::ElementSection(r) => {
+                    for e in r {
+                        if let wasmparser::ElementItems::Functions(f) = e.unwrap().items {
+                            elements.extend(f.into_iter().map(Result::unwrap));
+                        }
+                    }
+                }
                 Payload::CodeSectionEntry(body) => {
                     let mut ops = body.get_operators_reader().unwrap();
                     while !ops.eof() {
                         match ops.read().unwrap() {
                             Operator::Call { function_index } => calls.push(function_index),
                             Operator::I64Load { memarg } => loads.push(memarg.target),
+                            Operator::MemorySize { mem } => sizes.push(mem),
                             _ => {}
                         }
                     }
@@ -643,13 +1021,138 @@ mod tests {
         assert_eq!(memory_imports, 1);
         // The guest's own memory moved from 0 to 1; the kernel memory is 0.
         assert_eq!(exported_memory, Some(1));
-        // Function 0 is the import, 1 the export, 2 the appended `load_u64`.
-        assert_eq!(calls, [2]);
-        // The guest's load now names memory 1, the appended function's load the kernel memory 0.
+        // No function was appended and no call is left: the accessor's code is in place.
+        assert_eq!(bodies(&out.wasm).len(), 1);
+        assert_eq!(calls, [] as [u32; 0]);
+        // The table still holds the import, so calls through it reach the kernel.
+        assert_eq!(elements, [0]);
+        // The inlined load reads the kernel memory 0 (twice: the fast path, and the path that reads its size
+        // again), the guest's own load memory 1.
         assert_eq!(
             loads,
-            [wasmparser::MemArgTarget::Memory(1), wasmparser::MemArgTarget::Memory(0)]
+            [
+                wasmparser::MemArgTarget::Memory(0),
+                wasmparser::MemArgTarget::Memory(0),
+                wasmparser::MemArgTarget::Memory(1)
+            ]
         );
+        assert_eq!(sizes, [0]);
+        // Two scratch locals (the address and the limit) after the function's own (none).
+        assert_eq!(locals(&out.wasm), [vec![(2, wasmparser::ValType::I64)]]);
+    }
+
+    /// Scratch locals come after the function's parameters and locals, whose indices do not change; a function
+    /// that calls no accessor and names no memory that moves is copied byte for byte.
+    #[test]
+    fn scratch_locals_follow_the_functions_own_and_untouched_bodies_are_copied() {
+        let wasm = wat::parse_str(
+            r#"(module
+                (import "extism:host/env" "store_u8" (func $store_u8 (param i64 i32)))
+                (import "extism:host/env" "store_u64" (func $store_u64 (param i64 i64)))
+                (import "extism:host/env" "input_load_u8" (func $input_u8 (param i64) (result i32)))
+                (import "memory" "m" (memory 1))
+                (func $pure (param i32) (result i32) local.get 0 i32.const 1 i32.add)
+                (func $own_memory (param i32) (result i32) local.get 0 i32.load)
+                (func (export "f") (param $p i64) (param $q i32) (local $x f32) (local $y f32) (local $z v128)
+                  local.get $p local.get $q call $store_u8
+                  local.get $p i64.const 7 call $store_u64
+                  local.get $p call $input_u8 drop
+                  local.get $q call $own_memory drop))"#,
+        )
+        .unwrap();
+        let out = rewrite_module(&wasm, KernelLayout::of_kernel().unwrap(), &[]).unwrap();
+        wasmparser::Validator::new().validate_all(&out.wasm).unwrap();
+        use wasmparser::ValType::*;
+        assert_eq!(
+            locals(&out.wasm),
+            [vec![], vec![], vec![(2, F32), (1, V128), (5, I64), (1, I32)]]
+        );
+        let (before, after) = (bodies(&wasm), bodies(&out.wasm));
+        // The guest's memory is imported: its index (0) stays, the kernel's is 1.
+        assert_eq!(before[0], after[0]);
+        assert_eq!(before[1], after[1]);
+        let f = &after[2];
+        // Params 0-1 and locals 2-4 are the function's; 5 is the address, 6 the limit, 7 the stored u64, 8 and 9
+        // the input cache (end and base), 10 the stored byte.
+        assert_eq!(
+            f[0..3],
+            [
+                "LocalGet { local_index: 0 }",
+                "LocalGet { local_index: 1 }",
+                "LocalSet { local_index: 10 }"
+            ]
+        );
+        assert!(f.contains(&"LocalSet { local_index: 7 }".to_string()), "{f:?}");
+        assert!(f.contains(&"LocalSet { local_index: 5 }".to_string()), "{f:?}");
+        assert!(f.contains(&"LocalSet { local_index: 6 }".to_string()), "{f:?}");
+        assert!(f.contains(&"LocalGet { local_index: 9 }".to_string()), "{f:?}");
+        // The other call stays, and resets the input cache.
+        let call = f
+            .iter()
+            .position(|op| op == "Call { function_index: 4 }")
+            .expect("the call stays");
+        assert_eq!(
+            f[call + 1..call + 3],
+            ["I64Const { value: 0 }", "LocalSet { local_index: 8 }"]
+        );
+    }
+
+    /// A function with no room left for the scratch locals keeps its calls to the kernel (the module stays valid);
+    /// the other functions are rewritten.
+    #[test]
+    fn a_function_without_room_for_locals_keeps_its_calls() {
+        use wasm_encoder::{CodeSection, FunctionSection, ImportSection, Module, TypeSection};
+        let mut types = TypeSection::new();
+        types.ty().function([ValType::I64], [ValType::I64]);
+        types.ty().function([ValType::I64], []);
+        let mut imports = ImportSection::new();
+        imports.import(EXTISM_ENV_MODULE, "load_u64", wasm_encoder::EntityType::Function(0));
+        let mut functions = FunctionSection::new();
+        let mut code = CodeSection::new();
+        // One param: 49,993 locals leave room for the 6 scratch locals there may be, 49,994 do not.
+        for declared in [MAX_LOCALS - 7, MAX_LOCALS - 6] {
+            functions.function(1);
+            let mut f = Function::new([(declared, ValType::I32)]);
+            f.instruction(&Instruction::LocalGet(0));
+            f.instruction(&Instruction::Call(0));
+            f.instruction(&Instruction::Drop);
+            f.instruction(&Instruction::End);
+            code.function(&f);
+        }
+        let mut module = Module::new();
+        module
+            .section(&types)
+            .section(&imports)
+            .section(&functions)
+            .section(&code);
+        let wasm = module.finish();
+        wasmparser::Validator::new().validate_all(&wasm).unwrap();
+        let out = rewrite_module(&wasm, KernelLayout::of_kernel().unwrap(), &[]).unwrap();
+        wasmparser::Validator::new().validate_all(&out.wasm).unwrap();
+        let after = bodies(&out.wasm);
+        assert!(
+            !after[0].contains(&"Call { function_index: 0 }".to_string()),
+            "{:?}",
+            after[0]
+        );
+        assert_eq!(after[1], bodies(&wasm)[1]);
+        assert_eq!(locals(&out.wasm)[0].last(), Some(&(2, wasmparser::ValType::I64)));
+    }
+
+    /// A module that calls the accessors only through a table has nothing to inline: it is left as it is (no
+    /// extra memory).
+    #[test]
+    fn a_module_without_direct_accessor_calls_is_left_alone() {
+        let wasm = wat::parse_str(
+            r#"(module
+                (import "extism:host/env" "load_u64" (func $load (param i64) (result i64)))
+                (type $t (func (param i64) (result i64)))
+                (table 1 funcref) (elem (i32.const 0) $load)
+                (memory 1)
+                (func (export "f") (result i64) i64.const 3 i32.const 0 call_indirect (type $t)))"#,
+        )
+        .unwrap();
+        assert!(rewrite_module(&wasm, KernelLayout::of_kernel().unwrap(), &[]).is_none());
     }
 
     const LOAD_U64_GUEST: &str = r#"(module

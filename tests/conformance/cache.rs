@@ -23,12 +23,19 @@ fn module(n: u8, functions: usize) -> Vec<u8> {
           (import "extism:host/env" "alloc" (func $alloc (param i64) (result i64)))
           (import "extism:host/env" "store_u8" (func $store_u8 (param i64 i32)))
           (import "extism:host/env" "output_set" (func $output_set (param i64 i64)))
+          (type $store (func (param i64 i32)))
+          (table 1 funcref)
+          (elem (i32.const 0) $store_u8)
           (func (export "run") (result i32)
             (local $p i64)
             (local.set $p (call $alloc (i64.const 1)))
         "#,
     );
-    wat.push_str(&format!("(call $store_u8 (local.get $p) (i32.const {n}))\n"));
+    // Through the table, so that the memory accessor rewrite leaves the module as it is, and the entries are those
+    // of these bytes (`memory_rewrites_are_cached` covers rewritten modules).
+    wat.push_str(&format!(
+        "(call_indirect (type $store) (local.get $p) (i32.const {n}) (i32.const 0))\n"
+    ));
     wat.push_str("(call $output_set (local.get $p) (i64.const 1))\n(i32.const 0))\n");
     for i in 0..functions {
         wat.push_str(&format!(
@@ -516,5 +523,61 @@ backend_test! {
             let expected = if backend.capabilities().code_cache { 2 } else { 0 };
             assert_eq!(of_module, expected, "{backend}: entries of the module, metered and not");
         });
+    }
+}
+
+backend_test! {
+    /// A module the memory accessor rewrite changes is cached as rewritten: keyed by the bytes compiled (not the
+    /// original's), and loaded by the next plug-in instead of compiled again.
+    fn memory_rewrites_are_cached(backend) {
+        let dir = TempDir::new("cache");
+        let config = config(dir.path(), "");
+        let wasm = wat::parse_str(
+            r#"(module
+              (import "extism:host/env" "alloc" (func $alloc (param i64) (result i64)))
+              (import "extism:host/env" "store_u8" (func $store_u8 (param i64 i32)))
+              (import "extism:host/env" "output_set" (func $output_set (param i64 i64)))
+              (func (export "run") (result i32)
+                (local $p i64)
+                (local.set $p (call $alloc (i64.const 1)))
+                (call $store_u8 (local.get $p) (i32.const 42))
+                (call $output_set (local.get $p) (i64.const 1))
+                (i32.const 0)))"#,
+        )
+        .unwrap();
+        let build = || {
+            let compiled = PluginBuilder::new(&wasm[..])
+                .with_backend(backend)
+                .with_cache_config(&config)
+                .with_memory_rewrite(true)
+                .compile()
+                .unwrap_or_else(|e| panic!("{backend}: {e:#}"));
+            let mut plugin = extism::Plugin::new_from_compiled(&compiled).unwrap();
+            let output: Vec<u8> = plugin.call("run", "").unwrap();
+            assert_eq!(output, [42], "{backend}");
+            compiled.rewritten_modules()
+        };
+        let rewritten = build();
+        let cache = dir.path().join("entries");
+        if !backend.capabilities().code_cache {
+            assert!(!cache.exists(), "{backend} has no cache, yet {} exists", cache.display());
+            return;
+        }
+        let env_off = std::env::var_os(extism::NO_MEMORY_REWRITE_ENV).is_some_and(|v| !v.is_empty() && v != "0");
+        assert_eq!(rewritten, usize::from(backend.capabilities().multi_memory && !env_off), "{backend}");
+        // The module's entry (and, on engines that cache it in this directory, the kernel's).
+        let found = entries(&cache);
+        assert!(!found.is_empty(), "{backend}: no entry");
+        assert_eq!(entry_of(&cache, &wasm).is_some(), rewritten == 0, "{backend}: keyed by the bytes compiled");
+        #[cfg(unix)]
+        let before: Vec<u64> = found.iter().map(|entry| inode(entry)).collect();
+        assert_eq!(build(), rewritten);
+        assert_eq!(entries(&cache), found, "{backend}: another entry");
+        #[cfg(unix)]
+        assert_eq!(
+            found.iter().map(|entry| inode(entry)).collect::<Vec<_>>(),
+            before,
+            "{backend}: an entry was written again instead of loaded"
+        );
     }
 }

@@ -81,6 +81,12 @@ backend_test! {
         // The PDK plug-ins call the accessors, so the rewrite did happen where the engine can.
         let echo = plugins.get("echo").expect("echo.wasm");
         both(PluginBuilder::new(echo.clone()).with_backend(backend), 1);
+        // Without a word from the builder, the rewrite is on where it pays (unless the environment turns it off).
+        let by_default = PluginBuilder::new(echo.clone()).with_backend(backend).compile().unwrap();
+        let env_off = std::env::var_os(extism::NO_MEMORY_REWRITE_ENV).is_some_and(|v| !v.is_empty() && v != "0");
+        let pays = backend.capabilities().memory_rewrite_pays && !env_off;
+        assert_eq!(by_default.rewritten_modules(), usize::from(pays), "rewritten by default on {backend}");
+        assert!(!backend.capabilities().memory_rewrite_pays || rewrites(backend));
         // A fuel limit keeps the kernel calls.
         let fueled = PluginBuilder::new(echo.clone())
             .with_backend(backend)
@@ -392,5 +398,189 @@ backend_test! {
         assert_same_outcomes("shadowed accessor", &with, &run(&off, calls));
         // Offset 0 lies below the kernel's heap: the kernel's `load_u8` gives 0, the host's `load_u64` 42.
         assert_eq!(with[0].1, Outcome::Returned { rc: 42, output: Some(Vec::new()) });
+    }
+}
+
+/// A guest whose accessor calls sit among parameters and locals of several types, have their results dropped or
+/// used, lie in unreachable code, and straddle growths of the kernel memory. Each export writes the values it
+/// collected (`$put`, in the guest's own memory) as little-endian u64s to the output.
+const CALL_SITES: &str = r#"(module
+  (import "extism:host/env" "load_u8" (func $load_u8 (param i64) (result i32)))
+  (import "extism:host/env" "load_u64" (func $load_u64 (param i64) (result i64)))
+  (import "extism:host/env" "store_u8" (func $store_u8 (param i64 i32)))
+  (import "extism:host/env" "store_u64" (func $store_u64 (param i64 i64)))
+  (import "extism:host/env" "input_load_u8" (func $input_load_u8 (param i64) (result i32)))
+  (import "extism:host/env" "input_load_u64" (func $input_load_u64 (param i64) (result i64)))
+  (import "extism:host/env" "alloc" (func $alloc (param i64) (result i64)))
+  (import "extism:host/env" "output_set" (func $output_set (param i64 i64)))
+  (memory 1)
+  (global $n (mut i32) (i32.const 0))
+
+  (func $put (param i64)
+    (i64.store (i32.mul (global.get $n) (i32.const 8)) (local.get 0))
+    (global.set $n (i32.add (global.get $n) (i32.const 1))))
+
+  ;; The collected values as the output.
+  (func $finish (result i32)
+    (local $out i64) (local $i i32)
+    (local.set $out (call $alloc (i64.extend_i32_u (i32.mul (global.get $n) (i32.const 8)))))
+    (block $done (loop $next
+      (br_if $done (i32.ge_u (local.get $i) (global.get $n)))
+      (call $store_u64 (i64.add (local.get $out) (i64.extend_i32_u (i32.mul (local.get $i) (i32.const 8))))
+        (i64.load (i32.mul (local.get $i) (i32.const 8))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $next)))
+    (call $output_set (local.get $out) (i64.extend_i32_u (i32.mul (global.get $n) (i32.const 8))))
+    (global.set $n (i32.const 0))
+    (i32.const 0))
+
+  ;; Parameters and locals of every number type around each accessor; they must keep their values.
+  (func $mixed (param $a i32) (param $b f64) (param $c i64) (result i64)
+    (local $x i32) (local $y f32) (local $z i64) (local $w f64) (local $v i64)
+    (local.set $x (i32.const 7))
+    (local.set $y (f32.const 1.5))
+    (local.set $z (i64.const 11))
+    (local.set $w (f64.const 2.5))
+    (call $store_u64 (local.get $c) (i64.const 0x1122334455667788))
+    (drop (call $load_u64 (local.get $c)))
+    (drop (call $load_u8 (local.get $c)))
+    (drop (call $input_load_u64 (i64.const 0)))
+    (drop (call $input_load_u8 (i64.const 0)))
+    (call $store_u8 (i64.add (local.get $c) (i64.const 8)) (local.get $a))
+    ;; Bytes 1 to 8: 0x11223344556677 under the low byte of $a.
+    (local.set $v (call $load_u64 (i64.add (local.get $c) (i64.const 1))))
+    (call $put (local.get $v))
+    (call $put (call $input_load_u64 (i64.const 1)))
+    (call $put (i64.extend_i32_u (call $input_load_u8 (i64.const 2))))
+    (call $put (i64.extend_i32_u (call $load_u8 (i64.add (local.get $c) (i64.const 8)))))
+    ;; Calls in unreachable code (the stack is polymorphic there).
+    block $skip
+      br $skip
+      call $load_u8
+      drop
+      call $store_u64
+      call $input_load_u64
+      drop
+      call $store_u8
+    end
+    (i64.add (i64.add (i64.add (i64.extend_i32_u (local.get $a)) (i64.trunc_f64_s (local.get $b)))
+                      (i64.add (local.get $z) (i64.extend_i32_u (local.get $x))))
+             (i64.add (i64.trunc_f32_s (f32.mul (local.get $y) (f32.const 2)))
+                      (i64.trunc_f64_s (local.get $w)))))
+
+  (func (export "locals") (result i32)
+    (call $put (call $mixed (i32.const 0x1ab) (f64.const 100.75) (call $alloc (i64.const 16))))
+    (call $finish))
+
+  ;; The first address at or after $p where a stored byte does not stick: the end of the kernel memory.
+  (func $end_from (param $p i64) (result i64)
+    (block $done (loop $next
+      (call $store_u8 (local.get $p) (i32.const 1))
+      (br_if $done (i32.eqz (call $load_u8 (local.get $p))))
+      (local.set $p (i64.add (local.get $p) (i64.const 1)))
+      (br $next)))
+    (local.get $p))
+
+  ;; The last bytes of the kernel memory, before and after it grows under the same code.
+  (func (export "grow") (result i32)
+    (local $end i64) (local $grown i64)
+    (local.set $end (call $end_from (i64.add (call $alloc (i64.const 100000)) (i64.const 100000))))
+    (call $put (i64.rem_u (local.get $end) (i64.const 65536)))
+    (call $store_u64 (i64.sub (local.get $end) (i64.const 8)) (i64.const 0x0102030405060708))
+    (call $put (call $load_u64 (i64.sub (local.get $end) (i64.const 8))))
+    (call $store_u64 (i64.sub (local.get $end) (i64.const 7)) (i64.const -1))
+    (call $put (call $load_u64 (i64.sub (local.get $end) (i64.const 7))))
+    (call $put (i64.extend_i32_u (call $load_u8 (i64.sub (local.get $end) (i64.const 1)))))
+    (call $put (i64.extend_i32_u (call $load_u8 (local.get $end))))
+    (drop (call $alloc (i64.const 200000)))
+    (local.set $grown (call $end_from (local.get $end)))
+    (call $put (i64.rem_u (i64.sub (local.get $grown) (local.get $end)) (i64.const 65536)))
+    (call $put (i64.extend_i32_u (i64.gt_u (local.get $grown) (local.get $end))))
+    (call $store_u64 (i64.sub (local.get $end) (i64.const 7)) (i64.const -1))
+    (call $put (call $load_u64 (i64.sub (local.get $end) (i64.const 7))))
+    (call $finish))
+)"#;
+
+/// The values a `CALL_SITES` export wrote, or a panic with the outcome if it did not return 0.
+fn collected(outcome: &Outcome) -> Vec<u64> {
+    let Outcome::Returned {
+        rc: 0,
+        output: Some(bytes),
+    } = outcome
+    else {
+        panic!("unexpected outcome: {outcome:?}");
+    };
+    bytes
+        .chunks(8)
+        .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+        .collect()
+}
+
+backend_test! {
+    /// Inlined accessors keep the function's parameters and locals, work with their results dropped and in
+    /// unreachable code, and see the kernel memory's size as it grows: the same results as the kernel's, and the
+    /// expected ones.
+    fn call_sites_with_locals_dropped_results_and_growth(backend) {
+        let (on, off) = both(PluginBuilder::new(CALL_SITES).with_backend(backend), 1);
+        let calls: &[(&str, &[u8])] = &[("locals", b"ABCDEFGHIJ"), ("grow", b""), ("locals", b"xy")];
+        let with = run(&on, calls);
+        assert_same_outcomes("call sites", &with, &run(&off, calls));
+        // 0x1ab + 100 + 11 + 7 + 3 + 2.
+        let sum = 0x1ab + 100 + 11 + 7 + 3 + 2;
+        let ab = u64::from_le_bytes(*b"BCDEFGHI");
+        assert_eq!(collected(&with[0].1), [0xab11_2233_4455_6677, ab, u64::from(b'C'), 0xab, sum]);
+        // The end of memory is a page boundary; the last 8 bytes hold a u64, the 8 from 7 before the end do not
+        // (nothing written, 0 read), nor does the end itself; after growing, the same 8 bytes do.
+        assert_eq!(collected(&with[1].1), [0, 0x0102_0304_0506_0708, 0, 1, 0, 0, 1, u64::MAX]);
+        // Input too short for 8 bytes, and no byte at 2.
+        assert_eq!(collected(&with[2].1), [0xab11_2233_4455_6677, 0, 0, 0xab, sum]);
+    }
+}
+
+/// A guest that reads its input, then replaces it (`input_set`, called directly and through a table) and reads
+/// again in the same function: the inlined `input_load_*` must see each new input, not the one it read first.
+const INPUT_CHANGES: &str = r#"(module
+  (import "extism:host/env" "input_load_u8" (func $input_load_u8 (param i64) (result i32)))
+  (import "extism:host/env" "input_load_u64" (func $input_load_u64 (param i64) (result i64)))
+  (import "extism:host/env" "input_set" (func $input_set (param i64 i64)))
+  (import "extism:host/env" "alloc" (func $alloc (param i64) (result i64)))
+  (import "extism:host/env" "store_u8" (func $store_u8 (param i64 i32)))
+  (import "extism:host/env" "store_u64" (func $store_u64 (param i64 i64)))
+  (import "extism:host/env" "output_set" (func $output_set (param i64 i64)))
+  (type $set (func (param i64 i64)))
+  (table 1 funcref)
+  (elem (i32.const 0) $input_set)
+  (memory 1)
+  (func (export "swap") (result i32)
+    (local $out i64) (local $new i64)
+    (local.set $out (call $alloc (i64.const 48)))
+    (call $store_u64 (local.get $out) (call $input_load_u64 (i64.const 0)))
+    ;; A new input of 9 bytes, "ABCDEFGHI".
+    (local.set $new (call $alloc (i64.const 9)))
+    (call $store_u64 (local.get $new) (i64.const 0x4847464544434241))
+    (call $store_u8 (i64.add (local.get $new) (i64.const 8)) (i32.const 0x49))
+    (call $input_set (local.get $new) (i64.const 9))
+    (call $store_u64 (i64.add (local.get $out) (i64.const 8)) (call $input_load_u64 (i64.const 1)))
+    ;; Through the table: its first 3 bytes only.
+    (call_indirect (type $set) (local.get $new) (i64.const 3) (i32.const 0))
+    (call $store_u64 (i64.add (local.get $out) (i64.const 16)) (call $input_load_u64 (i64.const 0)))
+    (call $store_u64 (i64.add (local.get $out) (i64.const 24)) (i64.extend_i32_u (call $input_load_u8 (i64.const 2))))
+    (call $store_u64 (i64.add (local.get $out) (i64.const 32)) (i64.extend_i32_u (call $input_load_u8 (i64.const 3))))
+    ;; No input at all.
+    (call $input_set (i64.const 0) (i64.const 0))
+    (call $store_u64 (i64.add (local.get $out) (i64.const 40)) (i64.extend_i32_u (call $input_load_u8 (i64.const 0))))
+    (call $output_set (local.get $out) (i64.const 48))
+    (i32.const 0)))"#;
+
+backend_test! {
+    /// Inputs replaced in the middle of a function are read as they are at each call, with the rewrite as without.
+    fn input_replaced_between_reads(backend) {
+        let (on, off) = both(PluginBuilder::new(INPUT_CHANGES).with_backend(backend), 1);
+        let calls: &[(&str, &[u8])] = &[("swap", b"0123456789"), ("swap", b"")];
+        let with = run(&on, calls);
+        assert_same_outcomes("input replaced", &with, &run(&off, calls));
+        let expected = |first: u64| vec![first, u64::from_le_bytes(*b"BCDEFGHI"), 0, u64::from(b'C'), 0, 0];
+        assert_eq!(collected(&with[0].1), expected(u64::from_le_bytes(*b"01234567")));
+        assert_eq!(collected(&with[1].1), expected(0));
     }
 }

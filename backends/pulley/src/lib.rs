@@ -19,6 +19,9 @@ impl Target for PulleyTarget {
     const PROFILERS: &'static [Profiler] = &[];
     /// No: debug info describes machine code.
     const DEBUG_INFO: bool = false;
+    /// Yes: echo runs 1.4-1.8× faster (`examples/memory_rewrite.rs`), as the inlined accessors replace a call into
+    /// the kernel instance by a few bytecode instructions.
+    const MEMORY_REWRITE_PAYS: bool = true;
 
     fn configure(config: &mut wasmtime::Config) -> Result<(), Error> {
         let triple = match (cfg!(target_pointer_width = "64"), cfg!(target_endian = "little")) {

@@ -47,6 +47,10 @@ pub trait Target: Send + Sync + 'static {
     /// Whether wasmtime can emit native debug info (DWARF) for this target's code.
     const DEBUG_INFO: bool;
 
+    /// Whether the kernel memory accessor rewrite makes this target's plug-ins faster, so that the core applies it
+    /// by default ([`Capabilities::memory_rewrite_pays`]).
+    const MEMORY_REWRITE_PAYS: bool;
+
     /// Add the target's settings to the engine configuration (before the backend's own, which every target shares).
     /// Fails if the target cannot run on this host.
     fn configure(config: &mut wasmtime::Config) -> Result<(), Error>;
@@ -61,6 +65,8 @@ impl Target for Native {
     /// `perf` map files, on Unix.
     const PROFILERS: &'static [Profiler] = if cfg!(unix) { &[Profiler::PerfMap] } else { &[] };
     const DEBUG_INFO: bool = true;
+    /// Yes: the inlined accessors compile to a compare and a load or store.
+    const MEMORY_REWRITE_PAYS: bool = true;
 
     fn configure(_config: &mut wasmtime::Config) -> Result<(), Error> {
         Ok(())
@@ -75,10 +81,12 @@ pub type Wasmtime = WasmtimeOn<Native>;
 
 impl<T: Target> EngineApi for WasmtimeOn<T> {
     const NAME: &'static str = T::NAME;
-    /// Everything, with the target's profilers and debug info, and a `wasmtime::Config` as the base of the engine's
-    /// configuration (upstream's `with_wasmtime_config`).
-    const CAPABILITIES: Capabilities =
-        Capabilities::ALL.with_debugging(T::PROFILERS, T::DEBUG_INFO, Some(WASMTIME_CONFIG));
+    /// Everything, with the target's profilers and debug info, a `wasmtime::Config` as the base of the engine's
+    /// configuration (upstream's `with_wasmtime_config`), and the memory accessor rewrite by default where the
+    /// target gains from it.
+    const CAPABILITIES: Capabilities = Capabilities::ALL
+        .with_debugging(T::PROFILERS, T::DEBUG_INFO, Some(WASMTIME_CONFIG))
+        .with_memory_rewrite_paying(T::MEMORY_REWRITE_PAYS);
     type Engine = WasmtimeEngine;
     type Module = WasmtimeModule;
     type Store<S: HostState> = WasmtimeStore<S>;
