@@ -6,6 +6,9 @@
 
 use std::time::Duration;
 
+pub mod accessor_program;
+pub mod differential;
+
 use extism::{Backend, Manifest, Plugin, PluginBuilder, Wasm};
 
 /// Fuel for plug-in creation (start functions, `_initialize`) and for each call: ends generated infinite loops well
