@@ -280,8 +280,12 @@ pub(crate) fn run_committed_with(
 
 /// The committed test plug-ins (`tests/wasm/*.wasm`), by name.
 pub(crate) fn committed_plugins() -> BTreeMap<String, Vec<u8>> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/wasm");
-    std::fs::read_dir(&dir)
+    wasm_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/wasm"))
+}
+
+/// The `.wasm` files in `dir`, by name.
+fn wasm_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
         .map(|entry| entry.unwrap().path())
         .filter(|path| path.extension().is_some_and(|e| e == "wasm"))
@@ -294,6 +298,23 @@ pub(crate) fn committed_plugins() -> BTreeMap<String, Vec<u8>> {
         .collect()
 }
 
+/// The environment variable naming a directory of plug-ins built with other PDKs (Go, Haskell, JS, C…), run by the
+/// `other_pdk_*` tests. None is committed here (we ship only plug-ins built from this repository's sources), so
+/// those tests are ignored by default; run them with
+/// `EXTISM_PDK_MODULES=<dir> cargo test --all-features --test conformance other_pdk -- --ignored`
+/// (e.g. `<dir>` = the `wasm/` directory of a checkout of extism/go-sdk, whose test plug-ins come from several PDKs).
+pub(crate) const PDK_MODULES_ENV: &str = "EXTISM_PDK_MODULES";
+
+/// The plug-ins in [`PDK_MODULES_ENV`]'s directory, by name; the test fails if it is unset or holds none (an
+/// ignored test run on purpose must not pass on nothing).
+pub(crate) fn other_pdk_plugins() -> BTreeMap<String, Vec<u8>> {
+    let dir = std::env::var_os(PDK_MODULES_ENV)
+        .unwrap_or_else(|| panic!("{PDK_MODULES_ENV} must name a directory of plug-in .wasm files"));
+    let plugins = wasm_files(Path::new(&dir));
+    assert!(!plugins.is_empty(), "no .wasm file in {}", Path::new(&dir).display());
+    plugins
+}
+
 /// Assert that every engine gave `reference`'s outcomes, listing every difference.
 fn assert_same(what: &str, runs: &[(Backend, Vec<(String, Outcome)>)]) {
     let (first, reference) = &runs[0];
@@ -301,9 +322,11 @@ fn assert_same(what: &str, runs: &[(Backend, Vec<(String, Outcome)>)]) {
     for (backend, outcomes) in &runs[1..] {
         if outcomes.len() != reference.len() {
             differences.push(format!(
-                "{backend}: {} outcomes, {first}: {}",
+                "{backend}: {} outcomes (first {:?}), {first}: {} (first {:?})",
                 outcomes.len(),
-                reference.len()
+                outcomes.first(),
+                reference.len(),
+                reference.first()
             ));
         }
         for ((call, a), (_, b)) in reference.iter().zip(outcomes) {
@@ -338,6 +361,31 @@ differential_test! {
                     .any(|(_, o)| matches!(o, Outcome::Returned { rc: 0, .. })),
                 "{name}: no call succeeded: {outcomes:?}"
             );
+            assert_same(name, &runs);
+        }
+    }
+}
+
+differential_test! {
+    #[ignore = "needs EXTISM_PDK_MODULES=<a directory of plug-ins built with other PDKs>"]
+    /// [`committed_plugins_agree_on_every_engine`] for plug-ins built with other PDKs (see [`PDK_MODULES_ENV`]).
+    fn other_pdk_plugins_agree_on_every_engine() {
+        for (name, wasm) in &other_pdk_plugins() {
+            // Without a fuel limit: engines count fuel in their own units, and these plug-ins (Go's runtime start-up)
+            // need more than the committed ones' limit on some engines.
+            let runs: Vec<_> = ENGINES
+                .iter()
+                .map(|&b| (b, run_committed_with(name, wasm, b, Some(true))))
+                // An engine that refuses the plug-in for a capability it documents lacking (wasmer's singlepass
+                // compiler and SIMD, which GHC's output uses) is left out of the comparison, and says so.
+                .filter(|(b, outcomes)| match &outcomes[..] {
+                    [(call, Outcome::Failed { kind, .. })] if call == CREATE && kind.contains("does not support") => {
+                        eprintln!("{name}: {b} left out: {kind}");
+                        false
+                    }
+                    _ => true,
+                })
+                .collect();
             assert_same(name, &runs);
         }
     }

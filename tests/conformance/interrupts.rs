@@ -472,3 +472,27 @@ backend_test! {
         });
     }
 }
+
+/// A module whose `run` export calls, once, a function of `n` pairs of `i32.const 1` / `drop` (three bytes each).
+fn large_function(n: usize) -> String {
+    format!(
+        r#"(module
+            (func $large {}) 
+            (func (export "run") (result i32) (call $large) (i32.const 0)))"#,
+        "(drop (i32.const 1))".repeat(n)
+    )
+}
+
+backend_test! {
+    /// A function met for the first time under a timeout runs, whatever its size. wasmi translates functions when
+    /// they first run and by default charges fuel for it (7 per byte); more than one interrupt slice's worth (1M) made
+    /// the call fail as "out of fuel" without any fuel limit. 120,000 pairs: 360 KB of code, ~2.5M units.
+    fn a_large_function_runs_for_the_first_time_under_a_timeout(backend) {
+        with_deadline(Duration::from_secs(120), move || {
+            let manifest = Manifest::default().with_timeout(Duration::from_secs(60));
+            let mut plugin = wat(backend, &large_function(120_000), manifest).build().unwrap();
+            let rc = plugin.call_get_error_code::<&str, &[u8]>("run", "").map(|_| 0).map_err(|(e, rc)| format!("{e:#} ({rc})"));
+            assert_eq!(rc, Ok(0));
+        });
+    }
+}

@@ -5,7 +5,7 @@
 
 use extism::{Backend, CompiledPlugin, CurrentPlugin, Manifest, Plugin, PluginBuilder, UserData, Val, ValType, Wasm};
 
-use crate::differential::{Outcome, committed_plugins, outcome, run_committed_with};
+use crate::differential::{Outcome, committed_plugins, other_pdk_plugins, outcome, run_committed_with};
 
 /// True if `backend` rewrites (it runs multi-memory modules).
 fn rewrites(backend: Backend) -> bool {
@@ -93,6 +93,35 @@ backend_test! {
             .with_memory_rewrite(true)
             .with_fuel_limit(1_000_000);
         assert_eq!(fueled.compile().unwrap().rewritten_modules(), 0);
+    }
+}
+
+/// [`committed_plugins_agree_with_and_without_the_rewrite`] for plug-ins built with other PDKs (Go, Haskell, JS: see
+/// `differential::PDK_MODULES_ENV`), whose accessor calls come from other compilers, on every compiled engine. A plain
+/// test looping over the engines rather than a `backend_test!`: rstest puts an `#[ignore]` on the first case only.
+#[test]
+#[ignore = "needs EXTISM_PDK_MODULES=<a directory of plug-ins built with other PDKs>"]
+fn other_pdk_plugins_agree_with_and_without_the_rewrite() {
+    let plugins = other_pdk_plugins();
+    for &backend in Backend::ALL {
+        let mut rewritten = 0;
+        for (name, wasm) in &plugins {
+            let on = run_committed_with(name, wasm, backend, Some(true));
+            let off = run_committed_with(name, wasm, backend, Some(false));
+            assert_same_outcomes(&format!("{name} on {backend}"), &on, &off);
+            let compiled = PluginBuilder::new(wasm.clone())
+                .with_backend(backend)
+                .with_wasi(true)
+                .with_memory_rewrite(true)
+                .compile();
+            rewritten += compiled.map_or(0, |c| c.rewritten_modules());
+        }
+        // Where the engine rewrites, some of those plug-ins were rewritten (else the comparison compared nothing).
+        assert_eq!(
+            rewritten > 0,
+            rewrites(backend),
+            "plug-ins rewritten on {backend}: {rewritten}"
+        );
     }
 }
 

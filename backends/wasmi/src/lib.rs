@@ -84,6 +84,16 @@ impl EngineApi for Wasmi {
         config.consume_fuel(true);
         // Validate eagerly (a broken module fails at creation, not in the middle of a call), translate lazily.
         config.compilation_mode(wasmi::CompilationMode::LazyTranslation);
+        // Lazy translation charges fuel for each function the first time it runs, and when the current fuel slice
+        // cannot pay for it wasmi 2.0 fails the call (`ResumableOutOfFuel` as an error, with nothing to resume)
+        // instead of pausing it: a Go plug-in with a timeout ran "out of fuel" without any fuel limit. Translation is
+        // the engine's work, not the guest's (no other engine charges it), so it costs no fuel; copies by
+        // `memory.copy`/`fill` and the like keep wasmi's default price (64 bytes per unit).
+        config.fuel_cost(wasmi::CustomFuelCosts {
+            bytes_copied_per_fuel: 64,
+            fuel_per_bytes_translated: 0,
+            fuel_per_bytes_validated: 0,
+        });
         config.set_max_recursion_depth(MAX_RECURSION_DEPTH);
         Ok(wasmi::Engine::new(&config))
     }
