@@ -627,10 +627,22 @@ pub(crate) fn compile_cached<B: EngineApi>(
     wasm: &[u8],
     compile: impl FnOnce(&[u8]) -> Result<B::Module, Error>,
 ) -> Result<B::Module, Error> {
+    compile_keyed::<B>(cache, engine, || Sha256::digest(wasm).into(), || compile(wasm))
+}
+
+/// [`compile_cached`] for code made from more than the bytes compiled, such as a module the core rewrites before
+/// compiling it: `key` names the entry (a SHA-256 of everything that decides the code; computed only when there is a
+/// cache), and `compile` makes the module on a miss, so that a hit skips the work that precedes compilation too.
+pub(crate) fn compile_keyed<B: EngineApi>(
+    cache: Option<&CodeCache>,
+    engine: &B::Engine,
+    key: impl FnOnce() -> [u8; 32],
+    compile: impl FnOnce() -> Result<B::Module, Error>,
+) -> Result<B::Module, Error> {
     let Some((cache, identity)) = cache.zip(B::code_identity(engine)) else {
-        return compile(wasm);
+        return compile();
     };
-    let module_hash: [u8; 32] = Sha256::digest(wasm).into();
+    let module_hash = key();
     match cache.load(B::NAME, &identity, &module_hash) {
         Ok(payload) => {
             // SAFETY: the entry's header matched this engine's name, exact version and code-generation fingerprint
@@ -651,7 +663,7 @@ pub(crate) fn compile_cached<B: EngineApi>(
             cache.remove(B::NAME, &identity, &module_hash);
         }
     }
-    let module = compile(wasm)?;
+    let module = compile()?;
     match B::serialize(engine, &module) {
         Ok(Some(payload)) => {
             if let Err(e) = cache.store(B::NAME, &identity, &module_hash, &payload) {

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::EXTISM_ENV_MODULE;
 use crate::backend::{
-    CallError, Capabilities, EngineApi, EngineOptions, ExportShape, ExternKind, HostFunction, KernelAccess,
+    CallError, Capabilities, EngineApi, EngineOptions, ExportShape, ExternKind, HostFunction, ImportInfo, KernelAccess,
     LinkingInputs, PluginStore, unsupported,
 };
 use crate::coredump::CoreDump;
@@ -210,15 +210,17 @@ impl<B: EngineApi> Compiled<B> {
         let mut modules = Vec::with_capacity(named.len());
         let mut rewritten_modules = 0;
         for m in named {
-            let compile =
-                |wasm: &[u8]| crate::cache::compile_cached::<B>(cache, &engine, wasm, |wasm| B::compile(&engine, wasm));
-            let (module, rewritten) = compile_module::<B>(compile, &m.wasm, layout, &shadowed)?;
+            let module = compile_module::<B>(cache, &engine, &m.wasm, layout, &shadowed)?;
             let mut imports = B::imports(&module);
+            // A module imports the kernel memory only if the rewrite made it (the original cannot: see `survey`),
+            // which tells a rewritten module loaded from the cache from one compiled as it was.
+            let is_kernel_memory = |i: &ImportInfo| {
+                i.module == EXTISM_ENV_MODULE && i.name == KERNEL_MEMORY && i.kind == ExternKind::Memory
+            };
+            let rewritten = layout.is_some() && imports.iter().any(is_kernel_memory);
             if rewritten {
                 // The kernel memory import the rewrite added (the original module cannot have one: see `survey`).
-                imports.retain(|i| {
-                    !(i.module == EXTISM_ENV_MODULE && i.name == KERNEL_MEMORY && i.kind == ExternKind::Memory)
-                });
+                imports.retain(|i| !is_kernel_memory(i));
                 rewritten_modules += 1;
             }
             modules.push(ModuleInfo {
@@ -366,28 +368,37 @@ fn rewrite_layout(
     crate::rewrite::KernelLayout::of_kernel()
 }
 
-/// Compile one module, with its calls to the kernel's memory accessors rewritten when `layout` is given (see
-/// [`crate::rewrite`]). True if the rewritten module is the one compiled. A rewritten module the engine refuses is
-/// compiled again as it was, so that its errors are the engine's own.
+/// Compile one module through the compilation cache, with its calls to the kernel's memory accessors rewritten when
+/// `layout` is given (see [`crate::rewrite`]). A rewritten module the engine refuses is compiled again as it was, so
+/// that its errors are the engine's own. With the rewrite, the cache entry is keyed by the original module and what
+/// the rewrite depends on ([`crate::rewrite::cache_key`]), so that a hit skips the rewrite too.
 fn compile_module<B: EngineApi>(
-    compile: impl Fn(&[u8]) -> Result<B::Module, Error>,
+    cache: Option<&crate::cache::CodeCache>,
+    engine: &B::Engine,
     wasm: &[u8],
     layout: Option<crate::rewrite::KernelLayout>,
     shadowed: &[&str],
-) -> Result<(B::Module, bool), Error> {
-    let start = std::time::Instant::now();
-    if let Some(rewritten) = layout.and_then(|layout| crate::rewrite::rewrite_module(wasm, layout, shadowed)) {
-        tracing::debug!(
-            bytes = wasm.len(),
-            micros = start.elapsed().as_micros() as u64,
-            "rewrote the module's kernel memory accessor calls"
-        );
-        match compile(&rewritten.wasm) {
-            Ok(module) => return Ok((module, true)),
-            Err(error) => tracing::debug!("the rewritten module did not compile, using the original: {error:#}"),
+) -> Result<B::Module, Error> {
+    let layout = layout.filter(|_| crate::rewrite::imports_an_accessor(wasm, shadowed));
+    let Some(layout) = layout else {
+        return crate::cache::compile_cached::<B>(cache, engine, wasm, |wasm| B::compile(engine, wasm));
+    };
+    let key = || crate::rewrite::cache_key(wasm, layout, shadowed);
+    crate::cache::compile_keyed::<B>(cache, engine, key, || {
+        let start = std::time::Instant::now();
+        if let Some(rewritten) = crate::rewrite::rewrite_module(wasm, layout, shadowed) {
+            tracing::debug!(
+                bytes = wasm.len(),
+                micros = start.elapsed().as_micros() as u64,
+                "rewrote the module's kernel memory accessor calls"
+            );
+            match B::compile(engine, &rewritten.wasm) {
+                Ok(module) => return Ok(module),
+                Err(error) => tracing::debug!("the rewritten module did not compile, using the original: {error:#}"),
+            }
         }
-    }
-    Ok((compile(wasm)?, false))
+        B::compile(engine, wasm)
+    })
 }
 
 /// Write a debugging file (memory or core dump) the host named. Opened without blocking, so that a FIFO nobody reads

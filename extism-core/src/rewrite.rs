@@ -329,6 +329,55 @@ pub(crate) struct Rewritten {
     pub wasm: Vec<u8>,
 }
 
+/// The compilation cache's key for `wasm` compiled through [`rewrite_module`] with `layout` and `shadowed`: a SHA-256
+/// of this file's source (a changed rewrite must not load code rewritten by an older one, even under the same crate
+/// version), the layout, the shadowed names and the module. With it, a plug-in created from a warm cache skips the
+/// rewrite as well as the compilation.
+pub(crate) fn cache_key(wasm: &[u8], layout: KernelLayout, shadowed: &[&str]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    static SOURCE: OnceLock<[u8; 32]> = OnceLock::new();
+    let source = SOURCE.get_or_init(|| Sha256::digest(include_bytes!("rewrite.rs")).into());
+    let mut key = Sha256::new();
+    key.update(b"extism memory accessor rewrite\0");
+    key.update(source);
+    for field in [layout.heap_start, layout.input_offset, layout.input_length] {
+        key.update(field.to_le_bytes());
+    }
+    let mut shadowed = shadowed.to_vec();
+    shadowed.sort_unstable();
+    shadowed.dedup();
+    for name in shadowed {
+        key.update(name.as_bytes());
+        key.update(b"\0");
+    }
+    key.update(wasm);
+    key.finalize().into()
+}
+
+/// True if `wasm` imports one of the kernel's memory accessors not in `shadowed`: only such a module can be
+/// rewritten. Reads the import section alone, so that a module with nothing to rewrite keeps the cache key of its
+/// bytes without paying for [`rewrite_module`]'s scan of its code.
+pub(crate) fn imports_an_accessor(wasm: &[u8], shadowed: &[&str]) -> bool {
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload {
+            Ok(Payload::ImportSection(reader)) => {
+                return reader.into_imports().any(|import| {
+                    import.is_ok_and(|import| {
+                        import.module == EXTISM_ENV_MODULE
+                            && matches!(import.ty, TypeRef::Func(_) | TypeRef::FuncExact(_))
+                            && Accessor::by_name(import.name).is_some()
+                            && !shadowed.contains(&import.name)
+                    })
+                });
+            }
+            // Sections that come after the imports, or a module that does not parse (the engine will say why).
+            Ok(Payload::FunctionSection(_) | Payload::CodeSectionStart { .. }) | Err(_) => return false,
+            Ok(_) => {}
+        }
+    }
+    false
+}
+
 /// Rewrite the direct calls of `wasm` to the kernel's memory accessors (see the module documentation). `None` when
 /// there is nothing to rewrite or the module cannot be re-encoded (it is then compiled as it is, and any error it has
 /// is reported by the engine as usual). Accessors named in `shadowed` are left alone: a host function defined
