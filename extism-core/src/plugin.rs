@@ -210,16 +210,10 @@ impl<B: EngineApi> Compiled<B> {
         let mut modules = Vec::with_capacity(named.len());
         let mut rewritten_modules = 0;
         for m in named {
-            let module = compile_module::<B>(cache, &engine, &m.wasm, layout, &shadowed)?;
+            let (module, rewritten) = compile_module::<B>(cache, &engine, &m.wasm, layout, &shadowed)?;
             let mut imports = B::imports(&module);
-            // A module imports the kernel memory only if the rewrite made it (the original cannot: see `survey`),
-            // which tells a rewritten module loaded from the cache from one compiled as it was.
-            let is_kernel_memory = |i: &ImportInfo| {
-                i.module == EXTISM_ENV_MODULE && i.name == KERNEL_MEMORY && i.kind == ExternKind::Memory
-            };
-            let rewritten = layout.is_some() && imports.iter().any(is_kernel_memory);
             if rewritten {
-                // The kernel memory import the rewrite added (the original module cannot have one: see `survey`).
+                // The kernel memory import the rewrite added (the original module has none: see `may_rewrite`).
                 imports.retain(|i| !is_kernel_memory(i));
                 rewritten_modules += 1;
             }
@@ -368,23 +362,31 @@ fn rewrite_layout(
     crate::rewrite::KernelLayout::of_kernel()
 }
 
+/// An import of the kernel memory, which only a rewritten module has (see [`crate::rewrite::may_rewrite`]).
+fn is_kernel_memory(import: &ImportInfo) -> bool {
+    import.module == EXTISM_ENV_MODULE && import.name == KERNEL_MEMORY && import.kind == ExternKind::Memory
+}
+
 /// Compile one module through the compilation cache, with its calls to the kernel's memory accessors rewritten when
-/// `layout` is given (see [`crate::rewrite`]). A rewritten module the engine refuses is compiled again as it was, so
-/// that its errors are the engine's own. With the rewrite, the cache entry is keyed by the original module and what
-/// the rewrite depends on ([`crate::rewrite::cache_key`]), so that a hit skips the rewrite too.
+/// `layout` is given (see [`crate::rewrite`]); true if the module compiled is the rewritten one. A rewritten module
+/// the engine refuses is compiled again as it was, so that its errors are the engine's own. With the rewrite, the
+/// cache entry is keyed by the original module and what the rewrite depends on ([`crate::rewrite::cache_key`]), so
+/// that a hit skips the rewrite too; the module's kernel memory import then tells whether it was rewritten (modules
+/// that import the kernel memory themselves are never rewritten).
 fn compile_module<B: EngineApi>(
     cache: Option<&crate::cache::CodeCache>,
     engine: &B::Engine,
     wasm: &[u8],
     layout: Option<crate::rewrite::KernelLayout>,
     shadowed: &[&str],
-) -> Result<B::Module, Error> {
-    let layout = layout.filter(|_| crate::rewrite::imports_an_accessor(wasm, shadowed));
+) -> Result<(B::Module, bool), Error> {
+    let layout = layout.filter(|_| crate::rewrite::may_rewrite(wasm, shadowed));
     let Some(layout) = layout else {
-        return crate::cache::compile_cached::<B>(cache, engine, wasm, |wasm| B::compile(engine, wasm));
+        let module = crate::cache::compile_cached::<B>(cache, engine, wasm, |wasm| B::compile(engine, wasm))?;
+        return Ok((module, false));
     };
     let key = || crate::rewrite::cache_key(wasm, layout, shadowed);
-    crate::cache::compile_keyed::<B>(cache, engine, key, || {
+    let module = crate::cache::compile_keyed::<B>(cache, engine, key, || {
         let start = std::time::Instant::now();
         if let Some(rewritten) = crate::rewrite::rewrite_module(wasm, layout, shadowed) {
             tracing::debug!(
@@ -398,7 +400,9 @@ fn compile_module<B: EngineApi>(
             }
         }
         B::compile(engine, wasm)
-    })
+    })?;
+    let rewritten = B::imports(&module).iter().any(is_kernel_memory);
+    Ok((module, rewritten))
 }
 
 /// Write a debugging file (memory or core dump) the host named. Opened without blocking, so that a FIFO nobody reads

@@ -354,21 +354,29 @@ pub(crate) fn cache_key(wasm: &[u8], layout: KernelLayout, shadowed: &[&str]) ->
     key.finalize().into()
 }
 
-/// True if `wasm` imports one of the kernel's memory accessors not in `shadowed`: only such a module can be
-/// rewritten. Reads the import section alone, so that a module with nothing to rewrite keeps the cache key of its
-/// bytes without paying for [`rewrite_module`]'s scan of its code.
-pub(crate) fn imports_an_accessor(wasm: &[u8], shadowed: &[&str]) -> bool {
+/// True if `wasm` may be rewritten: it imports one of the kernel's memory accessors not in `shadowed`, and not the
+/// kernel memory itself (which [`rewrite_module`] refuses, and the linker rejects). Reads the import section alone,
+/// so that a module with nothing to rewrite keeps the cache key of its bytes without paying for
+/// [`rewrite_module`]'s scan of its code, and a module that imports the kernel memory is known not to be rewritten.
+pub(crate) fn may_rewrite(wasm: &[u8], shadowed: &[&str]) -> bool {
     for payload in Parser::new(0).parse_all(wasm) {
         match payload {
             Ok(Payload::ImportSection(reader)) => {
-                return reader.into_imports().any(|import| {
-                    import.is_ok_and(|import| {
-                        import.module == EXTISM_ENV_MODULE
-                            && matches!(import.ty, TypeRef::Func(_) | TypeRef::FuncExact(_))
-                            && Accessor::by_name(import.name).is_some()
-                            && !shadowed.contains(&import.name)
-                    })
-                });
+                let mut accessor = false;
+                for import in reader.into_imports() {
+                    let Ok(import) = import else { return false };
+                    if import.module != EXTISM_ENV_MODULE {
+                        continue;
+                    }
+                    match import.ty {
+                        TypeRef::Memory(_) if import.name == KERNEL_MEMORY => return false,
+                        TypeRef::Func(_) | TypeRef::FuncExact(_) => {
+                            accessor |= Accessor::by_name(import.name).is_some() && !shadowed.contains(&import.name);
+                        }
+                        _ => {}
+                    }
+                }
+                return accessor;
             }
             // Sections that come after the imports, or a module that does not parse (the engine will say why).
             Ok(Payload::FunctionSection(_) | Payload::CodeSectionStart { .. }) | Err(_) => return false,
@@ -948,6 +956,23 @@ impl Reencode for Rewriter<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Only modules that import an unshadowed accessor, and not the kernel memory, may be rewritten (and get the
+    /// rewrite's cache key).
+    #[test]
+    fn may_rewrite_reads_the_imports() {
+        let module = |imports: &str| wat::parse_str(format!("(module {imports} (func (export \"f\")))")).unwrap();
+        let load = r#"(import "extism:host/env" "load_u64" (func (param i64) (result i64)))"#;
+        let memory = r#"(import "extism:host/env" "memory" (memory 1))"#;
+        let alloc = r#"(import "extism:host/env" "alloc" (func (param i64) (result i64)))"#;
+        assert!(may_rewrite(&module(load), &[]));
+        assert!(may_rewrite(&module(&format!("{alloc} {load}")), &["alloc"]));
+        assert!(!may_rewrite(&module(load), &["load_u64"]));
+        assert!(!may_rewrite(&module(&format!("{load} {memory}")), &[]));
+        assert!(!may_rewrite(&module(alloc), &[]));
+        assert!(!may_rewrite(&module(""), &[]));
+        assert!(!may_rewrite(b"not wasm", &[]));
+    }
 
     #[test]
     fn the_environment_variable_turns_it_off() {
