@@ -617,7 +617,7 @@ pub fn with_host_values<P, R>(
     convert: impl Fn(&P) -> Val,
     body: impl FnOnce(&[Val], &mut [Val]) -> R,
 ) -> R {
-    let zero = |ty: &crate::val::ValType| Val::default_for(*ty).unwrap_or(Val::I32(0));
+    let zero = |ty: &crate::val::ValType| Val::result_slot(*ty);
     let n_results = results.len();
     let mut inline_args = [Val::I32(0); INLINE_VALUES];
     let heap_args: Vec<Val>;

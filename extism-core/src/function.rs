@@ -277,11 +277,7 @@ impl Label {
             name: name.to_string(),
             qualified_name: format!("{}::{name}", namespace.unwrap_or(EXTISM_USER_MODULE)),
             results: ty.results.clone(),
-            zeros: ty
-                .results
-                .iter()
-                .map(|t| Val::default_for(*t).unwrap_or(Val::I32(0)))
-                .collect(),
+            zeros: ty.results.iter().map(|t| Val::result_slot(*t)).collect(),
             check,
         }
     }

@@ -68,6 +68,13 @@ impl Val {
         })
     }
 
+    /// The value a host function's result slot of type `ty` holds before the function runs: the type's zero, and
+    /// `I32(0)` for reference types (which host functions cannot return; the result check then reports the slot).
+    #[inline]
+    pub(crate) fn result_slot(ty: ValType) -> Val {
+        Val::default_for(ty).unwrap_or(Val::I32(0))
+    }
+
     /// The value if it is an `I32`.
     #[inline]
     pub fn i32(&self) -> Option<i32> {
