@@ -11,6 +11,9 @@
 //! - `count_vowels_1MiB/<engine>`: a compute-bound call of a PDK plug-in on 1 MiB of text;
 //! - `host_call/<engine>`: one call of a trivial host function (`i64 -> i64`) from a guest loop; the time is per host
 //!   call (the guest's loop costs a few instructions on top);
+//! - `host_call_engine_only/<engine>`: the same guest loop and host function (`i64 -> i64`, given the store's
+//!   state as ours are) on the bare engine, without Extism (wasmtime: `Linker::func_wrap` with a `Caller`; wasmer:
+//!   singlepass, `Function::new_typed_with_env`): the engine's own cost of a host call, the floor for `host_call`;
 //! - `create/<engine>`: `PluginBuilder::build` from the bytes of a 91 KB PDK plug-in (`kitchen.wasm`) with the
 //!   compilation cache disabled (cold): compile, check the imports, create the store with the kernel (the main module
 //!   is instantiated on the first call);
@@ -201,6 +204,89 @@ fn host_call(c: &mut Criterion) {
     group.finish();
 }
 
+/// The guest of `host_call_engine_only`: `host_call`'s loop, the count passed as a parameter.
+#[cfg(any(feature = "wasmtime", feature = "wasmer"))]
+const ENGINE_HOST_CALLS: &str = r#"
+(module
+  (import "extism:host/user" "inc" (func $inc (param i64) (result i64)))
+  (func (export "calls") (param $n i64) (result i64)
+    (local $acc i64)
+    (block $done
+      (loop $again
+        (br_if $done (i64.eqz (local.get $n)))
+        (local.set $acc (call $inc (local.get $acc)))
+        (local.set $n (i64.sub (local.get $n) (i64.const 1)))
+        (br $again)))
+    (local.get $acc)))
+"#;
+
+/// The host state the bare engines' host function is given (and, like `host_call`'s `inc`, does not use).
+#[cfg(any(feature = "wasmtime", feature = "wasmer"))]
+struct EngineState {
+    _calls: u64,
+}
+
+fn host_call_engine_only(c: &mut Criterion) {
+    let mut group = c.benchmark_group("host_call_engine_only");
+    #[cfg(feature = "wasmtime")]
+    {
+        use extism::wasmtime;
+        let mut config = wasmtime::Config::new();
+        // What the Extism backend turns on that changes guest code (fuel is off by default).
+        config.epoch_interruption(true);
+        let engine = wasmtime::Engine::new(&config).expect("wasmtime engine");
+        let wasm = wat::parse_str(ENGINE_HOST_CALLS).expect("guest");
+        let module = wasmtime::Module::new(&engine, &wasm).expect("module");
+        let mut linker = wasmtime::Linker::new(&engine);
+        linker
+            .func_wrap(
+                "extism:host/user",
+                "inc",
+                |_: wasmtime::Caller<'_, EngineState>, x: i64| -> i64 { x.wrapping_add(1) },
+            )
+            .expect("inc");
+        let mut store = wasmtime::Store::new(&engine, EngineState { _calls: 0 });
+        store.set_epoch_deadline(u64::MAX / 2);
+        let instance = linker.instantiate(&mut store, &module).expect("instance");
+        let calls = instance.get_typed_func::<i64, i64>(&mut store, "calls").expect("calls");
+        group.bench_function(BenchmarkId::from_parameter("wasmtime"), |b| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                black_box(calls.call(&mut store, iters as i64).expect("calls"));
+                start.elapsed()
+            })
+        });
+    }
+    #[cfg(feature = "wasmer")]
+    {
+        use extism_wasmer::wasmer;
+        let engine = wasmer::Engine::from(wasmer::sys::Singlepass::new());
+        let mut store = wasmer::Store::new(engine);
+        let wasm = wat::parse_str(ENGINE_HOST_CALLS).expect("guest");
+        let module = wasmer::Module::new(&store, &wasm).expect("module");
+        let env = wasmer::FunctionEnv::new(&mut store, EngineState { _calls: 0 });
+        let inc = wasmer::Function::new_typed_with_env(
+            &mut store,
+            &env,
+            |_: wasmer::FunctionEnvMut<EngineState>, x: i64| -> i64 { x.wrapping_add(1) },
+        );
+        let imports = wasmer::imports! { "extism:host/user" => { "inc" => inc } };
+        let instance = wasmer::Instance::new(&mut store, &module, &imports).expect("instance");
+        let calls = instance
+            .exports
+            .get_typed_function::<i64, i64>(&store, "calls")
+            .expect("calls");
+        group.bench_function(BenchmarkId::from_parameter("wasmer"), |b| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                black_box(calls.call(&mut store, iters as i64).expect("calls"));
+                start.elapsed()
+            })
+        });
+    }
+    group.finish();
+}
+
 fn create(c: &mut Criterion) {
     let wasm = test_wasm("kitchen");
     let cache = CacheDir::new();
@@ -303,6 +389,7 @@ mod group {
         reflect_64k,
         count_vowels_1m,
         host_call,
+        host_call_engine_only,
         create,
         instantiate
     );

@@ -9,8 +9,12 @@
 //!
 //! (`cargo bench --bench calls` measures echo with criterion; this is the quick side-by-side.)
 //!
-//! `memory_rewrite [runs] once <engine> <bytes> <on|off>` creates one plug-in and calls its `echo` `runs` times with
-//! `bytes` bytes, printing the fastest call: for profilers (e.g. `valgrind --tool=callgrind
+//! `memory_rewrite [runs] create-once <engine> <plug-in> <on|off>` creates the test plug-in `<plug-in>` `runs`
+//! times without the compilation cache and prints the fastest creation (compilation plus instantiation).
+//!
+//! `memory_rewrite [runs] once <engine> <bytes> <on|off> [<plug-in> [<export>]]` creates one plug-in (`echo.wasm`,
+//! or the test plug-in named) and calls its `echo` (or the export named) `runs` times with `bytes` bytes, printing
+//! the fastest call: for profilers (e.g. `valgrind --tool=callgrind
 //! --toggle-collect='*Plugin*call_inner*'`, which counts the calls alone).
 //!
 //! On wasmtime and wasmer, "compile" is `CompiledPlugin::new` (the module is compiled to machine code there); on
@@ -41,6 +45,17 @@ fn main() -> Result<(), extism::Error> {
         let size: usize = arg(4, "size")?.parse()?;
         let rewrite = arg(5, "on|off")? == "on";
         return once(runs, backend, size, rewrite);
+    }
+    if only.as_deref() == Some("create-once") {
+        let arg = |n: usize, what: &str| {
+            std::env::args()
+                .nth(n)
+                .ok_or_else(|| extism::Error::msg(format!("no {what}")))
+        };
+        let backend: Backend = arg(3, "engine")?.parse()?;
+        let name = arg(4, "plug-in")?;
+        let rewrite = arg(5, "on|off")? == "on";
+        return create_once(runs, backend, &name, rewrite);
     }
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/wasm");
     let mut plugins: Vec<_> = std::fs::read_dir(&dir)?
@@ -195,9 +210,37 @@ fn echo(runs: usize) -> Result<(), extism::Error> {
     Ok(())
 }
 
-/// `runs` calls of `echo` with `size` bytes on one plug-in.
+/// `runs` creations of the test plug-in `name` without the compilation cache, printing the fastest.
+fn create_once(runs: usize, backend: Backend, name: &str, rewrite: bool) -> Result<(), extism::Error> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/wasm/{name}.wasm"));
+    let wasm = std::fs::read(path)?;
+    let mut best = Duration::MAX;
+    for _ in 0..runs {
+        let start = Instant::now();
+        let compiled = CompiledPlugin::new(
+            PluginBuilder::new(&wasm[..])
+                .with_backend(backend)
+                .with_wasi(true)
+                .with_cache_disabled()
+                .with_memory_rewrite(rewrite),
+        )?;
+        drop(Plugin::new_from_compiled(&compiled)?);
+        best = best.min(start.elapsed());
+    }
+    println!(
+        "{name} on {backend}, rewrite {}: fastest creation {best:?}",
+        if rewrite { "on" } else { "off" }
+    );
+    Ok(())
+}
+
+/// `runs` calls of `echo` with `size` bytes on one plug-in (or of the export named by the example's seventh argument
+/// of the test plug-in named by its sixth, e.g. `count_vowels count_vowels`).
 fn once(runs: usize, backend: Backend, size: usize, rewrite: bool) -> Result<(), extism::Error> {
-    let wasm = std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/wasm/echo.wasm"))?;
+    let name = std::env::args().nth(6).unwrap_or_else(|| "echo".into());
+    let export = std::env::args().nth(7).unwrap_or_else(|| name.clone());
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/wasm/{name}.wasm"));
+    let wasm = std::fs::read(path)?;
     let mut plugin = PluginBuilder::new(&wasm[..])
         .with_backend(backend)
         .with_memory_rewrite(rewrite)
@@ -206,10 +249,12 @@ fn once(runs: usize, backend: Backend, size: usize, rewrite: bool) -> Result<(),
     let mut best = Duration::MAX;
     for _ in 0..runs {
         let start = Instant::now();
-        let out: &[u8] = plugin.call("echo", &input[..])?;
+        let out: &[u8] = plugin.call(&export, &input[..])?;
         best = best.min(start.elapsed());
-        assert_eq!(out.len(), size);
+        if export == "echo" {
+            assert_eq!(out.len(), size);
+        }
     }
-    println!("echo {size} bytes on {backend}, rewrite {rewrite}: {best:?} (fastest of {runs})");
+    println!("{export} {size} bytes on {backend}, rewrite {rewrite}: {best:?} (fastest of {runs})");
     Ok(())
 }

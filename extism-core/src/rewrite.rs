@@ -43,11 +43,15 @@
 use std::sync::OnceLock;
 
 use wasm_encoder::reencode::{Reencode, utils};
-use wasm_encoder::{BlockType, Function, Instruction, MemArg, MemoryType, ValType};
+use wasm_encoder::{BlockType, Encode, Function, Instruction, MemArg, MemoryType, ValType};
 use wasmparser::{ExternalKind, Operator, Parser, Payload, TypeRef};
 
 use crate::EXTISM_ENV_MODULE;
 use crate::kernel::{KERNEL_MEMORY, KERNEL_WASM};
+
+mod scan;
+
+use scan::Seen;
 
 /// The environment variable that turns the rewrite off for every plug-in the process creates, whatever their
 /// builders ask: set to anything but an empty string or `0`.
@@ -330,13 +334,18 @@ pub(crate) struct Rewritten {
 }
 
 /// The compilation cache's key for `wasm` compiled through [`rewrite_module`] with `layout` and `shadowed`: a SHA-256
-/// of this file's source (a changed rewrite must not load code rewritten by an older one, even under the same crate
+/// of the rewrite's source (this file and `rewrite/scan.rs`) (a changed rewrite must not load code rewritten by an older one, even under the same crate
 /// version), the layout, the shadowed names and the module. With it, a plug-in created from a warm cache skips the
 /// rewrite as well as the compilation.
 pub(crate) fn cache_key(wasm: &[u8], layout: KernelLayout, shadowed: &[&str]) -> [u8; 32] {
     use sha2::{Digest, Sha256};
     static SOURCE: OnceLock<[u8; 32]> = OnceLock::new();
-    let source = SOURCE.get_or_init(|| Sha256::digest(include_bytes!("rewrite.rs")).into());
+    let source = SOURCE.get_or_init(|| {
+        let mut source = Sha256::new();
+        source.update(include_bytes!("rewrite.rs"));
+        source.update(include_bytes!("rewrite/scan.rs"));
+        source.finalize().into()
+    });
     let mut key = Sha256::new();
     key.update(b"extism memory accessor rewrite\0");
     key.update(source);
@@ -495,7 +504,7 @@ impl Rewriter<'_> {
 
     /// The kernel's `load_*` with the address on the stack (it ends up in `scratch.address`): the `size` bytes at
     /// the address if `[p, p + size)` lies in `[heap start, end of kernel memory)`, else 0.
-    fn checked_load(&self, f: &mut Function, size: i64, scratch: Scratch) {
+    fn checked_load(&self, f: &mut Body, size: i64, scratch: Scratch) {
         let result = if size == 1 { ValType::I32 } else { ValType::I64 };
         self.guarded(f, size, scratch, BlockType::Result(result), Some(zero(result)), &|f| {
             f.instruction(&Instruction::LocalGet(scratch.address));
@@ -518,15 +527,15 @@ impl Rewriter<'_> {
     /// and an access it admits is in bounds. Only an access it refuses reads the size again and checks again.
     fn guarded(
         &self,
-        f: &mut Function,
+        f: &mut Body,
         size: i64,
         scratch: Scratch,
         block: BlockType,
         otherwise: Option<Instruction<'_>>,
-        access: &dyn Fn(&mut Function),
+        access: &dyn Fn(&mut Body),
     ) {
         let heap_start = i64::from(self.layout.heap_start);
-        let check = |f: &mut Function, slack: i64| {
+        let check = |f: &mut Body, slack: i64| {
             f.instruction(&Instruction::LocalGet(scratch.address));
             f.instruction(&Instruction::I64Const(heap_start));
             f.instruction(&Instruction::I64Sub);
@@ -537,7 +546,7 @@ impl Rewriter<'_> {
             }
             f.instruction(&Instruction::I64LeU);
         };
-        let else_otherwise = |f: &mut Function| {
+        let else_otherwise = |f: &mut Body| {
             if let Some(otherwise) = &otherwise {
                 f.instruction(&Instruction::Else);
                 f.instruction(otherwise);
@@ -558,14 +567,14 @@ impl Rewriter<'_> {
     }
 
     /// Push the little-endian u64 at a constant kernel address.
-    fn load_root_field(&self, f: &mut Function, address: u32) {
+    fn load_root_field(&self, f: &mut Body, address: u32) {
         f.instruction(&Instruction::I32Const(address as i32));
         f.instruction(&Instruction::I64Load(self.memarg(3)));
     }
 
     /// The code that replaces a direct call to `accessor`: it takes the call's arguments from the stack and leaves
     /// its result there, with the kernel's semantics (see the module documentation).
-    fn inline(&self, f: &mut Function, accessor: Accessor, scratch: Scratch) {
+    fn inline(&self, f: &mut Body, accessor: Accessor, scratch: Scratch) {
         let size = accessor.size();
         match accessor {
             Accessor::LoadU8 | Accessor::LoadU64 => self.checked_load(f, size, scratch),
@@ -614,7 +623,7 @@ impl Rewriter<'_> {
     }
 
     /// Push the kernel memory's `size` bytes at the `i32` address on the stack (unchecked).
-    fn load(&self, f: &mut Function, size: i64) {
+    fn load(&self, f: &mut Body, size: i64) {
         if size == 1 {
             f.instruction(&Instruction::I32Load8U(self.memarg(0)));
         } else {
@@ -625,7 +634,7 @@ impl Rewriter<'_> {
     /// The kernel's `input_load_*` with `off` in `scratch.address` and the input length in `scratch.value`:
     /// `load_*(input offset + off)` (the addition wrapping, as the kernel's does; `input_offset` pushes the offset)
     /// if `off < length` (one byte) or `length >= 8 && off <= length - 8` (eight bytes), else 0.
-    fn exact_input_load(&self, f: &mut Function, size: i64, scratch: Scratch, input_offset: &dyn Fn(&mut Function)) {
+    fn exact_input_load(&self, f: &mut Body, size: i64, scratch: Scratch, input_offset: &dyn Fn(&mut Body)) {
         let result = if size == 1 { ValType::I32 } else { ValType::I64 };
         if size == 1 {
             f.instruction(&Instruction::LocalGet(scratch.address));
@@ -655,7 +664,7 @@ impl Rewriter<'_> {
     /// Read the input region from the root into `scratch.value` (length) and `cache.base`, the memory's limit into
     /// `scratch.limit`, and set `cache.end` to `length - 7` if `length >= 8` and `[base, base + length)` lies in
     /// `[heap start, end of memory)`, else to 0.
-    fn refresh_input(&self, f: &mut Function, scratch: Scratch, cache: InputCache) {
+    fn refresh_input(&self, f: &mut Body, scratch: Scratch, cache: InputCache) {
         let heap_start = i64::from(self.layout.heap_start);
         self.load_root_field(f, self.layout.input_length);
         f.instruction(&Instruction::LocalSet(scratch.value));
@@ -692,7 +701,7 @@ impl Rewriter<'_> {
     }
 
     /// Set `scratch.limit` to the kernel memory's bytes above the heap start, less 8.
-    fn refresh_limit(&self, f: &mut Function, scratch: Scratch) {
+    fn refresh_limit(&self, f: &mut Body, scratch: Scratch) {
         f.instruction(&Instruction::MemorySize(self.kernel_memory()));
         f.instruction(&Instruction::I64ExtendI32U);
         f.instruction(&Instruction::I64Const(16));
@@ -707,6 +716,20 @@ fn zero(ty: ValType) -> Instruction<'static> {
     match ty {
         ValType::I32 => Instruction::I32Const(0),
         _ => Instruction::I64Const(0),
+    }
+}
+
+/// A function body being written: its locals, then its instructions, in one buffer.
+struct Body(Vec<u8>);
+
+impl Body {
+    fn instruction(&mut self, instruction: &Instruction<'_>) -> &mut Self {
+        instruction.encode(&mut self.0);
+        self
+    }
+
+    fn raw(&mut self, bytes: &[u8]) {
+        self.0.extend_from_slice(bytes);
     }
 }
 
@@ -798,106 +821,39 @@ impl Reencode for Rewriter<'_> {
         let room = first_scratch <= MAX_LOCALS - 6;
         let mut edits = Vec::new();
         let (mut inlined, mut wide, mut byte, mut input, mut unwinds) = (false, false, false, false, false);
+        let mut scanner = scan::Scanner {
+            kernel_memory: self.kernel_memory(),
+            shifted: None,
+        };
         while !reader.eof() {
             let start = (reader.original_position() - base) as usize;
-            let operator = reader.read()?;
+            let seen = reader.visit_operator(&mut scanner)?;
             let end = (reader.original_position() - base) as usize;
-            let with = match operator {
-                Operator::Call { function_index } if room && self.accessor_of(function_index).is_some() => {
-                    let accessor = self.accessor_of(function_index).ok_or_else(bad_body)?;
-                    inlined = true;
-                    self.inlined += 1;
-                    match accessor {
-                        Accessor::StoreU8 => byte = true,
-                        Accessor::StoreU64 => wide = true,
-                        Accessor::InputLoadU8 | Accessor::InputLoadU64 => input = true,
-                        _ => {}
-                    }
-                    Replacement::Accessor(accessor)
-                }
-                Operator::Call { .. } | Operator::CallIndirect { .. } | Operator::CallRef { .. } => Replacement::Call,
-                Operator::TryTable { .. }
-                | Operator::Try { .. }
-                | Operator::Catch { .. }
-                | Operator::CatchAll
-                | Operator::Delegate { .. }
-                | Operator::ContNew { .. }
-                | Operator::ContBind { .. }
-                | Operator::Suspend { .. }
-                | Operator::Resume { .. }
-                | Operator::ResumeThrow { .. }
-                | Operator::ResumeThrowRef { .. }
-                | Operator::Switch { .. } => {
+            let with = match seen {
+                Seen::Plain => continue,
+                Seen::Unwinds => {
                     unwinds = true;
-                    self.shifted = false;
-                    let instruction = self.instruction(operator)?;
-                    if !self.shifted {
-                        continue;
-                    }
-                    Replacement::Instruction(instruction)
+                    continue;
                 }
-                // The most frequent instructions, which name no memory: nothing to re-encode (the others are
-                // re-encoded to see whether their memory index moves, and kept only if it does).
-                Operator::LocalGet { .. }
-                | Operator::LocalSet { .. }
-                | Operator::LocalTee { .. }
-                | Operator::GlobalGet { .. }
-                | Operator::GlobalSet { .. }
-                | Operator::I32Const { .. }
-                | Operator::I64Const { .. }
-                | Operator::Block { .. }
-                | Operator::Loop { .. }
-                | Operator::If { .. }
-                | Operator::Else
-                | Operator::End
-                | Operator::Br { .. }
-                | Operator::BrIf { .. }
-                | Operator::BrTable { .. }
-                | Operator::Return
-                | Operator::Unreachable
-                | Operator::Drop
-                | Operator::Select
-                | Operator::I32Add
-                | Operator::I32Sub
-                | Operator::I32Mul
-                | Operator::I32And
-                | Operator::I32Or
-                | Operator::I32Xor
-                | Operator::I32Shl
-                | Operator::I32ShrU
-                | Operator::I32ShrS
-                | Operator::I32Eqz
-                | Operator::I32Eq
-                | Operator::I32Ne
-                | Operator::I32LtU
-                | Operator::I32LtS
-                | Operator::I32GtU
-                | Operator::I32GtS
-                | Operator::I32LeU
-                | Operator::I32GeU
-                | Operator::I64Add
-                | Operator::I64Sub
-                | Operator::I64Mul
-                | Operator::I64And
-                | Operator::I64Or
-                | Operator::I64Shl
-                | Operator::I64ShrU
-                | Operator::I64Eqz
-                | Operator::I64Eq
-                | Operator::I64Ne
-                | Operator::I64LtU
-                | Operator::I64GtU
-                | Operator::I64ExtendI32U
-                | Operator::I64ExtendI32S
-                | Operator::I32WrapI64 => continue,
-                operator => {
-                    self.shifted = false;
-                    let instruction = self.instruction(operator)?;
-                    if !self.shifted {
-                        continue;
+                Seen::Call(function) => match self.accessor_of(function) {
+                    Some(accessor) if room => {
+                        inlined = true;
+                        self.inlined += 1;
+                        match accessor {
+                            Accessor::StoreU8 => byte = true,
+                            Accessor::StoreU64 => wide = true,
+                            Accessor::InputLoadU8 | Accessor::InputLoadU64 => input = true,
+                            _ => {}
+                        }
+                        Replacement::Accessor(accessor)
                     }
-                    Replacement::Instruction(instruction)
-                }
+                    _ => Replacement::Call,
+                },
+                Seen::OtherCall => Replacement::Call,
+                Seen::Shifts => match scanner.shifted.take() {
+                    Some(operator) => Replacement::Instruction(self.instruction(operator)?),
+                    None => return Err(bad_body()),
+                },
             };
             edits.push(Edit {
                 range: start..end,
@@ -928,17 +884,19 @@ impl Reencode for Rewriter<'_> {
                 locals.push((1, ValType::I32));
             }
         }
-        let mut f = Function::new(locals);
+        // The body is written into one buffer sized for it (the locals, the bytes, and room for the inlined code).
+        let mut f = Body(Function::new(locals).into_raw_body());
+        f.0.reserve(bytes.len() - operators_start + 64 * edits.len());
         let mut copied = operators_start;
         for edit in &edits {
-            f.raw(bytes[copied..edit.range.start].iter().copied());
+            f.raw(&bytes[copied..edit.range.start]);
             match &edit.with {
                 Replacement::Instruction(instruction) => {
                     f.instruction(instruction);
                 }
                 Replacement::Accessor(accessor) => self.inline(&mut f, *accessor, scratch),
                 Replacement::Call => {
-                    f.raw(bytes[edit.range.clone()].iter().copied());
+                    f.raw(&bytes[edit.range.clone()]);
                     if let Some(cache) = scratch.input {
                         f.instruction(&Instruction::I64Const(0));
                         f.instruction(&Instruction::LocalSet(cache.end));
@@ -947,8 +905,8 @@ impl Reencode for Rewriter<'_> {
             }
             copied = edit.range.end;
         }
-        f.raw(bytes[copied..].iter().copied());
-        code.function(&f);
+        f.raw(&bytes[copied..]);
+        code.raw(&f.0);
         Ok(())
     }
 }
