@@ -12,6 +12,9 @@
 //! `memory_rewrite [runs] create-once <engine> <plug-in> <on|off>` creates the test plug-in `<plug-in>` `runs`
 //! times without the compilation cache and prints the fastest creation (compilation plus instantiation).
 //!
+//! `memory_rewrite [runs] instantiate-once <engine> <on|off>` instantiates a compiled `kitchen.wasm` `runs` times,
+//! with a first call (as the `instantiate` benchmark does), and prints the fastest.
+//!
 //! `memory_rewrite [runs] once <engine> <bytes> <on|off> [<plug-in> [<export>]]` creates one plug-in (`echo.wasm`,
 //! or the test plug-in named) and calls its `echo` (or the export named) `runs` times with `bytes` bytes, printing
 //! the fastest call: for profilers (e.g. `valgrind --tool=callgrind
@@ -45,6 +48,16 @@ fn main() -> Result<(), extism::Error> {
         let size: usize = arg(4, "size")?.parse()?;
         let rewrite = arg(5, "on|off")? == "on";
         return once(runs, backend, size, rewrite);
+    }
+    if only.as_deref() == Some("instantiate-once") {
+        let arg = |n: usize, what: &str| {
+            std::env::args()
+                .nth(n)
+                .ok_or_else(|| extism::Error::msg(format!("no {what}")))
+        };
+        let backend: Backend = arg(3, "engine")?.parse()?;
+        let rewrite = arg(4, "on|off")? == "on";
+        return instantiate_once(runs, backend, rewrite);
     }
     if only.as_deref() == Some("create-once") {
         let arg = |n: usize, what: &str| {
@@ -207,6 +220,30 @@ fn echo(runs: usize) -> Result<(), extism::Error> {
             );
         }
     }
+    Ok(())
+}
+
+/// `runs` instantiations of a compiled `kitchen.wasm` with a first call (as the `instantiate` benchmark does),
+/// printing the fastest.
+fn instantiate_once(runs: usize, backend: Backend, rewrite: bool) -> Result<(), extism::Error> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/wasm/kitchen.wasm");
+    let compiled = CompiledPlugin::new(
+        PluginBuilder::new(std::fs::read(path)?)
+            .with_backend(backend)
+            .with_cache_disabled()
+            .with_memory_rewrite(rewrite),
+    )?;
+    let mut best = Duration::MAX;
+    for _ in 0..runs {
+        let start = Instant::now();
+        let mut plugin = Plugin::new_from_compiled(&compiled)?;
+        let _: &[u8] = plugin.call("input_length", "")?;
+        best = best.min(start.elapsed());
+    }
+    println!(
+        "kitchen on {backend}, rewrite {}: fastest instantiation {best:?}",
+        if rewrite { "on" } else { "off" }
+    );
     Ok(())
 }
 

@@ -94,6 +94,15 @@ pub struct Capabilities {
     /// runs only when a plug-in asks for it. True for all four engines today. Implies
     /// [`Capabilities::multi_memory`].
     pub memory_rewrite_pays: bool,
+    /// How the memory accessor rewrite makes room for the kernel memory in a plug-in's main module. True: it moves
+    /// the module's own memories (and their active data) to a module of their own, which the main module imports,
+    /// so that no memory index changes and only the functions that call an accessor are decoded; this pays where
+    /// creating a plug-in is little more than validating it (an interpreter: without it, the rewrite's decoding of
+    /// every function doubles wasmi's creation), and costs one more instance per instantiation. False: the main
+    /// module keeps its memories and its memory indices shift, which takes decoding every function but adds
+    /// nothing to instantiation; where compilation dominates creation (the JIT engines), that is the better trade.
+    /// Both give the same results (see `extism-core/src/rewrite.rs`).
+    pub memory_rewrite_moves_memories: bool,
 }
 
 impl Capabilities {
@@ -107,6 +116,7 @@ impl Capabilities {
         native_config: None,
         multi_memory: true,
         memory_rewrite_pays: true,
+        memory_rewrite_moves_memories: false,
     };
 
     /// These capabilities without fuel limits on multi-module plug-ins.
@@ -146,6 +156,15 @@ impl Capabilities {
         Capabilities {
             multi_memory: false,
             memory_rewrite_pays: false,
+            ..self
+        }
+    }
+
+    /// These capabilities with the memory accessor rewrite moving a main module's memories out of it (see
+    /// [`Capabilities::memory_rewrite_moves_memories`]).
+    pub const fn with_memory_rewrite_moving_memories(self) -> Capabilities {
+        Capabilities {
+            memory_rewrite_moves_memories: true,
             ..self
         }
     }

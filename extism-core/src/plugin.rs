@@ -207,15 +207,39 @@ impl<B: EngineApi> Compiled<B> {
             .filter(|f| f.effective_namespace() == EXTISM_ENV_MODULE)
             .map(Function::name)
             .collect();
-        let mut modules = Vec::with_capacity(named.len());
+        let mut modules = Vec::with_capacity(named.len() + 1);
         let mut rewritten_modules = 0;
-        for m in named {
-            let (module, rewritten) = compile_module::<B>(cache, &engine, &m.wasm, layout, &shadowed)?;
+        // On engines that prefer it, the main module's memories may move to a module of their own when it is
+        // rewritten (see `Capabilities::memory_rewrite_moves_memories` and `crate::rewrite::memory_module`), unless a
+        // module of the manifest already has that name. Linked modules keep theirs (a command module's memory is new
+        // for every call into it).
+        let memories_from = (B::CAPABILITIES.memory_rewrite_moves_memories
+            && !named.iter().any(|m| m.name == MAIN_MEMORY_MODULE))
+        .then_some(MAIN_MEMORY_MODULE);
+        let main_index = named.len() - 1;
+        for (index, m) in named.into_iter().enumerate() {
+            let memories_from = memories_from.filter(|_| index == main_index);
+            let (module, rewritten) = compile_module::<B>(cache, &engine, &m.wasm, layout, &shadowed, memories_from)?;
             let mut imports = B::imports(&module);
             if rewritten {
                 // The kernel memory import the rewrite added (the original module has none: see `may_rewrite`).
                 imports.retain(|i| !is_kernel_memory(i));
                 rewritten_modules += 1;
+            }
+            if let Some(from) = memories_from
+                && imports.iter().any(|i| i.module == from)
+            {
+                // Its memories moved: the module that holds them is linked before it.
+                let wasm = crate::rewrite::memory_module(&m.wasm)
+                    .context("the memory accessor rewrite moved memories that cannot move")?;
+                let holder =
+                    crate::cache::compile_cached::<B>(cache, &engine, &wasm, |wasm| B::compile(&engine, wasm))?;
+                modules.push(ModuleInfo {
+                    imports: B::imports(&holder),
+                    exports: B::exports(&holder),
+                    name: from.to_string(),
+                    module: holder,
+                });
             }
             modules.push(ModuleInfo {
                 imports,
@@ -362,13 +386,18 @@ fn rewrite_layout(
     crate::rewrite::KernelLayout::of_kernel()
 }
 
+/// The name of the linked module that holds the main module's memories when the memory accessor rewrite moves them
+/// out of it (see [`crate::rewrite::memory_module`]).
+const MAIN_MEMORY_MODULE: &str = "extism:host/main-memory";
+
 /// An import of the kernel memory, which only a rewritten module has (see [`crate::rewrite::may_rewrite`]).
 fn is_kernel_memory(import: &ImportInfo) -> bool {
     import.module == EXTISM_ENV_MODULE && import.name == KERNEL_MEMORY && import.kind == ExternKind::Memory
 }
 
 /// Compile one module through the compilation cache, with its calls to the kernel's memory accessors rewritten when
-/// `layout` is given (see [`crate::rewrite`]); true if the module compiled is the rewritten one. A rewritten module
+/// `layout` is given (see [`crate::rewrite`]; its memories may move to the module `memories_from`); true if the
+/// module compiled is the rewritten one. A rewritten module
 /// the engine refuses is compiled again as it was, so that its errors are the engine's own. With the rewrite, the
 /// cache entry is keyed by the original module and what the rewrite depends on ([`crate::rewrite::cache_key`]), so
 /// that a hit skips the rewrite too; the module's kernel memory import then tells whether it was rewritten (modules
@@ -379,16 +408,17 @@ fn compile_module<B: EngineApi>(
     wasm: &[u8],
     layout: Option<crate::rewrite::KernelLayout>,
     shadowed: &[&str],
+    memories_from: Option<&str>,
 ) -> Result<(B::Module, bool), Error> {
     let layout = layout.filter(|_| crate::rewrite::may_rewrite(wasm, shadowed));
     let Some(layout) = layout else {
         let module = crate::cache::compile_cached::<B>(cache, engine, wasm, |wasm| B::compile(engine, wasm))?;
         return Ok((module, false));
     };
-    let key = || crate::rewrite::cache_key(wasm, layout, shadowed);
+    let key = || crate::rewrite::cache_key(wasm, layout, shadowed, memories_from);
     let module = crate::cache::compile_keyed::<B>(cache, engine, key, || {
         let start = std::time::Instant::now();
-        if let Some(rewritten) = crate::rewrite::rewrite_module(wasm, layout, shadowed) {
+        if let Some(rewritten) = crate::rewrite::rewrite_module(wasm, layout, shadowed, memories_from) {
             tracing::debug!(
                 bytes = wasm.len(),
                 micros = start.elapsed().as_micros() as u64,

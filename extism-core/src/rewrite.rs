@@ -31,10 +31,20 @@
 //!
 //! Everything else keeps working unchanged: the imports stay (so function indices are stable, and calls through
 //! tables, exports of the import, `return_call` and functions with no room left for the scratch locals still reach
-//! the kernel); only the memory index space shifts (the kernel memory is imported after the guest's own imported
-//! memories, so the guest's defined memories move up by one), which the re-encoder applies to every instruction,
-//! export and data segment. Function bodies are copied byte for byte but for the instructions that change (calls to
-//! the accessors, instructions naming a memory that moves), which keeps the rewrite cheap next to compilation.
+//! the kernel). The kernel memory needs an index in the guest's memory index space, where imports come first:
+//! - on engines where creating a plug-in is little more than validating it (wasmi:
+//!   [`crate::backend::Capabilities::memory_rewrite_moves_memories`]), the plug-in's main module imports its own
+//!   memories too, from a module that holds them and their active data ([`memory_module`], linked before it), so
+//!   that no memory index moves: a byte search skips the function bodies without a direct call to an accessor, which
+//!   are copied as they are, and only the others are decoded. This keeps the rewrite a small part of creation there,
+//!   for one more instance per instantiation;
+//! - otherwise (the JIT engines, whose compilation dwarfs a decoding of the code; linked modules; memories that
+//!   cannot move: see [`memory_module`]) the kernel memory is imported after the guest's own imported memories, its
+//!   defined memories move up by one, and the re-encoder applies the shift to every instruction, export and data
+//!   segment, which takes decoding every function body but adds nothing to instantiation.
+//!
+//! Function bodies are copied byte for byte but for the instructions that change (calls to the accessors,
+//! instructions naming a memory that moves).
 //!
 //! The rewrite is on by default on engines where it pays ([`crate::backend::Capabilities::memory_rewrite_pays`]),
 //! never under a fuel limit (the inlined code does not burn the fuel the kernel's would), and off when
@@ -244,8 +254,42 @@ struct Survey {
     params: Vec<u32>,
     /// Type index of each defined function, in order.
     defined: Vec<u32>,
-    /// Imported memories: the index the kernel memory gets.
+    /// Imported memories: the index the kernel memory gets when the module's own memories stay in it.
     imported_memories: u32,
+    /// The memories the module defines, in order.
+    defined_memories: Vec<wasmparser::MemoryType>,
+    /// Every active data segment of a defined memory has a constant offset (see [`memory_module`]).
+    constant_data: bool,
+}
+
+impl Survey {
+    /// True if the module's defined memories can move to a module of their own (see [`memory_module`]).
+    fn memories_can_move(&self) -> bool {
+        memories_can_move(&self.defined_memories, self.constant_data)
+    }
+}
+
+/// The condition for [`memory_module`]: the module defines memories, all plain (not shared, 32-bit, 64 KiB pages),
+/// and every active data segment of them has a constant offset (so that it can initialise the memory from another
+/// module).
+fn memories_can_move(defined: &[wasmparser::MemoryType], constant_data: bool) -> bool {
+    constant_data
+        && !defined.is_empty()
+        && defined
+            .iter()
+            .all(|m| !m.shared && !m.memory64 && m.page_size_log2.is_none())
+}
+
+/// True if a data segment's offset is a single constant.
+fn constant_offset(expr: &wasmparser::ConstExpr<'_>) -> bool {
+    let mut ops = expr.get_operators_reader();
+    matches!(
+        (ops.read(), ops.read()),
+        (
+            Ok(Operator::I32Const { .. } | Operator::I64Const { .. }),
+            Ok(Operator::End)
+        )
+    ) && ops.eof()
 }
 
 /// Read what the rewrite needs to know; `None` if the module needs no rewrite (or cannot take one): it imports no
@@ -258,6 +302,8 @@ fn survey(wasm: &[u8], shadowed: &[&str]) -> Option<Survey> {
         params: Vec::new(),
         defined: Vec::new(),
         imported_memories: 0,
+        defined_memories: Vec::new(),
+        constant_data: true,
     };
     let mut imported_functions = 0u32;
     for payload in Parser::new(0).parse_all(wasm) {
@@ -305,6 +351,23 @@ fn survey(wasm: &[u8], shadowed: &[&str]) -> Option<Survey> {
                     survey.defined.push(ty.ok()?);
                 }
             }
+            Payload::MemorySection(reader) => {
+                for memory in reader {
+                    survey.defined_memories.push(memory.ok()?);
+                }
+            }
+            Payload::DataSection(reader) => {
+                for data in reader {
+                    if let wasmparser::DataKind::Active {
+                        memory_index,
+                        offset_expr,
+                    } = data.ok()?.kind
+                        && memory_index >= survey.imported_memories
+                    {
+                        survey.constant_data &= constant_offset(&offset_expr);
+                    }
+                }
+            }
             _ => {}
         }
     }
@@ -333,11 +396,12 @@ pub(crate) struct Rewritten {
     pub wasm: Vec<u8>,
 }
 
-/// The compilation cache's key for `wasm` compiled through [`rewrite_module`] with `layout` and `shadowed`: a SHA-256
+/// The compilation cache's key for `wasm` compiled through [`rewrite_module`] with `layout`, `shadowed` and
+/// `memories_from`: a SHA-256
 /// of the rewrite's source (this file and `rewrite/scan.rs`) (a changed rewrite must not load code rewritten by an older one, even under the same crate
 /// version), the layout, the shadowed names and the module. With it, a plug-in created from a warm cache skips the
 /// rewrite as well as the compilation.
-pub(crate) fn cache_key(wasm: &[u8], layout: KernelLayout, shadowed: &[&str]) -> [u8; 32] {
+pub(crate) fn cache_key(wasm: &[u8], layout: KernelLayout, shadowed: &[&str], memories_from: Option<&str>) -> [u8; 32] {
     use sha2::{Digest, Sha256};
     static SOURCE: OnceLock<[u8; 32]> = OnceLock::new();
     let source = SOURCE.get_or_init(|| {
@@ -359,6 +423,12 @@ pub(crate) fn cache_key(wasm: &[u8], layout: KernelLayout, shadowed: &[&str]) ->
         key.update(name.as_bytes());
         key.update(b"\0");
     }
+    // The module the memories may move to (see `memory_module`), which the rewritten module names.
+    key.update(b"\x01");
+    if let Some(module) = memories_from {
+        key.update(module.as_bytes());
+    }
+    key.update(b"\0");
     key.update(wasm);
     key.finalize().into()
 }
@@ -400,11 +470,32 @@ pub(crate) fn may_rewrite(wasm: &[u8], shadowed: &[&str]) -> bool {
 /// is reported by the engine as usual). Accessors named in `shadowed` are left alone: a host function defined
 /// under [`crate::EXTISM_ENV_MODULE`] with that name replaces the kernel's (users may shadow kernel exports), so
 /// calls to it must stay calls.
-pub(crate) fn rewrite_module(wasm: &[u8], layout: KernelLayout, shadowed: &[&str]) -> Option<Rewritten> {
+///
+/// With `memories_from`, a module whose memories can move (see [`memory_module`]) imports them from the module of
+/// that name instead of defining them, and nothing but its calls to the accessors changes; otherwise its memory
+/// indices shift to make room for the kernel memory.
+pub(crate) fn rewrite_module(
+    wasm: &[u8],
+    layout: KernelLayout,
+    shadowed: &[&str],
+    memories_from: Option<&str>,
+) -> Option<Rewritten> {
     let survey = survey(wasm, shadowed)?;
+    let memories_from = memories_from.filter(|_| survey.memories_can_move());
+    // The bytes an LEB128 encoding of an accessor's index can begin with: its low seven bits with the continuation
+    // bit set (a longer or padded encoding), or the index itself when it fits in one byte.
+    let mut accessor_first_bytes = [false; 256];
+    for &index in survey.imported.iter().flatten() {
+        accessor_first_bytes[((index & 0x7f) | 0x80) as usize] = true;
+        if index < 0x80 {
+            accessor_first_bytes[index as usize] = true;
+        }
+    }
     let mut rewriter = Rewriter {
         layout,
         survey: &survey,
+        memories_from,
+        accessor_first_bytes,
         bodies: 0,
         shifted: false,
         inlined: 0,
@@ -422,11 +513,100 @@ pub(crate) fn rewrite_module(wasm: &[u8], layout: KernelLayout, shadowed: &[&str
     }
 }
 
+/// The name of the export of [`memory_module`] that holds the guest's `index`th defined memory.
+fn moved_memory_name(index: usize) -> String {
+    format!("memory{index}")
+}
+
+/// The module that holds a guest's memories when [`rewrite_module`] moves them out of it, or `None` if they cannot
+/// move.
+///
+/// Why they move: the kernel memory is imported into the guest, and imports come first in the memory index space,
+/// so a guest that keeps its memories sees them move up by one, and every instruction that names a memory has to be
+/// found and re-encoded: a decoding of the whole code section, which costs about as much as wasmi's validation of
+/// the module (that is, it doubles the creation of a plug-in on wasmi). When the guest imports its own memories
+/// too, from this module (instantiated before it, as a linked module), no index moves: only the functions that call
+/// an accessor are decoded (a byte search finds the others), and the rest of the code is copied as it is.
+///
+/// This module defines the same memories (their types unchanged) and exports them as `memory0`, `memory1`, …; the
+/// guest's active data segments of them move here too, so that an engine that maps a memory's initial image from
+/// its module (wasmtime's copy-on-write images) still does, and the guest keeps an empty passive segment in place
+/// of each (data indices do not change, and `memory.init` or `data.drop` of a segment that was active behave as
+/// before: an active segment is dropped once applied). They can move when every such segment has a constant
+/// offset, and the memories are plain ones (not shared, 32-bit, 64 KiB pages).
+pub(crate) fn memory_module(wasm: &[u8]) -> Option<Vec<u8>> {
+    use wasm_encoder::reencode::RoundtripReencoder;
+    let mut imported_memories = 0u32;
+    let mut defined = Vec::new();
+    let mut segments = Vec::new();
+    let mut constant_data = true;
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload.ok()? {
+            Payload::ImportSection(reader) => {
+                for import in reader.into_imports() {
+                    if let TypeRef::Memory(_) = import.ok()?.ty {
+                        imported_memories += 1;
+                    }
+                }
+            }
+            Payload::MemorySection(reader) => {
+                for memory in reader {
+                    defined.push(memory.ok()?);
+                }
+            }
+            Payload::DataSection(reader) => {
+                for data in reader {
+                    let data = data.ok()?;
+                    if let wasmparser::DataKind::Active {
+                        memory_index,
+                        offset_expr,
+                    } = data.kind
+                        && memory_index >= imported_memories
+                    {
+                        constant_data &= constant_offset(&offset_expr);
+                        segments.push((memory_index - imported_memories, offset_expr, data.data));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if !memories_can_move(&defined, constant_data) {
+        return None;
+    }
+    let mut memories = wasm_encoder::MemorySection::new();
+    let mut exports = wasm_encoder::ExportSection::new();
+    for (index, memory) in defined.iter().enumerate() {
+        memories.memory(RoundtripReencoder.memory_type(*memory).ok()?);
+        exports.export(
+            &moved_memory_name(index),
+            wasm_encoder::ExportKind::Memory,
+            index as u32,
+        );
+    }
+    let mut data = wasm_encoder::DataSection::new();
+    for (memory, offset, bytes) in segments {
+        data.active(
+            memory,
+            &RoundtripReencoder.const_expr(offset).ok()?,
+            bytes.iter().copied(),
+        );
+    }
+    let mut module = wasm_encoder::Module::new();
+    module.section(&memories).section(&exports).section(&data);
+    Some(module.finish())
+}
+
 /// The re-encoder: adds the memory import, puts the accessors' code in place of the direct calls to them and shifts
 /// memory indices.
 struct Rewriter<'a> {
     layout: KernelLayout,
     survey: &'a Survey,
+    /// The module the guest's defined memories are imported from, when they move (see [`memory_module`]).
+    memories_from: Option<&'a str>,
+    /// `accessor_first_bytes[b]`: some LEB128 encoding of an accessor's function index begins with `b`, for the
+    /// byte search that skips bodies without a direct call to one.
+    accessor_first_bytes: [bool; 256],
     /// Function bodies re-encoded so far: the defined function the next body belongs to.
     bodies: usize,
     /// Set by [`Reencode::memory_index`] when it moves an index: the instruction being re-encoded changed.
@@ -482,9 +662,21 @@ enum Replacement<'a> {
 }
 
 impl Rewriter<'_> {
-    /// The kernel memory's index in the rewritten module.
+    /// The kernel memory's index in the rewritten module: after the guest's imported memories, and after its
+    /// defined ones when they move to a module of their own (see [`memory_module`]).
     fn kernel_memory(&self) -> u32 {
-        self.survey.imported_memories
+        match self.memories_from {
+            Some(_) => self.survey.imported_memories + self.survey.defined_memories.len() as u32,
+            None => self.survey.imported_memories,
+        }
+    }
+
+    /// False only if `body` has no direct call to an accessor: no `call` opcode (0x10) followed by a byte that can
+    /// begin the LEB128 encoding of an accessor's index. Other bytes can look like one (immediates, constants):
+    /// those bodies are decoded, and decoding decides.
+    fn may_call_an_accessor(&self, body: &[u8]) -> bool {
+        memchr::memchr_iter(0x10, body)
+            .any(|at| body.get(at + 1).is_some_and(|&b| self.accessor_first_bytes[b as usize]))
     }
 
     fn accessor_of(&self, function: u32) -> Option<Accessor> {
@@ -778,6 +970,12 @@ impl Reencode for Rewriter<'_> {
         section: wasmparser::ImportSectionReader<'_>,
     ) -> Result<(), ReencodeError> {
         utils::parse_import_section(self, imports, section)?;
+        if let Some(module) = self.memories_from {
+            for (index, memory) in self.survey.defined_memories.iter().enumerate() {
+                let ty = self.memory_type(*memory)?;
+                imports.import(module, &moved_memory_name(index), ty);
+            }
+        }
         imports.import(
             EXTISM_ENV_MODULE,
             KERNEL_MEMORY,
@@ -790,6 +988,36 @@ impl Reencode for Rewriter<'_> {
             },
         );
         Ok(())
+    }
+
+    /// Moved memories (see [`memory_module`]) are imported instead.
+    fn parse_memory_section(
+        &mut self,
+        memories: &mut wasm_encoder::MemorySection,
+        section: wasmparser::MemorySectionReader<'_>,
+    ) -> Result<(), ReencodeError> {
+        if self.memories_from.is_some() {
+            return Ok(());
+        }
+        utils::parse_memory_section(self, memories, section)
+    }
+
+    /// An active segment of a moved memory moved with it (see [`memory_module`]): an empty passive segment keeps its
+    /// index.
+    fn parse_data(
+        &mut self,
+        data: &mut wasm_encoder::DataSection,
+        datum: wasmparser::Data<'_>,
+    ) -> Result<(), ReencodeError> {
+        match datum.kind {
+            wasmparser::DataKind::Active { memory_index, .. }
+                if self.memories_from.is_some() && memory_index >= self.survey.imported_memories =>
+            {
+                data.passive([]);
+                Ok(())
+            }
+            _ => utils::parse_data(self, data, datum),
+        }
     }
 
     /// Copies the body's bytes but for the instructions that change (direct calls to the accessors, and
@@ -806,6 +1034,13 @@ impl Reencode for Rewriter<'_> {
             .ok_or_else(bad_body)?;
         self.bodies += 1;
         let bytes = func.as_bytes();
+        // When no memory index moves, a body without a direct call to an accessor stays as it is.
+        let indices_move =
+            self.kernel_memory() < self.survey.imported_memories + self.survey.defined_memories.len() as u32;
+        if !indices_move && !self.may_call_an_accessor(bytes) {
+            code.raw(bytes);
+            return Ok(());
+        }
         let base = func.range().start;
         let mut locals_reader = func.get_locals_reader()?;
         let mut locals = Vec::with_capacity(locals_reader.get_count() as usize + 2);
@@ -955,7 +1190,178 @@ mod tests {
         let wasm =
             wat::parse_str(r#"(module (import "extism:host/env" "alloc" (func (param i64) (result i64))) (func))"#)
                 .unwrap();
-        assert!(rewrite_module(&wasm, KernelLayout::of_kernel().unwrap(), &[]).is_none());
+        assert!(rewrite_module(&wasm, KernelLayout::of_kernel().unwrap(), &[], None).is_none());
+    }
+
+    /// With `memories_from`, the guest imports its memory from that module (type unchanged), the kernel memory comes
+    /// after it, its active data moves to [`memory_module`] (an empty passive segment keeps each index), and a body
+    /// without a call to an accessor is copied byte for byte.
+    #[test]
+    fn memories_move_out_and_nothing_else_changes() {
+        let wasm = wat::parse_str(
+            r#"(module
+                (import "extism:host/env" "load_u64" (func $load (param i64) (result i64)))
+                (memory (export "memory") 1 3)
+                (data (i32.const 8) "x")
+                (data "passive")
+                (func (export "f") (result i64) i64.const 3 call $load)
+                (func (export "g") (result i32)
+                    i32.const 16 i32.const 0 i32.load i32.add drop
+                    i32.const 0 i32.const 0 i32.const 1 memory.init 1
+                    memory.size))"#,
+        )
+        .unwrap();
+        let layout = KernelLayout::of_kernel().unwrap();
+        let out = rewrite_module(&wasm, layout, &[], Some("holder")).unwrap();
+        wasmparser::Validator::new().validate_all(&out.wasm).unwrap();
+        let mut memory_imports = Vec::new();
+        let mut defined_memories = 0;
+        let mut data = Vec::new();
+        for payload in Parser::new(0).parse_all(&out.wasm) {
+            match payload.unwrap() {
+                Payload::ImportSection(r) => {
+                    for i in r.into_imports() {
+                        let i = i.unwrap();
+                        if let TypeRef::Memory(ty) = i.ty {
+                            memory_imports.push((i.module.to_string(), i.name.to_string(), ty.initial, ty.maximum));
+                        }
+                    }
+                }
+                Payload::MemorySection(r) => defined_memories += r.count(),
+                Payload::DataSection(r) => {
+                    for d in r {
+                        let d = d.unwrap();
+                        data.push((matches!(d.kind, wasmparser::DataKind::Passive), d.data.to_vec()));
+                    }
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(
+            memory_imports,
+            [
+                ("holder".to_string(), "memory0".to_string(), 1, Some(3)),
+                (EXTISM_ENV_MODULE.to_string(), KERNEL_MEMORY.to_string(), 0, None),
+            ]
+        );
+        assert_eq!(defined_memories, 0);
+        assert_eq!(data, [(true, Vec::new()), (true, b"passive".to_vec())]);
+        // `f`'s call became a load from the kernel memory (index 1); `g` is as it was, byte for byte.
+        let body_bytes = |wasm: &[u8]| -> Vec<Vec<u8>> {
+            Parser::new(0)
+                .parse_all(wasm)
+                .filter_map(|p| match p.unwrap() {
+                    Payload::CodeSectionEntry(body) => Some(body.as_bytes().to_vec()),
+                    _ => None,
+                })
+                .collect()
+        };
+        assert_eq!(body_bytes(&out.wasm)[1], body_bytes(&wasm)[1]);
+        let f = &bodies(&out.wasm)[0];
+        assert!(!f.iter().any(|op| op.starts_with("Call")), "{f:?}");
+        assert!(
+            f.iter().any(|op| op.starts_with("I64Load") && op.contains("Memory(1)")),
+            "{f:?}"
+        );
+
+        // The module that holds the memory: the same type, exported, with the active segment.
+        let holder = memory_module(&wasm).unwrap();
+        wasmparser::Validator::new().validate_all(&holder).unwrap();
+        let mut exports = Vec::new();
+        let mut segments = Vec::new();
+        let mut memories = Vec::new();
+        for payload in Parser::new(0).parse_all(&holder) {
+            match payload.unwrap() {
+                Payload::MemorySection(r) => memories.extend(r.into_iter().map(|m| {
+                    let m = m.unwrap();
+                    (m.initial, m.maximum)
+                })),
+                Payload::ExportSection(r) => exports.extend(r.into_iter().map(|e| {
+                    let e = e.unwrap();
+                    (e.name.to_string(), e.kind, e.index)
+                })),
+                Payload::DataSection(r) => {
+                    for d in r {
+                        let d = d.unwrap();
+                        let wasmparser::DataKind::Active {
+                            memory_index,
+                            offset_expr,
+                        } = d.kind
+                        else {
+                            panic!("a passive segment in the memory module");
+                        };
+                        let offset = match offset_expr.get_operators_reader().read().unwrap() {
+                            Operator::I32Const { value } => value,
+                            other => panic!("offset {other:?}"),
+                        };
+                        segments.push((memory_index, offset, d.data.to_vec()));
+                    }
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(memories, [(1, Some(3))]);
+        assert_eq!(exports, [("memory0".to_string(), ExternalKind::Memory, 0)]);
+        assert_eq!(segments, [(0, 8, b"x".to_vec())]);
+    }
+
+    /// Memories stay (and their indices shift) when one of their active segments has a computed offset, or when no
+    /// module to move them to is given; a module that defines no memory has nothing to move.
+    #[test]
+    fn memories_that_cannot_move_stay() {
+        let layout = KernelLayout::of_kernel().unwrap();
+        let module = |memory: &str| {
+            wat::parse_str(format!(
+                r#"(module
+                    (import "extism:host/env" "load_u64" (func $load (param i64) (result i64)))
+                    (import "env" "base" (global $base i32))
+                    {memory}
+                    (func (export "f") (result i64) i64.const 3 call $load))"#
+            ))
+            .unwrap()
+        };
+        let kernel_memory_index = |wasm: &[u8]| {
+            let mut memories = 0;
+            for payload in Parser::new(0).parse_all(wasm) {
+                if let Payload::ImportSection(r) = payload.unwrap() {
+                    for i in r.into_imports() {
+                        let i = i.unwrap();
+                        if let TypeRef::Memory(_) = i.ty {
+                            if (i.module, i.name) == (EXTISM_ENV_MODULE, KERNEL_MEMORY) {
+                                return memories;
+                            }
+                            memories += 1;
+                        }
+                    }
+                }
+            }
+            panic!("no kernel memory import");
+        };
+        let computed = module(r#"(memory 1) (data (global.get $base) "x")"#);
+        assert!(memory_module(&computed).is_none());
+        let out = rewrite_module(&computed, layout, &[], Some("holder")).unwrap();
+        wasmparser::Validator::new().validate_all(&out.wasm).unwrap();
+        assert_eq!(
+            kernel_memory_index(&out.wasm),
+            0,
+            "the guest's memory stays, after the kernel's"
+        );
+
+        let constant = module(r#"(memory 1) (data (i32.const 0) "x")"#);
+        let out = rewrite_module(&constant, layout, &[], None).unwrap();
+        assert_eq!(kernel_memory_index(&out.wasm), 0);
+        let out = rewrite_module(&constant, layout, &[], Some("holder")).unwrap();
+        assert_eq!(kernel_memory_index(&out.wasm), 1);
+
+        let imported = module(r#"(import "env" "memory" (memory 1))"#);
+        assert!(memory_module(&imported).is_none());
+        let out = rewrite_module(&imported, layout, &[], Some("holder")).unwrap();
+        wasmparser::Validator::new().validate_all(&out.wasm).unwrap();
+        assert_eq!(
+            kernel_memory_index(&out.wasm),
+            1,
+            "after the imported memory, nothing moved"
+        );
     }
 
     /// Operators of each function body of `wasm`, in order.
@@ -1002,7 +1408,7 @@ mod tests {
                 (func (export "f") (result i64) i64.const 3 call $load i32.const 0 i64.load drop))"#,
         )
         .unwrap();
-        let out = rewrite_module(&wasm, KernelLayout::of_kernel().unwrap(), &[]).unwrap();
+        let out = rewrite_module(&wasm, KernelLayout::of_kernel().unwrap(), &[], None).unwrap();
         wasmparser::Validator::new().validate_all(&out.wasm).unwrap();
         let mut memory_imports = 0;
         let mut exported_memory = None;
@@ -1092,7 +1498,7 @@ mod tests {
                   local.get $q call $own_memory drop))"#,
         )
         .unwrap();
-        let out = rewrite_module(&wasm, KernelLayout::of_kernel().unwrap(), &[]).unwrap();
+        let out = rewrite_module(&wasm, KernelLayout::of_kernel().unwrap(), &[], None).unwrap();
         wasmparser::Validator::new().validate_all(&out.wasm).unwrap();
         use wasmparser::ValType::*;
         assert_eq!(
@@ -1159,7 +1565,7 @@ mod tests {
             .section(&code);
         let wasm = module.finish();
         wasmparser::Validator::new().validate_all(&wasm).unwrap();
-        let out = rewrite_module(&wasm, KernelLayout::of_kernel().unwrap(), &[]).unwrap();
+        let out = rewrite_module(&wasm, KernelLayout::of_kernel().unwrap(), &[], None).unwrap();
         wasmparser::Validator::new().validate_all(&out.wasm).unwrap();
         let after = bodies(&out.wasm);
         assert!(
@@ -1184,7 +1590,7 @@ mod tests {
                 (func (export "f") (result i64) i64.const 3 i32.const 0 call_indirect (type $t)))"#,
         )
         .unwrap();
-        assert!(rewrite_module(&wasm, KernelLayout::of_kernel().unwrap(), &[]).is_none());
+        assert!(rewrite_module(&wasm, KernelLayout::of_kernel().unwrap(), &[], None).is_none());
     }
 
     const LOAD_U64_GUEST: &str = r#"(module
@@ -1197,8 +1603,8 @@ mod tests {
     fn a_shadowed_accessor_is_left_alone() {
         let wasm = wat::parse_str(LOAD_U64_GUEST).unwrap();
         let layout = KernelLayout::of_kernel().unwrap();
-        assert!(rewrite_module(&wasm, layout, &[]).is_some());
-        assert!(rewrite_module(&wasm, layout, &["load_u64"]).is_none());
+        assert!(rewrite_module(&wasm, layout, &[], None).is_some());
+        assert!(rewrite_module(&wasm, layout, &["load_u64"], None).is_none());
     }
 
     /// Only a name section can hold a memory index validation does not check; one with no room to move up makes
@@ -1213,6 +1619,6 @@ mod tests {
         names.memories(&memories);
         names.append_to(&mut wasm);
         wasmparser::Validator::new().validate_all(&wasm).unwrap();
-        assert!(rewrite_module(&wasm, KernelLayout::of_kernel().unwrap(), &[]).is_none());
+        assert!(rewrite_module(&wasm, KernelLayout::of_kernel().unwrap(), &[], None).is_none());
     }
 }

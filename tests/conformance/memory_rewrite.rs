@@ -374,6 +374,94 @@ backend_test! {
     }
 }
 
+/// A main module with its own memory, initialised data (active and passive) and growth. On engines where the rewrite
+/// moves a main module's memory and active data to a module of their own (wasmi: see
+/// `Capabilities::memory_rewrite_moves_memories`) and on those where it shifts memory indices instead, what the guest
+/// sees must not change: its data, `memory.init` of both segments, `data.drop`, growth up to the manifest's limit and
+/// no further.
+const MAIN_WITH_DATA: &str = r#"(module
+  (import "extism:host/env" "alloc" (func $alloc (param i64) (result i64)))
+  (import "extism:host/env" "store_u8" (func $store_u8 (param i64 i32)))
+  (import "extism:host/env" "input_load_u8" (func $input_load_u8 (param i64) (result i32)))
+  (import "extism:host/env" "output_set" (func $output_set (param i64 i64)))
+  (memory (export "memory") 1 8)
+  (data (i32.const 100) "hello")
+  (data $later "world")
+  ;; The 5 bytes at 100 to the output.
+  (func $out5 (result i32)
+    (local $out i64) (local $i i64)
+    (local.set $out (call $alloc (i64.const 5)))
+    (block $done (loop $next
+      (br_if $done (i64.ge_u (local.get $i) (i64.const 5)))
+      (call $store_u8 (i64.add (local.get $out) (local.get $i))
+        (i32.load8_u offset=100 (i32.wrap_i64 (local.get $i))))
+      (local.set $i (i64.add (local.get $i) (i64.const 1)))
+      (br $next)))
+    (call $output_set (local.get $out) (i64.const 5))
+    (i32.const 0))
+  (func (export "greet") (result i32) (call $out5))
+  ;; Active segment 0 was dropped when applied: init of 0 bytes succeeds, of 1 traps.
+  (func (export "init_active") (result i32)
+    (memory.init 0 (i32.const 100) (i32.const 0) (i32.const 0))
+    (memory.init 0 (i32.const 100) (i32.const 0) (i32.const 1))
+    (call $out5))
+  (func (export "init_passive") (result i32)
+    (memory.init $later (i32.const 100) (i32.const 0) (i32.const 5))
+    (data.drop $later)
+    (call $out5))
+  ;; Grow by the input's first byte (pages); returns the old size, or -1.
+  (func (export "grow") (result i32)
+    (memory.grow (call $input_load_u8 (i64.const 0)))))"#;
+
+/// The calls for [`MAIN_WITH_DATA`], on one plug-in in this order.
+const MAIN_WITH_DATA_CALLS: &[(&str, &[u8])] = &[
+    ("greet", b""),
+    ("init_active", b""),
+    ("greet", b""),
+    ("init_passive", b""),
+    ("init_passive", b""),
+    ("grow", &[1]),
+    ("grow", &[2]),
+    ("grow", &[3]),
+    ("grow", &[0]),
+    ("greet", b""),
+];
+
+backend_test! {
+    /// [`MAIN_WITH_DATA`] gives the same outcomes with the rewrite as without, under a memory limit below its own
+    /// maximum; and again when a linked module of the manifest has the name the moved memory's module would take
+    /// (the memory then stays in the main module, whose memory indices shift instead).
+    fn a_main_module_with_data_and_growth_keeps_them(backend) {
+        let builder = PluginBuilder::new(Manifest::new([Wasm::data(MAIN_WITH_DATA.as_bytes().to_vec())])
+            .with_memory_max(4))
+            .with_backend(backend);
+        let (on, off) = both(builder, 1);
+        let with = run(&on, MAIN_WITH_DATA_CALLS);
+        assert_same_outcomes("main module with data", &with, &run(&off, MAIN_WITH_DATA_CALLS));
+        assert_eq!(with[0].1, Outcome::Returned { rc: 0, output: Some(b"hello".to_vec()) });
+        assert_eq!(with[3].1, Outcome::Returned { rc: 0, output: Some(b"world".to_vec()) });
+        assert!(matches!(with[1].1, Outcome::Failed { .. }), "{:?}", with[1]);
+        assert!(matches!(with[4].1, Outcome::Failed { .. }), "{:?}", with[4]);
+        // 1 page, +1 = 2, +2 = 4 (the limit), +3 past the limit fails the call (as a memory bomb does), +0.
+        let grown: Vec<_> = with[5..9].iter().map(|(_, o)| o.clone()).collect();
+        let returned = |rc| Outcome::Returned { rc, output: Some(Vec::new()) };
+        assert_eq!(
+            grown,
+            [returned(1), returned(2), Outcome::Failed { rc: -1, kind: "oom".into() }, returned(4)]
+        );
+
+        let named = PluginBuilder::new(Manifest::new([
+            Wasm::data(b"(module)".to_vec()).with_name("extism:host/main-memory"),
+            Wasm::data(MAIN_WITH_DATA.as_bytes().to_vec()),
+        ]).with_memory_max(4))
+        .with_backend(backend);
+        let (on, off) = both(named, 1);
+        let with_name_taken = run(&on, MAIN_WITH_DATA_CALLS);
+        assert_same_outcomes("module name taken", &with_name_taken, &run(&off, MAIN_WITH_DATA_CALLS));
+        assert_eq!(with_name_taken, with);
+    }
+}
+
 backend_test! {
     /// A guest that re-exports an imported accessor (so the import stays reachable from outside the module) is
     /// rewritten all the same: the import is kept for the export, and the direct calls give the kernel's results.

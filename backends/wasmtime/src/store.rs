@@ -144,6 +144,7 @@ impl<S: HostState> WasmtimeStore<S> {
                 engine: engine.clone(),
                 pooled,
                 kernel: instance,
+                instances: Vec::new(),
                 linked: None,
             },
             kernel: exports,
@@ -217,7 +218,8 @@ impl<T: Target, S: HostState> PluginStore<WasmtimeOn<T>, S> for WasmtimeStore<S>
     }
 
     fn register(&mut self, name: &str, instance: &Instance) -> Result<(), Error> {
-        self.resolver.register(&mut self.store, name, *instance)
+        self.resolver.register(name, *instance);
+        Ok(())
     }
 
     fn register_command(&mut self, name: &str, module: &WasmtimeModule) -> Result<(), Error> {
