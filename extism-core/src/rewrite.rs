@@ -671,12 +671,16 @@ impl Rewriter<'_> {
         }
     }
 
-    /// False only if `body` has no direct call to an accessor: no `call` opcode (0x10) followed by a byte that can
-    /// begin the LEB128 encoding of an accessor's index. Other bytes can look like one (immediates, constants):
-    /// those bodies are decoded, and decoding decides.
+    /// False only if `body` has no direct call to an accessor: no `call` opcode (0x10) followed by the LEB128
+    /// encoding of an accessor's index. Other bytes can look like one (immediates, constants): those bodies are
+    /// decoded, and decoding decides.
     fn may_call_an_accessor(&self, body: &[u8]) -> bool {
-        memchr::memchr_iter(0x10, body)
-            .any(|at| body.get(at + 1).is_some_and(|&b| self.accessor_first_bytes[b as usize]))
+        memchr::memchr_iter(0x10, body).any(|at| {
+            body.get(at + 1).is_some_and(|&b| self.accessor_first_bytes[b as usize])
+                && wasmparser::BinaryReader::new(&body[at + 1..], 0)
+                    .read_var_u32()
+                    .is_ok_and(|index| self.accessor_of(index).is_some())
+        })
     }
 
     fn accessor_of(&self, function: u32) -> Option<Accessor> {
