@@ -209,10 +209,10 @@ impl<B: EngineApi> Compiled<B> {
             .collect();
         let mut modules = Vec::with_capacity(named.len() + 1);
         let mut rewritten_modules = 0;
-        // On engines that prefer it, the main module's memories may move to a module of their own when it is
-        // rewritten (see `Capabilities::memory_rewrite_moves_memories` and `crate::rewrite::memory_module`), unless a
-        // module of the manifest already has that name. Linked modules keep theirs (a command module's memory is new
-        // for every call into it).
+        // The main module's memories may move to a module of their own when it is rewritten (see
+        // `Capabilities::memory_rewrite_moves_memories` and `crate::rewrite::memory_module`), unless a module of the
+        // manifest already has that name. Linked modules keep theirs (a command module's memory is new for every call
+        // into it).
         let memories_from = (B::CAPABILITIES.memory_rewrite_moves_memories
             && !named.iter().any(|m| m.name == MAIN_MEMORY_MODULE))
         .then_some(MAIN_MEMORY_MODULE);

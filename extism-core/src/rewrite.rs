@@ -32,16 +32,16 @@
 //! Everything else keeps working unchanged: the imports stay (so function indices are stable, and calls through
 //! tables, exports of the import, `return_call` and functions with no room left for the scratch locals still reach
 //! the kernel). The kernel memory needs an index in the guest's memory index space, where imports come first:
-//! - on engines where creating a plug-in is little more than validating it (wasmi:
-//!   [`crate::backend::Capabilities::memory_rewrite_moves_memories`]), the plug-in's main module imports its own
-//!   memories too, from a module that holds them and their active data ([`memory_module`], linked before it), so
-//!   that no memory index moves: a byte search skips the function bodies without a direct call to an accessor, which
-//!   are copied as they are, and only the others are decoded. This keeps the rewrite a small part of creation there,
-//!   for one more instance per instantiation;
-//! - otherwise (the JIT engines, whose compilation dwarfs a decoding of the code; linked modules; memories that
-//!   cannot move: see [`memory_module`]) the kernel memory is imported after the guest's own imported memories, its
-//!   defined memories move up by one, and the re-encoder applies the shift to every instruction, export and data
-//!   segment, which takes decoding every function body but adds nothing to instantiation.
+//! - the plug-in's main module imports its own memories too, from a module that holds them and their active data
+//!   ([`memory_module`], linked before it), so that no memory index moves: a byte search skips the function bodies
+//!   without a direct call to an accessor, which are copied as they are, and only the others are decoded. This keeps
+//!   the rewrite a small part of creation even on wasmi (whose creation is little more than validation), and the
+//!   guest's memory at index 0, for one more instance per instantiation
+//!   ([`crate::backend::Capabilities::memory_rewrite_moves_memories`], on every engine today);
+//! - otherwise (engines that turn that off, linked modules, memories that cannot move: see [`memory_module`]) the
+//!   kernel memory is imported after the guest's own imported memories, its defined memories move up by one, and
+//!   the re-encoder applies the shift to every instruction, export and data segment, which takes decoding every
+//!   function body.
 //!
 //! Function bodies are copied byte for byte but for the instructions that change (calls to the accessors,
 //! instructions naming a memory that moves).

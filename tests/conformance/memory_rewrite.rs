@@ -374,11 +374,11 @@ backend_test! {
     }
 }
 
-/// A main module with its own memory, initialised data (active and passive) and growth. On engines where the rewrite
-/// moves a main module's memory and active data to a module of their own (wasmi: see
-/// `Capabilities::memory_rewrite_moves_memories`) and on those where it shifts memory indices instead, what the guest
-/// sees must not change: its data, `memory.init` of both segments, `data.drop`, growth up to the manifest's limit and
-/// no further.
+/// A main module with its own memory, initialised data (active and passive) and growth. Whether the rewrite moves a
+/// main module's memory and active data to a module of their own (see `Capabilities::memory_rewrite_moves_memories`)
+/// or, when a module of the manifest has that module's name, shifts its memory indices instead, what the guest sees
+/// must not change: its data, `memory.init` of both segments, `data.drop`, growth up to the manifest's limit and no
+/// further.
 const MAIN_WITH_DATA: &str = r#"(module
   (import "extism:host/env" "alloc" (func $alloc (param i64) (result i64)))
   (import "extism:host/env" "store_u8" (func $store_u8 (param i64 i32)))

@@ -70,11 +70,7 @@ impl EngineApi for Wasmi {
     /// No compilation cache: wasmi validates a module and translates each function lazily, on its first call, which
     /// costs less than reading and checking a cache entry would (a 91 KB plug-in is created in under 2 ms), and it
     /// has no serialised form of translated code.
-    // Creating a plug-in is mostly validation here: the memory accessor rewrite moves memories rather than decode
-    // every function (see `Capabilities::memory_rewrite_moves_memories`).
-    const CAPABILITIES: Capabilities = Capabilities::ALL
-        .without_code_cache()
-        .with_memory_rewrite_moving_memories();
+    const CAPABILITIES: Capabilities = Capabilities::ALL.without_code_cache();
     type Engine = wasmi::Engine;
     type Module = wasmi::Module;
     type Store<S: HostState> = WasmiStore<S>;
