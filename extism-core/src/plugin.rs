@@ -212,8 +212,11 @@ impl<B: EngineApi> Compiled<B> {
         // The main module's memories may move to a module of their own when it is rewritten (see
         // `Capabilities::memory_rewrite_moves_memories` and `crate::rewrite::memory_module`), unless a module of the
         // manifest already has that name. Linked modules keep theirs (a command module's memory is new for every call
-        // into it).
+        // into it). Not under a memory limit: the budget counts the main module's initial memory when the main module
+        // is instantiated, and a memory created earlier by another module would escape it (tested by
+        // `memory_rewrite::a_guest_memory_above_the_limit_is_refused_either_way`).
         let memories_from = (B::CAPABILITIES.memory_rewrite_moves_memories
+            && manifest.memory.max_pages.is_none()
             && !named.iter().any(|m| m.name == MAIN_MEMORY_MODULE))
         .then_some(MAIN_MEMORY_MODULE);
         let main_index = named.len() - 1;
@@ -397,8 +400,8 @@ fn is_kernel_memory(import: &ImportInfo) -> bool {
 
 /// Compile one module through the compilation cache, with its calls to the kernel's memory accessors rewritten when
 /// `layout` is given (see [`crate::rewrite`]; its memories may move to the module `memories_from`); true if the
-/// module compiled is the rewritten one. A rewritten module
-/// the engine refuses is compiled again as it was, so that its errors are the engine's own. With the rewrite, the
+/// module compiled is the rewritten one. A rewritten module the engine refuses is compiled again as it was, so that
+/// its errors are the engine's own. With the rewrite, the
 /// cache entry is keyed by the original module and what the rewrite depends on ([`crate::rewrite::cache_key`]), so
 /// that a hit skips the rewrite too; the module's kernel memory import then tells whether it was rewritten (modules
 /// that import the kernel memory themselves are never rewritten).

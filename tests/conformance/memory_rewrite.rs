@@ -459,6 +459,45 @@ backend_test! {
         let with_name_taken = run(&on, MAIN_WITH_DATA_CALLS);
         assert_same_outcomes("module name taken", &with_name_taken, &run(&off, MAIN_WITH_DATA_CALLS));
         assert_eq!(with_name_taken, with);
+
+        // Without a memory limit (the case in which the memory moves out), growth stops at the module's own maximum.
+        let unlimited = PluginBuilder::new(Manifest::new([Wasm::data(MAIN_WITH_DATA.as_bytes().to_vec())]))
+            .with_backend(backend);
+        let (on, off) = both(unlimited, 1);
+        let calls = [MAIN_WITH_DATA_CALLS, &[("grow", &[2][..])]].concat();
+        let unlimited = run(&on, &calls);
+        assert_same_outcomes("no memory limit", &unlimited, &run(&off, &calls));
+        assert_eq!(unlimited[..5], with[..5]);
+        // 1, +1 = 2, +2 = 4, +3 = 7, +0, then +2 past the module's maximum of 8: memory.grow gives -1.
+        let grown: Vec<_> = unlimited[5..].iter().map(|(_, o)| o.clone()).collect();
+        assert_eq!(grown[..4], [returned(1), returned(2), returned(4), returned(7)]);
+        assert_eq!(grown[5], returned(-1));
+    }
+}
+
+backend_test! {
+    /// A hostile guest whose own memory starts above the manifest's limit is refused with the rewrite as without it:
+    /// no call of it ever runs. (Moving the main module's memory to a module of its own let it escape the budget,
+    /// which counts the main module's initial memory: under a memory limit the rewrite keeps it in place.)
+    fn a_guest_memory_above_the_limit_is_refused_either_way(backend) {
+        let wat = r#"(module
+          (import "extism:host/env" "load_u64" (func $load (param i64) (result i64)))
+          (memory (export "memory") 64)
+          (data (i32.const 0) "x")
+          (func (export "run") (result i32) (i32.wrap_i64 (call $load (i64.const 0)))))"#;
+        for rewrite in [true, false] {
+            let builder = PluginBuilder::new(Manifest::new([Wasm::data(wat.as_bytes().to_vec())]).with_memory_max(4))
+                .with_backend(backend)
+                .with_memory_rewrite(rewrite);
+            let ran = builder
+                .build()
+                .ok()
+                .map(|mut plugin| plugin.call::<&[u8], &[u8]>("run", b"").map(<[u8]>::to_vec));
+            assert!(
+                !matches!(ran, Some(Ok(_))),
+                "rewrite {rewrite} on {backend}: a 64-page memory ran under a 4-page limit"
+            );
+        }
     }
 }
 
