@@ -740,3 +740,143 @@ backend_test! {
         assert_eq!(collected(&with[1].1), expected(0));
     }
 }
+
+/// A guest with the Rust PDK's two copy loops, instruction for instruction (which the rewrite may do in one
+/// `memory.copy`: see `extism-core/src/rewrite/copy_loop.rs`), driven by its input so that the tests can put them
+/// at every edge.
+///
+/// - `copy_in`: input `p`, `o`, `l` (little-endian u64s), then data; copies input bytes `[o, l)` to guest memory at
+///   `p + 16` with the PDK's input loop (`input_load_u64` and `i64.store offset=16`, `o += 8` until `o == l`).
+/// - `dump`: input `p`, `n`, `shift`; allocates a block of `8 n + 8` bytes and copies `n` u64s from guest memory
+///   at `p + 8` to kernel memory at `block + shift` with the PDK's store loop (`i64.load offset=8` and
+///   `store_u64`, `n -= 1` until 0); outputs the block's first `8 n` bytes.
+const COPY_LOOPS: &str = r#"(module
+  (import "extism:host/env" "input_load_u64" (func $input_load_u64 (param i64) (result i64)))
+  (import "extism:host/env" "alloc" (func $alloc (param i64) (result i64)))
+  (import "extism:host/env" "store_u64" (func $store_u64 (param i64 i64)))
+  (import "extism:host/env" "output_set" (func $output_set (param i64 i64)))
+  (memory (export "memory") 1)
+  (func (export "copy_in") (result i32)
+    (local $p i32) (local $o i64) (local $l i64)
+    (local.set $p (i32.wrap_i64 (call $input_load_u64 (i64.const 0))))
+    (local.set $o (call $input_load_u64 (i64.const 8)))
+    (local.set $l (call $input_load_u64 (i64.const 16)))
+    loop
+      local.get $p
+      local.get $o
+      call $input_load_u64
+      i64.store offset=16
+      local.get $p
+      i32.const 8
+      i32.add
+      local.set $p
+      local.get $l
+      local.get $o
+      i64.const 8
+      i64.add
+      local.tee $o
+      i64.ne
+      br_if 0
+    end
+    i32.const 0)
+  (func (export "dump") (result i32)
+    (local $a i64) (local $p i32) (local $n i64) (local $block i64) (local $len i64)
+    (local.set $p (i32.wrap_i64 (call $input_load_u64 (i64.const 0))))
+    (local.set $n (call $input_load_u64 (i64.const 8)))
+    (local.set $len (i64.shl (local.get $n) (i64.const 3)))
+    (local.set $block (call $alloc (i64.add (local.get $len) (i64.const 8))))
+    (local.set $a (i64.add (local.get $block) (call $input_load_u64 (i64.const 16))))
+    loop
+      local.get $a
+      local.get $p
+      i64.load offset=8
+      call $store_u64
+      local.get $a
+      i64.const 8
+      i64.add
+      local.set $a
+      local.get $p
+      i32.const 8
+      i32.add
+      local.set $p
+      local.get $n
+      i64.const -1
+      i64.add
+      local.tee $n
+      i64.const 0
+      i64.ne
+      br_if 0
+    end
+    (call $output_set (local.get $block) (local.get $len))
+    i32.const 0))"#;
+
+/// Three little-endian u64s, then `data`.
+fn header(a: u64, b: u64, c: u64, data: &[u8]) -> Vec<u8> {
+    [a.to_le_bytes(), b.to_le_bytes(), c.to_le_bytes()]
+        .concat()
+        .into_iter()
+        .chain(data.iter().copied())
+        .collect()
+}
+
+backend_test! {
+    /// The copy loops do what they did one u64 at a time, with the rewrite as without, at every edge: the whole
+    /// range in bounds (one copy), reads past the input (zeros), a step that never meets the end or a count of 0
+    /// (the loop runs on until a guest access traps), a guest range running off the end of memory (the stores
+    /// before the trap are made), kernel addresses outside the heap (the stores are dropped).
+    fn copy_loops_do_what_the_loops_do(backend) {
+        let (on, off) = both(PluginBuilder::new(COPY_LOOPS).with_backend(backend), 1);
+        let data: Vec<u8> = (0..64u8).map(|b| b.wrapping_mul(37).wrapping_add(1)).collect();
+        let page = 65536u64;
+        let calls: Vec<(&str, Vec<u8>)> = vec![
+            // In bounds: 64 bytes to 80..144, read back.
+            ("copy_in", header(64, 24, 24 + 64, &data)),
+            ("dump", header(72, 8, 0, b"")),
+            // 16 bytes past the input's end read as zeros.
+            ("copy_in", header(1000, 24, 24 + 80, &data)),
+            ("dump", header(1008, 10, 0, b"")),
+            // From an offset past the input: zeros.
+            ("copy_in", header(2000, 1 << 63, (1 << 63) + 64, &data)),
+            ("dump", header(2008, 8, 0, b"")),
+            // A length that is not a multiple of 8, and an empty range: the loop runs on until a store traps.
+            ("copy_in", header(3000, 24, 24 + 60, &data)),
+            ("copy_in", header(4000, 24, 24, &data)),
+            // The last 16 bytes of memory, then a trap: the first two u64s are stored.
+            ("copy_in", header(page - 32, 24, 24 + 64, &data)),
+            ("dump", header(page - 24, 2, 0, b"")),
+            // Stores that wrap the 32-bit address.
+            ("copy_in", header(u64::from(u32::MAX) - 7, 24, 24 + 64, &data)),
+            // All of guest memory after its first 8 bytes to kernel memory.
+            ("dump", header(0, page / 8 - 1, 0, b"")),
+            // Loads that run off the end of guest memory, and a count of 0 (the loop runs until they do).
+            ("dump", header(page - 40, 8, 0, b"")),
+            ("dump", header(0, 0, 0, b"")),
+            // Kernel addresses below the heap, past the kernel memory's end, and wrapping: stores dropped.
+            ("dump", header(72, 8, (-(1i64 << 40)) as u64, b"")),
+            ("dump", header(72, 8, 1 << 32, b"")),
+            ("dump", header(72, 8, u64::MAX - 7, b"")),
+            // Straddling the block's end by 8 bytes (still in the heap): stored.
+            ("dump", header(72, 8, 8, b"")),
+        ];
+        let calls: Vec<(&str, &[u8])> = calls.iter().map(|(e, i)| (*e, i.as_slice())).collect();
+        let with = run(&on, &calls);
+        let without = run(&off, &calls);
+        assert_same_outcomes("copy loops", &with, &without);
+        let output = |i: usize| match &with[i].1 {
+            Outcome::Returned { rc: 0, output: Some(bytes) } => bytes.clone(),
+            other => panic!("call {i} ({}): {other:?}", with[i].0),
+        };
+        assert_eq!(output(1), data);
+        assert_eq!(output(3), [&data[..], &[0; 16]].concat());
+        assert_eq!(output(5), [0; 64]);
+        assert!(matches!(with[6].1, Outcome::Failed { .. }), "{:?}", with[6]);
+        assert!(matches!(with[7].1, Outcome::Failed { .. }), "{:?}", with[7]);
+        assert!(matches!(with[8].1, Outcome::Failed { .. }), "{:?}", with[8]);
+        assert_eq!(output(9), data[..16]);
+        assert!(matches!(with[10].1, Outcome::Failed { .. }), "{:?}", with[10]);
+        assert_eq!(output(11).len(), page as usize - 8);
+        assert_eq!(output(11)[72..136], data);
+        assert!(matches!(with[12].1, Outcome::Failed { .. }), "{:?}", with[12]);
+        assert!(matches!(with[13].1, Outcome::Failed { .. }), "{:?}", with[13]);
+    }
+}

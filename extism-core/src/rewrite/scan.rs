@@ -20,6 +20,8 @@ pub(super) enum Seen {
     Plain,
     /// A direct call (`call`) to this function index.
     Call(u32),
+    /// A `loop` with no parameters or results (which may be a copy loop: see [`super::copy_loop`]).
+    Loop,
     /// Another call that comes back to the next instruction (`call_indirect`, `call_ref`).
     OtherCall,
     /// An instruction after which control may come back into the function elsewhere than at the next instruction
@@ -76,6 +78,12 @@ impl<T> NamesNoMemory for &Immediate<'_, T> {
 macro_rules! seen {
     ($s:ident, Call, $function:ident) => {
         Seen::Call($function)
+    };
+    ($s:ident, Loop, $blockty:ident) => {
+        match $blockty {
+            wasmparser::BlockType::Empty => Seen::Loop,
+            _ => Seen::Plain,
+        }
     };
     ($s:ident, CallIndirect $(, $a:ident)*) => {
         Seen::OtherCall
