@@ -1247,9 +1247,9 @@ mod tests {
         assert!(!may_rewrite(b"not wasm", &[]));
     }
 
-    /// The Rust PDK's two copy loops get a prologue with one `memory.copy` each (kernel memory to guest memory for
-    /// the input, the other way for the store loop), in moved and in shifted memories; a loop of another shape, or
-    /// one that steps by 4, does not (its accessor is still inlined).
+    /// The Rust PDK's three copy loops get a prologue with one `memory.copy` each (kernel memory to guest memory
+    /// for the input and the load loop, the other way for the store loop), in moved and in shifted memories; a
+    /// loop of another shape, or one that steps by 4, does not (its accessor is still inlined).
     #[test]
     fn copy_loops_get_a_copy_and_other_loops_do_not() {
         let module = |step: i32, extra: &str| {
@@ -1257,6 +1257,7 @@ mod tests {
                 r#"(module
                 (import "extism:host/env" "input_load_u64" (func $in (param i64) (result i64)))
                 (import "extism:host/env" "store_u64" (func $store (param i64 i64)))
+                (import "extism:host/env" "load_u64" (func $load (param i64) (result i64)))
                 (memory (export "memory") 1)
                 (func (export "copy_in") (param $p i32) (param $o i64) (param $l i64)
                   loop
@@ -1270,6 +1271,13 @@ mod tests {
                     local.get $a  i64.const 8  i64.add  local.set $a
                     local.get $p  i32.const 8  i32.add  local.set $p
                     {extra}
+                    local.get $n  i64.const -1  i64.add  local.tee $n  i64.const 0  i64.ne  br_if 0
+                  end)
+                (func (export "read") (param $a i64) (param $p i32) (param $n i64)
+                  loop
+                    local.get $p  local.get $a  call $load  i64.store offset=16
+                    local.get $a  i64.const 8  i64.add  local.set $a
+                    local.get $p  i32.const 8  i32.add  local.set $p
                     local.get $n  i64.const -1  i64.add  local.tee $n  i64.const 0  i64.ne  br_if 0
                   end))"#
             ))
@@ -1294,13 +1302,15 @@ mod tests {
         let moved = copies(&wasm, Some("memories"));
         assert_eq!(moved[0], ["MemoryCopy { dst_mem: 0, src_mem: 1 }"]);
         assert_eq!(moved[1], ["MemoryCopy { dst_mem: 1, src_mem: 0 }"]);
+        assert_eq!(moved[2], ["MemoryCopy { dst_mem: 0, src_mem: 1 }"]);
         // Memories shifted: the kernel's is 0, the guest's 1.
         let shifted = copies(&wasm, None);
         assert_eq!(shifted[0], ["MemoryCopy { dst_mem: 1, src_mem: 0 }"]);
         assert_eq!(shifted[1], ["MemoryCopy { dst_mem: 0, src_mem: 1 }"]);
+        assert_eq!(shifted[2], ["MemoryCopy { dst_mem: 1, src_mem: 0 }"]);
         // Another step, or another instruction in the body: plain loops.
         let other = copies(&module(4, "nop"), Some("memories"));
-        assert_eq!(other, [Vec::<String>::new(), Vec::new()]);
+        assert_eq!(other[..2], [Vec::<String>::new(), Vec::new()]);
     }
 
     /// Every source file of the rewrite is in the cache key: a change to one that is not would let a warm cache

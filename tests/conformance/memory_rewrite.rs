@@ -741,21 +741,68 @@ backend_test! {
     }
 }
 
-/// A guest with the Rust PDK's two copy loops, instruction for instruction (which the rewrite may do in one
+/// A guest with the Rust PDK's three copy loops, instruction for instruction (which the rewrite may do in one
 /// `memory.copy`: see `extism-core/src/rewrite/copy_loop.rs`), driven by its input so that the tests can put them
 /// at every edge.
 ///
 /// - `copy_in`: input `p`, `o`, `l` (little-endian u64s), then data; copies input bytes `[o, l)` to guest memory at
 ///   `p + 16` with the PDK's input loop (`input_load_u64` and `i64.store offset=16`, `o += 8` until `o == l`).
 /// - `dump`: input `p`, `n`, `shift`; allocates a block of `8 n + 8` bytes and copies `n` u64s from guest memory
-///   at `p + 8` to kernel memory at `block + shift` with the PDK's store loop (`i64.load offset=8` and
-///   `store_u64`, `n -= 1` until 0); outputs the block's first `8 n` bytes.
+///   at `p + 8` to kernel memory at `block + shift` (at `shift - 2^62` for a shift in `[2^62, 2^63)`) with the
+///   PDK's store loop (`i64.load offset=8` and `store_u64`, `n -= 1` until 0); outputs the block's first `8 n`
+///   bytes.
+/// - `read`: input `p`, `n`, `shift`, then `8 n` bytes of data; puts the data in a block of `8 n + 8` bytes of
+///   kernel memory (a byte at a time), then copies `n` u64s from kernel memory at `block + shift` (as for `dump`) to
+///   guest memory at `p + 16` with the PDK's load loop (`load_u64` and `i64.store offset=16`, `n -= 1` until 0).
 const COPY_LOOPS: &str = r#"(module
   (import "extism:host/env" "input_load_u64" (func $input_load_u64 (param i64) (result i64)))
+  (import "extism:host/env" "input_load_u8" (func $input_load_u8 (param i64) (result i32)))
   (import "extism:host/env" "alloc" (func $alloc (param i64) (result i64)))
   (import "extism:host/env" "store_u64" (func $store_u64 (param i64 i64)))
+  (import "extism:host/env" "store_u8" (func $store_u8 (param i64 i32)))
+  (import "extism:host/env" "load_u64" (func $load_u64 (param i64) (result i64)))
   (import "extism:host/env" "output_set" (func $output_set (param i64 i64)))
   (memory (export "memory") 1)
+  ;; `block + shift`, or `shift - 2^62` for a shift in [2^62, 2^63) (an absolute address).
+  (func $address (param $block i64) (param $shift i64) (result i64)
+    (select
+      (i64.sub (local.get $shift) (i64.const 0x4000000000000000))
+      (i64.add (local.get $block) (local.get $shift))
+      (i64.eq (i64.shr_u (local.get $shift) (i64.const 62)) (i64.const 1))))
+  (func (export "read") (result i32)
+    (local $a i64) (local $p i32) (local $n i64) (local $block i64) (local $i i64)
+    (local.set $p (i32.wrap_i64 (call $input_load_u64 (i64.const 0))))
+    (local.set $n (call $input_load_u64 (i64.const 8)))
+    (local.set $block (call $alloc (i64.add (i64.shl (local.get $n) (i64.const 3)) (i64.const 8))))
+    (block $filled (loop $fill
+      (br_if $filled (i64.ge_u (local.get $i) (i64.shl (local.get $n) (i64.const 3))))
+      (call $store_u8 (i64.add (local.get $block) (local.get $i))
+        (call $input_load_u8 (i64.add (local.get $i) (i64.const 24))))
+      (local.set $i (i64.add (local.get $i) (i64.const 1)))
+      (br $fill)))
+    (local.set $a (call $address (local.get $block) (call $input_load_u64 (i64.const 16))))
+    loop
+      local.get $p
+      local.get $a
+      call $load_u64
+      i64.store offset=16
+      local.get $a
+      i64.const 8
+      i64.add
+      local.set $a
+      local.get $p
+      i32.const 8
+      i32.add
+      local.set $p
+      local.get $n
+      i64.const -1
+      i64.add
+      local.tee $n
+      i64.const 0
+      i64.ne
+      br_if 0
+    end
+    i32.const 0)
   (func (export "copy_in") (result i32)
     (local $p i32) (local $o i64) (local $l i64)
     (local.set $p (i32.wrap_i64 (call $input_load_u64 (i64.const 0))))
@@ -785,7 +832,7 @@ const COPY_LOOPS: &str = r#"(module
     (local.set $n (call $input_load_u64 (i64.const 8)))
     (local.set $len (i64.shl (local.get $n) (i64.const 3)))
     (local.set $block (call $alloc (i64.add (local.get $len) (i64.const 8))))
-    (local.set $a (i64.add (local.get $block) (call $input_load_u64 (i64.const 16))))
+    (local.set $a (call $address (local.get $block) (call $input_load_u64 (i64.const 16))))
     loop
       local.get $a
       local.get $p
@@ -851,12 +898,36 @@ backend_test! {
             // Loads that run off the end of guest memory, and a count of 0 (the loop runs until they do).
             ("dump", header(page - 40, 8, 0, b"")),
             ("dump", header(0, 0, 0, b"")),
-            // Kernel addresses below the heap, past the kernel memory's end, and wrapping: stores dropped.
+            // Kernel addresses below the heap and past the kernel memory's end: stores dropped. From 8 bytes
+            // before the block (a wrapping add): stored.
             ("dump", header(72, 8, (-(1i64 << 40)) as u64, b"")),
             ("dump", header(72, 8, 1 << 32, b"")),
             ("dump", header(72, 8, u64::MAX - 7, b"")),
             // Straddling the block's end by 8 bytes (still in the heap): stored.
             ("dump", header(72, 8, 8, b"")),
+            // Kernel memory to guest memory at 5016..5080, read back.
+            ("read", header(5000, 8, 0, &data)),
+            ("dump", header(5008, 8, 0, b"")),
+            // From below the heap and past the kernel memory's end: zeros. From 8 bytes before the block: those 8
+            // bytes, then the data.
+            ("read", header(6000, 8, (-(1i64 << 40)) as u64, &data)),
+            ("dump", header(6008, 8, 0, b"")),
+            ("read", header(7000, 8, 1 << 32, &data)),
+            ("dump", header(7008, 8, 0, b"")),
+            ("read", header(8000, 8, u64::MAX - 7, &data)),
+            ("dump", header(8008, 8, 0, b"")),
+            // Guest stores running off the end of memory (two made), and a count of 0 (until a store traps).
+            ("read", header(page - 32, 8, 0, &data)),
+            ("dump", header(page - 24, 2, 0, b"")),
+            ("read", header(9000, 0, 0, &data)),
+            // Below the heap start, the kernel's static data, its root among it (`[1024, 2152)` in
+            // `kernel/extism-kernel.wasm`, whose heap starts at 2160): zeros read, nothing stored (the next calls
+            // work).
+            ("read", header(10000, 141, (1 << 62) + 1024, &data)),
+            ("dump", header(10008, 141, 0, b"")),
+            ("dump", header(0, 141, (1 << 62) + 1024, b"")),
+            ("read", header(11000, 8, 0, &data)),
+            ("dump", header(11008, 8, 0, b"")),
         ];
         let calls: Vec<(&str, &[u8])> = calls.iter().map(|(e, i)| (*e, i.as_slice())).collect();
         let with = run(&on, &calls);
@@ -878,5 +949,14 @@ backend_test! {
         assert_eq!(output(11)[72..136], data);
         assert!(matches!(with[12].1, Outcome::Failed { .. }), "{:?}", with[12]);
         assert!(matches!(with[13].1, Outcome::Failed { .. }), "{:?}", with[13]);
+        assert_eq!(output(19), data);
+        assert_eq!(output(21), [0; 64]);
+        assert_eq!(output(23), [0; 64]);
+        assert_eq!(output(25)[8..], data[..56]);
+        assert!(matches!(with[26].1, Outcome::Failed { .. }), "{:?}", with[26]);
+        assert_eq!(output(27), data[..16]);
+        assert!(matches!(with[28].1, Outcome::Failed { .. }), "{:?}", with[28]);
+        assert_eq!(output(30), [0; 141 * 8]);
+        assert_eq!(output(33), data);
     }
 }

@@ -1,7 +1,8 @@
 //! The PDKs' copy loops, done in one `memory.copy` when that is exactly what the loop would do.
 //!
 //! With the accessors inlined, a PDK still moves bytes eight at a time: the Rust PDK reads its input with a loop of
-//! `input_load_u64` and `i64.store`, and writes a block of kernel memory with a loop of `i64.load` and `store_u64`.
+//! `input_load_u64` and `i64.store`, writes a block of kernel memory with a loop of `i64.load` and `store_u64`, and
+//! reads one with a loop of `load_u64` and `i64.store`.
 //! The loop costs a compare and branch, an interruption check and the induction updates per eight bytes. When a
 //! loop has exactly one of the shapes below ([`CopyLoop::find`]: nothing else in its body, no other branch), a
 //! prologue is put before it that checks, on the loop's own locals, that every iteration would read and write
@@ -39,17 +40,20 @@ pub(super) enum CopyLoop {
         memory: u32,
         offset: u64,
     },
-    /// Guest memory into kernel memory (the Rust PDK's `Memory::from_bytes`), with `a: i64`, `p: i32`, `n: i64`:
+    /// `n` u64s between kernel memory at `a: i64` and guest memory at `p: i32` (`n: i64`), guest memory into
+    /// kernel memory (`into_kernel`: the Rust PDK's `Memory::from_bytes`) or the other way (`Memory::to_vec`):
     ///
     /// ```text
     /// loop
     ///   local.get $a  local.get $p  i64.load $memory offset=$offset  call $store_u64
+    ///   (or: local.get $p  local.get $a  call $load_u64  i64.store $memory offset=$offset)
     ///   local.get $a  i64.const 8  i64.add  local.set $a
     ///   local.get $p  i32.const 8  i32.add  local.set $p
     ///   local.get $n  i64.const -1  i64.add  local.tee $n  i64.const 0  i64.ne  br_if 0
     /// end
     /// ```
-    Store {
+    Counted {
+        into_kernel: bool,
         a: u32,
         p: u32,
         n: u32,
@@ -122,10 +126,10 @@ impl CopyLoop {
                 }
             }
             [
-                O::LocalGet { local_index: a },
-                O::LocalGet { local_index: p },
-                O::I64Load { memarg },
-                O::Call { function_index },
+                O::LocalGet { local_index: first },
+                O::LocalGet { local_index: second },
+                access,
+                next,
                 O::LocalGet { local_index: a2 },
                 O::I64Const { value: 8 },
                 O::I64Add,
@@ -142,12 +146,26 @@ impl CopyLoop {
                 O::I64Ne,
                 O::BrIf { relative_depth: 0 },
                 O::End,
-            ] if accessor_of(*function_index) == Some(Accessor::StoreU64)
-                && (a, p, n) == (a2, p2, n2)
-                && (a, p) == (a3, p3)
-                && distinct(&[*a, *p, *n]) =>
-            {
-                CopyLoop::Store {
+            ] => {
+                // Guest memory into kernel memory, or kernel memory into guest memory.
+                let (into_kernel, a, p, memarg) = match (access, next) {
+                    (O::I64Load { memarg }, O::Call { function_index })
+                        if accessor_of(*function_index) == Some(Accessor::StoreU64) =>
+                    {
+                        (true, first, second, memarg)
+                    }
+                    (O::Call { function_index }, O::I64Store { memarg })
+                        if accessor_of(*function_index) == Some(Accessor::LoadU64) =>
+                    {
+                        (false, second, first, memarg)
+                    }
+                    _ => return None,
+                };
+                if (a, p, n) != (a2, p2, n2) || (a, p) != (a3, p3) || !distinct(&[*a, *p, *n]) {
+                    return None;
+                }
+                CopyLoop::Counted {
+                    into_kernel,
                     a: *a,
                     p: *p,
                     n: *n,
@@ -164,7 +182,7 @@ impl CopyLoop {
     pub(super) fn fits(self, scratch: Scratch) -> bool {
         match self {
             CopyLoop::Input { .. } => scratch.input.is_some(),
-            CopyLoop::Store { .. } => true,
+            CopyLoop::Counted { .. } => true,
         }
     }
 }
@@ -286,7 +304,8 @@ impl Rewriter<'_> {
                 f.instruction(&I::LocalGet(l));
                 f.instruction(&I::LocalSet(o));
             }
-            CopyLoop::Store {
+            CopyLoop::Counted {
+                into_kernel,
                 a,
                 p,
                 n,
@@ -307,7 +326,8 @@ impl Rewriter<'_> {
                 f.instruction(&I::I64Const(1 << 29));
                 f.instruction(&I::I64GtU);
                 unless(f);
-                // Every load inside guest memory, with no `i32` wrap of `p`: `p + offset + 8 n <= memory bytes`.
+                // Every guest access inside guest memory, with no `i32` wrap of `p`: `p + offset + 8 n <= memory
+                // bytes`.
                 f.instruction(&I::LocalGet(p));
                 f.instruction(&I::I64ExtendI32U);
                 f.instruction(&I::I64Const(offset as i64));
@@ -317,7 +337,8 @@ impl Rewriter<'_> {
                 bytes_of(f, memory);
                 f.instruction(&I::I64GtU);
                 unless(f);
-                // Every `store_u64` one the kernel makes: `heap start <= a` and `a + 8 n <= kernel memory bytes`.
+                // Every `store_u64` one the kernel makes, every `load_u64` one that reads memory: `heap start <= a`
+                // and `a + 8 n <= kernel memory bytes`.
                 f.instruction(&I::LocalGet(a));
                 f.instruction(&I::I64Const(i64::from(self.layout.heap_start)));
                 f.instruction(&I::I64LtU);
@@ -332,17 +353,35 @@ impl Rewriter<'_> {
                 f.instruction(&I::I64Sub);
                 f.instruction(&I::I64GtU);
                 unless(f);
-                // memory.copy(a, p + offset, 8 n), then the locals as the loop leaves them.
-                f.instruction(&I::LocalGet(a));
-                f.instruction(&I::I32WrapI64);
-                f.instruction(&I::LocalGet(p));
-                f.instruction(&I::I32Const(offset as u32 as i32));
-                f.instruction(&I::I32Add);
+                // memory.copy(a, p + offset, 8 n) or the other way, then the locals as the loop leaves them.
+                let kernel_address = |f: &mut Body| {
+                    f.instruction(&I::LocalGet(a));
+                    f.instruction(&I::I32WrapI64);
+                };
+                let guest_address = |f: &mut Body| {
+                    f.instruction(&I::LocalGet(p));
+                    f.instruction(&I::I32Const(offset as u32 as i32));
+                    f.instruction(&I::I32Add);
+                };
+                if into_kernel {
+                    kernel_address(f);
+                    guest_address(f);
+                } else {
+                    guest_address(f);
+                    kernel_address(f);
+                }
                 d(f);
                 f.instruction(&I::I32WrapI64);
-                f.instruction(&I::MemoryCopy {
-                    dst_mem: kernel,
-                    src_mem: memory,
+                f.instruction(&if into_kernel {
+                    I::MemoryCopy {
+                        dst_mem: kernel,
+                        src_mem: memory,
+                    }
+                } else {
+                    I::MemoryCopy {
+                        dst_mem: memory,
+                        src_mem: kernel,
+                    }
                 });
                 f.instruction(&I::LocalGet(a));
                 d(f);
