@@ -49,16 +49,20 @@ backend_test! {
             let mut p = wat(backend, QUICK, Manifest::default()).build().unwrap();
             let handle = p.cancel_handle();
             let (racing, stop) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+            // Cancellers that have started cancelling in this round.
+            let spinning = Arc::new(AtomicUsize::new(0));
             // Passed at the start and at the end of every round, by the caller and every canceller.
             let barrier = Arc::new(Barrier::new(RACE_CANCELLERS + 1));
             let cancellers: Vec<_> = (0..RACE_CANCELLERS)
                 .map(|_| {
                     let (racing, stop, barrier, handle) = (racing.clone(), stop.clone(), barrier.clone(), handle.clone());
+                    let spinning = spinning.clone();
                     thread::spawn(move || loop {
                         barrier.wait();
                         if stop.load(Ordering::SeqCst) {
                             return;
                         }
+                        spinning.fetch_add(1, Ordering::SeqCst);
                         while racing.load(Ordering::Relaxed) {
                             handle.cancel().unwrap();
                         }
@@ -72,7 +76,14 @@ backend_test! {
             // from running while calls do), but no longer than `RACE_AT_MOST`.
             while started.elapsed() < RACE_FOR || (cancelled < RACE_MIN_CANCELLED && started.elapsed() < RACE_AT_MOST) {
                 racing.store(true, Ordering::SeqCst);
+                // Every canceller waits at the barrier: none has counted itself for this round yet.
+                spinning.store(0, Ordering::SeqCst);
                 barrier.wait();
+                // Calls start only once every canceller is cancelling: on a loaded machine a canceller woken by the
+                // barrier may otherwise first run after the round's calls (quick on a JIT), and nothing races.
+                while spinning.load(Ordering::SeqCst) < RACE_CANCELLERS {
+                    thread::yield_now();
+                }
                 for _ in 0..RACE_CALLS_PER_ROUND {
                     calls += 1;
                     if let Err(e) = p.call::<&str, &[u8]>("quick", "") {
