@@ -1,6 +1,6 @@
 //! What the kernel memory accessor rewrite costs and gains, with the rewrite on and off on every compiled engine:
-//! `memory_rewrite [runs] [create|echo]` prints two tables (or the one named), each figure the fastest of `runs` (default 5; the least disturbed by a
-//! busy machine):
+//! `memory_rewrite [runs] [create|echo]` prints two tables (or the one named), each figure the fastest of `runs`
+//! (default 5; the least disturbed by a busy machine):
 //!
 //! - creation: each committed test plug-in (`tests/wasm/*.wasm`) compiled without the compilation cache and, on
 //!   engines that have one, loaded from it (warm), and the difference the rewrite makes;
@@ -9,8 +9,9 @@
 //!
 //! (`cargo bench --bench calls` measures echo with criterion; this is the quick side-by-side.)
 //!
-//! `memory_rewrite [runs] create-once <engine> <plug-in> <on|off>` creates the test plug-in `<plug-in>` `runs`
-//! times without the compilation cache and prints the fastest creation (compilation plus instantiation).
+//! `memory_rewrite [runs] create-once <engine> <plug-in> <on|off> [cached]` creates the test plug-in `<plug-in>`
+//! `runs` times without the compilation cache (or with the default one) and prints the fastest creation
+//! (compilation or loading, plus instantiation).
 //!
 //! `memory_rewrite [runs] instantiate-once <engine> <on|off>` instantiates a compiled `kitchen.wasm` `runs` times,
 //! with a first call (as the `instantiate` benchmark does), and prints the fastest.
@@ -19,6 +20,10 @@
 //! or the test plug-in named) and calls its `echo` (or the export named) `runs` times with `bytes` bytes, printing
 //! the fastest call: for profilers (e.g. `valgrind --tool=callgrind
 //! --toggle-collect='*Plugin*call_inner*'`, which counts the calls alone).
+//!
+//! `memory_rewrite [runs] native-echo <bytes>` makes, in native code, the copies that `echo.wasm` (Rust PDK 1.4)
+//! and the host make for one echo of `bytes` bytes, and prints the fastest of `runs`: the floor a call cannot go
+//! below on this machine, whatever the engine (see [`native_echo`]).
 //!
 //! On wasmtime and wasmer, "compile" is `CompiledPlugin::new` (the module is compiled to machine code there); on
 //! wasmi, whose compilation is lazy, it is `CompiledPlugin::new` plus `Plugin::new_from_compiled`, the creation of a
@@ -35,40 +40,29 @@ use extism::{Backend, CompiledPlugin, Plugin, PluginBuilder};
 fn main() -> Result<(), extism::Error> {
     let runs: usize = std::env::args().nth(1).map(|n| n.parse()).transpose()?.unwrap_or(5);
     let only = std::env::args().nth(2);
-    if only.as_deref() == Some("echo") {
-        return echo(runs);
-    }
-    if only.as_deref() == Some("once") {
-        let arg = |n: usize, what: &str| {
-            std::env::args()
-                .nth(n)
-                .ok_or_else(|| extism::Error::msg(format!("no {what}")))
-        };
-        let backend: Backend = arg(3, "engine")?.parse()?;
-        let size: usize = arg(4, "size")?.parse()?;
-        let rewrite = arg(5, "on|off")? == "on";
-        return once(runs, backend, size, rewrite);
-    }
-    if only.as_deref() == Some("instantiate-once") {
-        let arg = |n: usize, what: &str| {
-            std::env::args()
-                .nth(n)
-                .ok_or_else(|| extism::Error::msg(format!("no {what}")))
-        };
-        let backend: Backend = arg(3, "engine")?.parse()?;
-        let rewrite = arg(4, "on|off")? == "on";
-        return instantiate_once(runs, backend, rewrite);
-    }
-    if only.as_deref() == Some("create-once") {
-        let arg = |n: usize, what: &str| {
-            std::env::args()
-                .nth(n)
-                .ok_or_else(|| extism::Error::msg(format!("no {what}")))
-        };
-        let backend: Backend = arg(3, "engine")?.parse()?;
-        let name = arg(4, "plug-in")?;
-        let rewrite = arg(5, "on|off")? == "on";
-        return create_once(runs, backend, &name, rewrite);
+    let arg = |n: usize, what: &str| {
+        std::env::args()
+            .nth(n)
+            .ok_or_else(|| extism::Error::msg(format!("no {what}")))
+    };
+    match only.as_deref() {
+        Some("echo") => return echo(runs),
+        Some("once") => {
+            let backend: Backend = arg(3, "engine")?.parse()?;
+            let size: usize = arg(4, "size")?.parse()?;
+            return once(runs, backend, size, arg(5, "on|off")? == "on");
+        }
+        Some("instantiate-once") => {
+            let backend: Backend = arg(3, "engine")?.parse()?;
+            return instantiate_once(runs, backend, arg(4, "on|off")? == "on");
+        }
+        Some("create-once") => {
+            let backend: Backend = arg(3, "engine")?.parse()?;
+            let cached = arg(6, "").is_ok_and(|a| a == "cached");
+            return create_once(runs, backend, &arg(4, "plug-in")?, arg(5, "on|off")? == "on", cached);
+        }
+        Some("native-echo") => return native_echo(runs, arg(3, "size")?.parse()?),
+        _ => {}
     }
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/wasm");
     let mut plugins: Vec<_> = std::fs::read_dir(&dir)?
@@ -247,20 +241,19 @@ fn instantiate_once(runs: usize, backend: Backend, rewrite: bool) -> Result<(), 
     Ok(())
 }
 
-/// `runs` creations of the test plug-in `name` without the compilation cache, printing the fastest.
-fn create_once(runs: usize, backend: Backend, name: &str, rewrite: bool) -> Result<(), extism::Error> {
+/// `runs` creations of the test plug-in `name` without the compilation cache (or with the default one, if `cached`:
+/// the first creation fills it), printing the fastest.
+fn create_once(runs: usize, backend: Backend, name: &str, rewrite: bool, cached: bool) -> Result<(), extism::Error> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/wasm/{name}.wasm"));
     let wasm = std::fs::read(path)?;
     let mut best = Duration::MAX;
     for _ in 0..runs {
         let start = Instant::now();
-        let compiled = CompiledPlugin::new(
-            PluginBuilder::new(&wasm[..])
-                .with_backend(backend)
-                .with_wasi(true)
-                .with_cache_disabled()
-                .with_memory_rewrite(rewrite),
-        )?;
+        let builder = PluginBuilder::new(&wasm[..])
+            .with_backend(backend)
+            .with_wasi(true)
+            .with_memory_rewrite(rewrite);
+        let compiled = CompiledPlugin::new(if cached { builder } else { builder.with_cache_disabled() })?;
         drop(Plugin::new_from_compiled(&compiled)?);
         best = best.min(start.elapsed());
     }
@@ -293,5 +286,28 @@ fn once(runs: usize, backend: Backend, size: usize, rewrite: bool) -> Result<(),
         }
     }
     println!("{export} {size} bytes on {backend}, rewrite {rewrite}: {best:?} (fastest of {runs})");
+    Ok(())
+}
+
+/// The memory traffic of one echo of `size` bytes, in native code: the host copies the input into kernel memory; the
+/// guest's `input()` fills a zeroed `Vec` from it (`vec![0; len]`, then the input loads), `Vec<u8>::from_bytes_owned`
+/// copies it (`to_vec`), `ToBytes for Vec<u8>` clones it, and `output()` copies the clone into kernel memory (the
+/// host reads the output in place). Five copies and one fill, each through a buffer of its own as in the guest.
+fn native_echo(runs: usize, size: usize) -> Result<(), extism::Error> {
+    let input = vec![0x5a_u8; size];
+    let mut buffers: Vec<Vec<u8>> = (0..5).map(|_| vec![1_u8; size]).collect();
+    let mut best = Duration::MAX;
+    for _ in 0..runs {
+        let start = Instant::now();
+        buffers[0].copy_from_slice(&input);
+        buffers[1].fill(0);
+        for i in 1..5 {
+            let (done, next) = buffers.split_at_mut(i);
+            next[0].copy_from_slice(&done[i - 1]);
+        }
+        std::hint::black_box(&mut buffers);
+        best = best.min(start.elapsed());
+    }
+    println!("echo's copies of {size} bytes in native code: {best:?} (fastest of {runs})");
     Ok(())
 }

@@ -17,10 +17,11 @@
 //!
 //! Choose **wasmi** when code generation at run time is forbidden or unavailable (iOS, game consoles, hardened or
 //! embedded systems), or when start-up matters more than throughput: wasmi validates a module and translates each
-//! function on its first call, so creating a plug-in from a 91 KB module takes about 1.7 ms, where wasmtime spends
-//! about 220 ms compiling it. A new instance of an already compiled plug-in, ready to call, takes about 60 µs on
-//! wasmtime, 75 µs on wasmi and 160 µs on wasmer (figures from the repository's `benches/REPORT.md`). Guest code runs
-//! about ten times slower on wasmi than on wasmtime, so prefer wasmtime for compute-heavy plug-ins.
+//! function on its first call, so creating a plug-in from a 91 KB module takes about 1.1 ms, where wasmtime spends
+//! about 70 ms compiling it (or under 1 ms loading it from its compilation cache). A new instance of an already
+//! compiled plug-in, ready to call, takes about 30 µs on wasmtime, 36 µs on wasmi and 85 µs on wasmer (figures from
+//! the repository's `benches/REPORT.md`). Guest code runs about nine times slower on wasmi than on wasmtime, so prefer
+//! wasmtime for compute-heavy plug-ins.
 //!
 //! Timeouts, cancellation, fuel and memory limits behave the same on every engine, with one exception: wasmer meters
 //! fuel per module instance, so with a fuel limit it refuses a plug-in's second wasm module (the kernel aside) and

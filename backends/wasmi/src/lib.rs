@@ -7,8 +7,8 @@
 //! - **No JIT allowed**: wasmi generates no machine code, so it runs where writable-executable memory is forbidden
 //!   (iOS, game consoles, some embedded and hardened systems) and on targets no JIT supports.
 //! - **Fast start-up**: modules are validated when loaded and each function is translated to wasmi's bytecode on its
-//!   first call. Creating a plug-in from a 91 KB module costs about 1.7 ms, where wasmtime spends about 220 ms
-//!   compiling it; a new instance of a compiled plug-in costs about 75 µs (wasmtime: 60 µs; figures from
+//!   first call. Creating a plug-in from a 91 KB module costs about 1.1 ms, where wasmtime spends about 70 ms
+//!   compiling it; a new instance of a compiled plug-in costs about 36 µs (wasmtime: 30 µs; figures from
 //!   `benches/REPORT.md`). Good for short-lived plug-ins, many different plug-ins, or plug-ins most of whose code
 //!   never runs.
 //! - **Not for compute-heavy plug-ins**: the interpreter runs guest code about six to eight times slower than wasmtime's
