@@ -678,11 +678,11 @@ impl Rewriter<'_> {
         }
     }
 
-    /// False only if `body` has no direct call to an accessor: no `call` opcode (0x10) followed by the LEB128
-    /// encoding of an accessor's index. Other bytes can look like one (immediates, constants): those bodies are
-    /// decoded, and decoding decides.
-    fn may_call_an_accessor(&self, body: &[u8]) -> bool {
-        memchr::memchr_iter(0x10, body).any(|at| {
+    /// Where in `body` the last direct call to an accessor may start: the last `call` opcode (0x10) followed by the
+    /// LEB128 encoding of an accessor's index; `None` if there is none, and then the body has no such call. Other
+    /// bytes can look like one (immediates, constants): those bodies are decoded, and decoding decides.
+    fn last_accessor_call_candidate(&self, body: &[u8]) -> Option<usize> {
+        memchr::memrchr_iter(0x10, body).find(|&at| {
             body.get(at + 1).is_some_and(|&b| self.accessor_first_bytes[b as usize])
                 && wasmparser::BinaryReader::new(&body[at + 1..], 0)
                     .read_var_u32()
@@ -1084,13 +1084,20 @@ impl Reencode for Rewriter<'_> {
             .ok_or_else(bad_body)?;
         self.bodies += 1;
         let bytes = func.as_bytes();
-        // When no memory index moves, a body without a direct call to an accessor stays as it is.
+        // When no memory index moves, only calls to accessors and the copy loops around them are edited: a body
+        // without such a call stays as it is, and so does one whose decoding reaches past the last bytes that may be
+        // such a call without having found one (those bytes were immediates or constants).
         let indices_move =
             self.kernel_memory() < self.survey.imported_memories + self.survey.defined_memories.len() as u32;
-        if !indices_move && !self.may_call_an_accessor(bytes) {
-            code.raw(bytes);
-            return Ok(());
-        }
+        let last_candidate = self.last_accessor_call_candidate(bytes);
+        let (last_candidate, stop_early) = match last_candidate {
+            Some(at) => (at, !indices_move),
+            None if indices_move => (0, false),
+            None => {
+                code.raw(bytes);
+                return Ok(());
+            }
+        };
         let base = func.range().start;
         let mut locals_reader = func.get_locals_reader()?;
         let mut locals = Vec::with_capacity(locals_reader.get_count() as usize + 2);
@@ -1112,6 +1119,10 @@ impl Reencode for Rewriter<'_> {
         };
         while !reader.eof() {
             let start = (reader.original_position() - base) as usize;
+            if stop_early && !inlined && start > last_candidate {
+                code.raw(bytes);
+                return Ok(());
+            }
             let seen = reader.visit_operator(&mut scanner)?;
             let end = (reader.original_position() - base) as usize;
             let with = match seen {
@@ -1737,6 +1748,43 @@ mod tests {
         );
         assert_eq!(after[1], bodies(&wasm)[1]);
         assert_eq!(locals(&out.wasm)[0].last(), Some(&(2, wasmparser::ValType::I64)));
+    }
+
+    /// Bytes that look like a call to an accessor but are not one (here `i32.const 16` before `end`, when the
+    /// accessor's index is 11, the opcode of `end`) make a body be decoded; the decoding stops after the last of
+    /// them, so a real call after such bytes is still inlined, and a body with only such bytes stays as it is. (The
+    /// guest's memory is imported so that no memory index moves: otherwise every body is decoded to the end.)
+    #[test]
+    fn bytes_that_look_like_an_accessor_call_do_not_hide_real_calls() {
+        let filler: String = (0..11).map(|i| format!("(import \"env\" \"f{i}\" (func))\n")).collect();
+        let wasm = wat::parse_str(format!(
+            r#"(module
+                {filler}
+                (import "extism:host/env" "load_u64" (func $load (param i64) (result i64)))
+                (import "env" "memory" (memory 1))
+                (func (export "look_alike_then_call") (result i64)
+                  block (result i32) i32.const 16 end drop
+                  i64.const 8 call $load)
+                (func (export "call_then_look_alike") (result i64)
+                  i64.const 8 call $load
+                  block (result i32) i32.const 16 end drop)
+                (func (export "look_alike_only") (result i32)
+                  block (result i32) i32.const 16 end i32.const 1 i32.add))"#
+        ))
+        .unwrap();
+        let body = bodies(&wasm);
+        assert!(
+            body[0].iter().any(|op| op == "Call { function_index: 11 }"),
+            "{:?}",
+            body[0]
+        );
+        let out = rewrite_module(&wasm, KernelLayout::of_kernel().unwrap(), &[], None).unwrap();
+        wasmparser::Validator::new().validate_all(&out.wasm).unwrap();
+        let after = bodies(&out.wasm);
+        for f in &after[..2] {
+            assert!(!f.iter().any(|op| op == "Call { function_index: 11 }"), "{f:?}");
+        }
+        assert_eq!(after[2], body[2]);
     }
 
     /// A module that calls the accessors only through a table has nothing to inline: it is left as it is (no

@@ -301,8 +301,9 @@ fn wasm_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 /// The environment variable naming a directory of plug-ins built with other PDKs (Go, Haskell, JS, C…), run by the
 /// `other_pdk_*` tests. None is committed here (we ship only plug-ins built from this repository's sources), so
 /// those tests are ignored by default; run them with
-/// `EXTISM_PDK_MODULES=<dir> cargo test --all-features --test conformance other_pdk -- --ignored`
+/// `EXTISM_PDK_MODULES=<dir> cargo test --release --all-features --test conformance other_pdk -- --ignored`
 /// (e.g. `<dir>` = the `wasm/` directory of a checkout of extism/go-sdk, whose test plug-ins come from several PDKs).
+/// In release: in a debug build, Go's runtime start-up on Pulley takes longer than the 5 s timeout of these runs.
 pub(crate) const PDK_MODULES_ENV: &str = "EXTISM_PDK_MODULES";
 
 /// The plug-ins in [`PDK_MODULES_ENV`]'s directory, by name; the test fails if it is unset or holds none (an
