@@ -1090,14 +1090,10 @@ impl Reencode for Rewriter<'_> {
         let indices_move =
             self.kernel_memory() < self.survey.imported_memories + self.survey.defined_memories.len() as u32;
         let last_candidate = self.last_accessor_call_candidate(bytes);
-        let (last_candidate, stop_early) = match last_candidate {
-            Some(at) => (at, !indices_move),
-            None if indices_move => (0, false),
-            None => {
-                code.raw(bytes);
-                return Ok(());
-            }
-        };
+        if !indices_move && last_candidate.is_none() {
+            code.raw(bytes);
+            return Ok(());
+        }
         let base = func.range().start;
         let mut locals_reader = func.get_locals_reader()?;
         let mut locals = Vec::with_capacity(locals_reader.get_count() as usize + 2);
@@ -1119,7 +1115,7 @@ impl Reencode for Rewriter<'_> {
         };
         while !reader.eof() {
             let start = (reader.original_position() - base) as usize;
-            if stop_early && !inlined && start > last_candidate {
+            if !indices_move && !inlined && last_candidate.is_some_and(|at| start > at) {
                 code.raw(bytes);
                 return Ok(());
             }
